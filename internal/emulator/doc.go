@@ -1,0 +1,12 @@
+// Package emulator is a Qualys Policy Compliance emulator: an http.Handler
+// that speaks the gateway (POST /auth, the PCRS posture streaming API) the
+// way Qualys documents it, over a deterministic generated estate.
+//
+// Tests use it in-process, `pcsync emulate` serves it, and `pcsync demo`
+// syncs from it. Nothing in pcsync's sync path imports this package.
+//
+// Where the documentation leaves a choice open, the emulator follows what
+// Qualys's own clients expect: posture ids are numbers and host ids strings,
+// a compressed body is raw gzip without Content-Encoding, an empty result is
+// 204, and a bad 0/1 flag is a 404 with {"message":"Invalid input Parameter."}.
+package emulator

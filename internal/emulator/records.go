@@ -1,0 +1,285 @@
+package emulator
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"pcsync/internal/compliance"
+	"pcsync/internal/jsonenc"
+)
+
+// hostInfo is one generated host with what the generator needs besides the
+// fields a record carries.
+type hostInfo struct {
+	idx        int
+	host       compliance.Host
+	tech       compliance.Technology
+	sids       []string      // Oracle instance names, evaluated by database controls
+	scanOffset time.Duration // how long before each cycle's time the host was scanned
+}
+
+// HostCount is the number of hosts in the subscription.
+func (e *Estate) HostCount() int { return e.cfg.Hosts }
+
+// HostID is the Qualys host id of the host with index idx.
+func HostID(idx int) int64 { return hostIDBase + int64(idx) }
+
+// hostIndex maps a host id back to its index, or -1 if the estate has no such host.
+func (e *Estate) hostIndex(id int64) int {
+	idx := id - hostIDBase
+	if idx < 0 || idx >= int64(e.cfg.Hosts) {
+		return -1
+	}
+	return int(idx)
+}
+
+func (e *Estate) hostInfo(idx int) hostInfo {
+	h := e.hash(0x4057, uint64(idx), 0)
+	g := e.hash(0x4057, uint64(idx), 1)
+	pick := int(h % 100)
+	var ot osTech
+	for _, t := range osTechs {
+		if pick < t.share {
+			ot = t
+			break
+		}
+		pick -= t.share
+	}
+	tm := trackingMethods[0].name
+	pick = int((h >> 8) % 100)
+	for _, t := range trackingMethods {
+		if pick < t.share {
+			tm = t.name
+			break
+		}
+		pick -= t.share
+	}
+	net := networks[0]
+	if (h>>16)%100 >= 60 {
+		net = networks[1+int((h>>24)%uint64(len(networks)-1))]
+	}
+	hi := hostInfo{
+		idx:        idx,
+		tech:       compliance.Technology{ID: ot.id, Name: ot.name},
+		scanOffset: time.Duration((h>>32)%(48*3600)) * time.Second,
+	}
+	hi.host = compliance.Host{
+		ID:             HostID(idx),
+		IP:             fmt.Sprintf("10.%d.%d.%d", 10+idx/62500, (idx/250)%250, idx%250+1),
+		TrackingMethod: tm,
+		OS:             ot.os,
+		OSCPE:          ot.cpe,
+		QGHostID:       uuidFrom(g),
+		NetworkID:      net.id,
+		NetworkName:    net.name,
+		CustomerUUID:   e.customerUUID,
+		CustomerID:     e.customerID,
+		AssetID:        50_000_000 + int64(idx)*3 + int64(g%3),
+	}
+	if (g>>8)%100 >= 10 { // one host in ten has no DNS name
+		role := [...]string{"web", "app", "db", "dc", "file"}[(g>>16)%5]
+		hi.host.DNS = fmt.Sprintf("%s%05d.corp.example.com", role, idx)
+	}
+	hi.host.ComplianceLastScanDate = e.Now().Add(-hi.scanOffset)
+	if int((g>>24)%100) < e.cfg.DBSharePercent {
+		n := 1 + int((g>>32)%dbSlots)
+		for s := 0; s < n; s++ {
+			hi.sids = append(hi.sids, fmt.Sprintf("oracle19:%d:%d:%s", s+1, 1521+s, oracleSIDs[(idx+s)%len(oracleSIDs)]))
+		}
+	}
+	return hi
+}
+
+// postureID is the record id of policy p, host idx, control slot k, instance slot i.
+func (e *Estate) postureID(p *policy, idx, k, i int) int64 {
+	return postureIDBase + ((int64(p.idx)*int64(e.cfg.Hosts)+int64(idx))*int64(e.cfg.ControlsPerPolicy)+int64(k))*maxInstances + int64(i)
+}
+
+// timeline is a record's status history reduced to what a record shows.
+type timeline struct {
+	status, previous                         compliance.Status
+	firstFail, lastFail, firstPass, lastPass time.Time
+	modified, evaluated                      time.Time
+}
+
+func flip(s compliance.Status) compliance.Status {
+	if s == compliance.StatusPassed {
+		return compliance.StatusFailed
+	}
+	return compliance.StatusPassed
+}
+
+// timeline replays a record's history from its creation through every scan
+// cycle so far: an initial status, perhaps an earlier change, and a flip in
+// some cycles.
+func (e *Estate) timeline(id int64, created time.Time, scanOffset time.Duration) timeline {
+	h := e.hash(0x57A7, uint64(id), 0)
+	var t timeline
+	cur := compliance.StatusPassed
+	switch pick := h % 100; {
+	case pick < 3:
+		cur = compliance.StatusError
+	case pick < 28:
+		cur = compliance.StatusFailed
+	}
+	start := created
+	var prev compliance.Status
+	end := func(s compliance.Status, from, to time.Time) {
+		last := to.Add(-24 * time.Hour)
+		if last.Before(from) {
+			last = from
+		}
+		switch s {
+		case compliance.StatusPassed:
+			if t.firstPass.IsZero() {
+				t.firstPass = from
+			}
+			t.lastPass = last
+		case compliance.StatusFailed:
+			if t.firstFail.IsZero() {
+				t.firstFail = from
+			}
+			t.lastFail = last
+		}
+	}
+	change := func(next compliance.Status, at time.Time) {
+		end(cur, start, at)
+		prev, cur, start = cur, next, at
+	}
+	eval0 := e.cycles[0].Add(-scanOffset)
+	if cur != compliance.StatusError && (h>>12)%100 < 40 {
+		// the record was created with the other status and changed once
+		frac := time.Duration((h >> 20) % 1000)
+		at := created.Add(eval0.Sub(created) * frac / 1000).Truncate(time.Second)
+		first := flip(cur)
+		cur, prev = first, ""
+		change(flip(first), at)
+	}
+	for c := 1; c < len(e.cycles); c++ {
+		if e.hash(0x57A7, uint64(id), uint64(c))%1000 < 40 {
+			change(flip(cur), e.cycles[c].Add(-scanOffset))
+		}
+	}
+	t.evaluated = e.Now().Add(-scanOffset)
+	switch cur {
+	case compliance.StatusPassed:
+		if t.firstPass.IsZero() {
+			t.firstPass = start
+		}
+		t.lastPass = t.evaluated
+	case compliance.StatusFailed:
+		if t.firstFail.IsZero() {
+			t.firstFail = start
+		}
+		t.lastFail = t.evaluated
+	}
+	t.status, t.previous, t.modified = cur, prev, start
+	return t
+}
+
+// recordGen fills posture records for one policy and host, reusing its buffers.
+type recordGen struct {
+	e        *Estate
+	evidence bool
+	extended bool // add the fields newer API versions carry (policyTitle, ...)
+	rec      compliance.Posture
+	evBuf    []byte
+	cfBuf    []byte
+	exBuf    []byte
+}
+
+// eachRecord calls fn for every record of policy p on host hi, in control
+// order, and stops early when fn returns false.
+func (g *recordGen) eachRecord(p *policy, hi *hostInfo, fn func(*compliance.Posture) bool) bool {
+	for k := range p.controls {
+		c := &p.controls[k]
+		if !c.db {
+			if !fn(g.fill(p, hi, k, 0, "os", hi.tech)) {
+				return false
+			}
+			continue
+		}
+		for s, sid := range hi.sids {
+			if !fn(g.fill(p, hi, k, s+1, sid, compliance.Technology{ID: dbTech.id, Name: dbTech.name})) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (g *recordGen) fill(p *policy, hi *hostInfo, k, slot int, instance string, tech compliance.Technology) *compliance.Posture {
+	e, c := g.e, &p.controls[k]
+	id := e.postureID(p, hi.idx, k, slot)
+	h := e.hash(0xC4EA7, uint64(id), 0)
+	created := e.cycles[0].Add(-time.Duration(30*24*3600+h%(370*24*3600)) * time.Second)
+	t := e.timeline(id, created, hi.scanOffset)
+	r := &g.rec
+	*r = compliance.Posture{
+		ID: id, Instance: instance, PolicyID: p.id, ControlID: c.id, TechnologyID: tech.ID,
+		Status: t.status, PreviousStatus: t.previous,
+		FirstFailDate: t.firstFail, LastFailDate: t.lastFail, FirstPassDate: t.firstPass, LastPassDate: t.lastPass,
+		PostureModifiedDate: t.modified, LastEvaluatedDate: t.evaluated, Created: created,
+		Host: hi.host, Technology: tech, Criticality: c.criticality,
+	}
+	topic := &controlTopics[c.topic]
+	if g.evidence {
+		g.evBuf = appendEvidence(g.evBuf[:0], topic.expected, topic.current, id, h)
+		r.Evidence = g.evBuf
+	}
+	if t.status == compliance.StatusFailed {
+		g.cfBuf = append(g.cfBuf[:0], `{"missing":[`...)
+		g.cfBuf = jsonenc.AppendString(g.cfBuf, topic.expected[0])
+		g.cfBuf = append(g.cfBuf, `],"unexpected":[`...)
+		g.cfBuf = jsonenc.AppendString(g.cfBuf, topic.current[int(h>>40)%len(topic.current)])
+		g.cfBuf = append(g.cfBuf, "]}"...)
+		r.CauseOfFailure = g.cfBuf
+	}
+	if g.extended {
+		g.exBuf = append(g.exBuf[:0], `{"policyTitle":`...)
+		g.exBuf = jsonenc.AppendString(g.exBuf, p.title)
+		g.exBuf = append(g.exBuf, `,"controlStatement":`...)
+		g.exBuf = jsonenc.AppendString(g.exBuf, topic.statement)
+		g.exBuf = append(g.exBuf, `,"netBios":`...)
+		if hi.host.TrackingMethod == "NETBIOS" {
+			g.exBuf = jsonenc.AppendString(g.exBuf, fmt.Sprintf("HOST%05d", hi.idx))
+		} else {
+			g.exBuf = append(g.exBuf, "null"...)
+		}
+		g.exBuf = append(g.exBuf, '}')
+		r.Extra = g.exBuf
+	}
+	return r
+}
+
+// appendEvidence writes the evidence object: the expected values of the
+// control and the current values found on the host, padded with
+// configuration lines so that a record with evidence weighs about 1.7 KB.
+func appendEvidence(b []byte, expected, current []string, id int64, h uint64) []byte {
+	b = append(b, `{"expectedValues":[`...)
+	for i, v := range expected {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonenc.AppendString(b, v)
+	}
+	b = append(b, `],"currentValues":[`...)
+	for i, v := range current {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonenc.AppendString(b, v)
+	}
+	lines := 6 + int(h>>50)%5
+	for i := 0; i < lines; i++ {
+		b = append(b, `,"/etc/pcsync/evidence.d/`...)
+		b = strconv.AppendInt(b, id%997, 10)
+		b = append(b, `.conf:`...)
+		b = strconv.AppendInt(b, int64(i+1), 10)
+		b = append(b, `: setting_`...)
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, ` = \"value with spaces, a tab\\t and a backslash \\\\\" # managed"`...)
+	}
+	return append(b, "]}"...)
+}

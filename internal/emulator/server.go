@@ -1,0 +1,189 @@
+package emulator
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a Server. Estate is required.
+type Options struct {
+	Estate   *Estate
+	Username string        // default "pcsync"
+	Password string        // default "emulator"
+	TokenTTL time.Duration // gateway token lifetime, default 4 h
+
+	// RateCalls per RateWindow is the budget of each PCRS API (default 25
+	// per 60 s). RateCalls < 0 disables the limit.
+	RateCalls  int
+	RateWindow time.Duration
+
+	Style Style
+	// ContentEncoding adds "Content-Encoding: gzip" to compressed posture
+	// answers (Qualys, as its own clients show, does not).
+	ContentEncoding bool
+	// CacheResponses keeps each posture answer's bytes and replays them for
+	// the same request, so that a benchmark measures the client, not the
+	// generator. Memory grows with the answers cached.
+	CacheResponses bool
+
+	Logger *slog.Logger
+	Now    func() time.Time // the clock tokens are checked against
+}
+
+// Server is the emulator's HTTP side.
+type Server struct {
+	opts   Options
+	estate *Estate
+	key    []byte // JWT signing key, random per server
+	mux    *http.ServeMux
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	limits map[string]*window
+	cache  map[string][]byte
+	calls  map[string]int
+}
+
+// New builds a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Estate == nil {
+		return nil, fmt.Errorf("emulator: no estate")
+	}
+	if opts.Username == "" {
+		opts.Username = "pcsync"
+	}
+	if opts.Password == "" {
+		opts.Password = "emulator"
+	}
+	if opts.TokenTTL == 0 {
+		opts.TokenTTL = 4 * time.Hour
+	}
+	if opts.RateCalls == 0 {
+		opts.RateCalls = 25
+	}
+	if opts.RateWindow == 0 {
+		opts.RateWindow = 60 * time.Second
+	}
+	if !opts.Style.valid() {
+		return nil, fmt.Errorf("emulator: unknown style %+v", opts.Style)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{
+		opts: opts, estate: opts.Estate, log: opts.Logger, mux: http.NewServeMux(),
+		limits: map[string]*window{}, cache: map[string][]byte{}, calls: map[string]int{},
+	}
+	s.key = make([]byte, 32)
+	if _, err := rand.Read(s.key); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("POST /auth", s.handleAuth)
+	s.mux.HandleFunc("GET /pcrs/{version}/posture/policy/list", s.pcrs(apiPolicyList, s.handlePolicyList))
+	s.mux.HandleFunc("GET /pcrs/{version}/posture/hostids", s.pcrs(apiHostIDs, s.handleHostIDs))
+	s.mux.HandleFunc("POST /pcrs/{version}/posture/postureInfo", s.pcrs(apiPostureInfo, s.handlePostureInfo))
+	s.mux.HandleFunc("GET /emulator/estate", s.handleEstate)
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	s.mux.ServeHTTP(sw, r)
+	s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "bytes", sw.n, "duration", time.Since(start).Round(time.Millisecond).String())
+}
+
+// Calls reports how many requests each API has answered (any status): for
+// tests that check what a client did.
+func (s *Server) Calls(api string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[api]
+}
+
+func (s *Server) count(api string) {
+	s.mu.Lock()
+	s.calls[api]++
+	s.mu.Unlock()
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// validVersion reports whether v is a PCRS version the emulator serves.
+func validVersion(v string) bool {
+	switch v {
+	case "1.0", "2.0", "3.0", "4.0", "5.0":
+		return true
+	}
+	return false
+}
+
+func (s *Server) handleEstate(w http.ResponseWriter, r *http.Request) {
+	cfg := s.estate.Config()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"seed": cfg.Seed, "policies": cfg.Policies, "inactivePolicies": cfg.InactivePolicies,
+		"hosts": cfg.Hosts, "hostsPerPolicy": cfg.HostsPerPolicy, "controlsPerPolicy": cfg.ControlsPerPolicy,
+		"cycle": s.estate.Cycle(), "now": s.estate.Now().Format(time.RFC3339),
+		"subscriptionId": cfg.SubscriptionID,
+	})
+}
+
+// parseDateParam reads a request date: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ.
+func parseDateParam(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)", v)
+}

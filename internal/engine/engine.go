@@ -1,0 +1,290 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"time"
+
+	"pcsync/internal/compliance"
+	"pcsync/internal/qualys"
+	"pcsync/internal/store"
+)
+
+// Options say what a run fetches and how.
+type Options struct {
+	// PolicyIDs limits the run to these policies; empty means every active
+	// policy of the policy list.
+	PolicyIDs       []int64
+	HostsPerRequest int  // host ids per postureInfo call (default 5000)
+	Concurrency     int  // postureInfo streams at once (default 2)
+	Evidence        bool // evidenceRequired=1
+	Compression     bool // compressionRequired=1
+
+	// Filters sent with every postureInfo call.
+	LastEvaluationDate time.Time
+	LastScanDate       time.Time
+	LastScanDateFrom   time.Time
+	LastScanDateTo     time.Time
+	StatusChangedSince time.Time
+	ExtraParams        url.Values
+
+	TxRecords        int // records per store transaction (default 10000)
+	ChunkRecords     int // records per chunk passed from a stream to the writer (default 1000)
+	MaxStreamRetries int // fetches of a broken batch after the first (default 3)
+	// RetryBackoff spaces the refetches of a broken batch (default
+	// qualys.DefaultBackoff).
+	RetryBackoff qualys.Backoff
+
+	// Rejects receives every record that does not decode; nil discards them
+	// (they are still counted and fail the run).
+	Rejects RejectSink
+	// Params is recorded with the run (JSON, no credentials).
+	Params string
+}
+
+func (o *Options) setDefaults() {
+	if o.HostsPerRequest <= 0 {
+		o.HostsPerRequest = 5000
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 2
+	}
+	if o.TxRecords <= 0 {
+		o.TxRecords = 10000
+	}
+	if o.ChunkRecords <= 0 {
+		o.ChunkRecords = 1000
+	}
+	if o.MaxStreamRetries < 0 {
+		o.MaxStreamRetries = 0
+	} else if o.MaxStreamRetries == 0 {
+		o.MaxStreamRetries = 3
+	}
+	if o.RetryBackoff == nil {
+		o.RetryBackoff = qualys.DefaultBackoff
+	}
+}
+
+// RejectSink keeps records that could not be decoded, with where they were
+// and why.
+type RejectSink interface {
+	Reject(batch Batch, err *qualys.RecordError) error
+}
+
+// ErrIncomplete means the run finished but not everything was fetched: a
+// policy or batch failed, or records were rejected. What was fetched is
+// stored; the run summary says what is missing.
+var ErrIncomplete = errors.New("the run is incomplete")
+
+// StoreError wraps a failure of the database, which stops the run.
+type StoreError struct{ Err error }
+
+func (e *StoreError) Error() string { return "database: " + e.Err.Error() }
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// Engine syncs Qualys posture into a store.
+type Engine struct {
+	client   *qualys.Client
+	store    store.Store
+	log      *slog.Logger
+	Progress Progress
+}
+
+// New makes an engine.
+func New(client *qualys.Client, st store.Store, log *slog.Logger) *Engine {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{client: client, store: st, log: log}
+}
+
+// Result is what a run did.
+type Result struct {
+	Run      compliance.Run
+	Policies []compliance.PolicySummary
+}
+
+// Batch is one postureInfo request of the plan: one policy and a slice of
+// its hosts.
+type Batch struct {
+	No     int64
+	Policy compliance.PolicyHosts
+}
+
+// Run performs one sync. It always records the run's outcome in the store
+// (unless the store itself fails) and returns the result with an error that
+// says why the run did not fully succeed: ErrIncomplete, a *StoreError, the
+// context's error, or the Qualys error that stopped it.
+func (e *Engine) Run(ctx context.Context, opts Options) (*Result, error) {
+	opts.setDefaults()
+	r := &run{e: e, opts: opts, log: e.log, summaries: map[int64]*compliance.PolicySummary{}}
+	r.rec = compliance.Run{Source: "pcrs", Params: opts.Params}
+	if err := e.store.BeginRun(ctx, &r.rec); err != nil {
+		return nil, &StoreError{err}
+	}
+	r.log = e.log.With("run_id", r.rec.ID)
+	r.log.Info("run started", "source", "pcrs")
+	err := r.execute(ctx)
+	return r.finish(ctx, err)
+}
+
+// run is the state of one Run call.
+type run struct {
+	e         *Engine
+	opts      Options
+	log       *slog.Logger
+	rec       compliance.Run
+	order     []int64 // policy ids in summary order
+	summaries map[int64]*compliance.PolicySummary
+	failed    int // batches that could not be fetched
+}
+
+func (r *run) summary(id int64) *compliance.PolicySummary {
+	s, ok := r.summaries[id]
+	if !ok {
+		s = &compliance.PolicySummary{PolicyID: id}
+		r.summaries[id] = s
+		r.order = append(r.order, id)
+	}
+	return s
+}
+
+func (r *run) execute(ctx context.Context) error {
+	policies, err := r.policies(ctx)
+	if err != nil {
+		return err
+	}
+	hosts, err := r.resolveHosts(ctx, policies)
+	if err != nil {
+		return err
+	}
+	batches := r.plan(hosts)
+	r.rec.Batches = int64(len(batches))
+	r.e.Progress.BatchesTotal.Store(int64(len(batches)))
+	r.log.Info("plan ready", "policies", len(policies), "batches", len(batches), "hosts_per_request", r.opts.HostsPerRequest)
+	return r.fetch(ctx, batches)
+}
+
+// policies fetches the policy list, stores it and picks the policies to sync.
+func (r *run) policies(ctx context.Context) ([]int64, error) {
+	list, _, err := r.e.client.PCRS.ListPolicies(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.e.store.UpsertPolicies(ctx, r.rec.ID, list); err != nil {
+		return nil, &StoreError{err}
+	}
+	titles := map[int64]string{}
+	var ids []int64
+	for _, p := range list {
+		titles[p.ID] = p.Title
+		if len(r.opts.PolicyIDs) == 0 && p.Active() {
+			ids = append(ids, p.ID)
+		}
+	}
+	if len(r.opts.PolicyIDs) > 0 {
+		ids = slices.Clone(r.opts.PolicyIDs)
+	}
+	for _, id := range ids {
+		r.summary(id).Title = titles[id]
+	}
+	r.rec.Policies = int64(len(ids))
+	r.log.Info("policies listed", "listed", len(list), "selected", len(ids))
+	return ids, nil
+}
+
+// resolveHosts asks for host ids in groups of at most ten policies. A policy
+// Qualys reports an error for is recorded and skipped; the run goes on.
+func (r *run) resolveHosts(ctx context.Context, ids []int64) ([]compliance.PolicyHosts, error) {
+	var out []compliance.PolicyHosts
+	for group := range slices.Chunk(ids, qualys.MaxPoliciesPerHostIDs) {
+		res, err := r.e.client.PCRS.HostIDs(ctx, group, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, ph := range res {
+			s := r.summary(ph.PolicyID)
+			if ph.Error != "" {
+				s.Error = ph.Error
+				r.log.Warn("policy skipped", "policy_id", ph.PolicyID, "error", ph.Error)
+				continue
+			}
+			s.HostsRequested += int64(len(ph.HostIDs))
+			out = append(out, ph)
+		}
+	}
+	return out, nil
+}
+
+// plan splits each policy's hosts into batches of HostsPerRequest.
+func (r *run) plan(hosts []compliance.PolicyHosts) []Batch {
+	var batches []Batch
+	for _, ph := range hosts {
+		for chunk := range slices.Chunk(ph.HostIDs, r.opts.HostsPerRequest) {
+			batches = append(batches, Batch{No: int64(len(batches) + 1), Policy: compliance.PolicyHosts{
+				PolicyID: ph.PolicyID, SubscriptionID: ph.SubscriptionID, HostIDs: chunk}})
+		}
+	}
+	return batches
+}
+
+// finish records the outcome of the run and builds the result.
+func (r *run) finish(ctx context.Context, err error) (*Result, error) {
+	res := &Result{}
+	for _, id := range r.order {
+		s := r.summaries[id]
+		r.rec.Records += s.Records
+		r.rec.Passed += s.Passed
+		r.rec.Failed += s.Failed
+		r.rec.Errors += s.Errors
+		res.Policies = append(res.Policies, *s)
+	}
+	r.rec.Rejects = r.e.Progress.Rejects.Load()
+	r.rec.WireBytes = r.e.Progress.WireBytes.Load()
+	r.rec.DataBytes = r.e.Progress.DataBytes.Load()
+	if err == nil {
+		for _, s := range res.Policies {
+			if s.Error != "" {
+				err = ErrIncomplete
+			}
+		}
+		if r.failed > 0 || r.rec.Rejects > 0 {
+			err = ErrIncomplete
+		}
+	}
+	switch {
+	case err == nil:
+		r.rec.Status = compliance.RunSucceeded
+	case errors.Is(err, context.Canceled):
+		r.rec.Status = compliance.RunInterrupted
+		r.rec.Message = "interrupted"
+	default:
+		r.rec.Status = compliance.RunFailed
+		r.rec.Message = err.Error()
+		if errors.Is(err, ErrIncomplete) {
+			r.rec.Message = r.incompleteMessage(res.Policies)
+		}
+	}
+	// The outcome is recorded even when ctx is cancelled.
+	if ferr := r.e.store.FinishRun(context.WithoutCancel(ctx), &r.rec, res.Policies); ferr != nil {
+		err = errors.Join(err, &StoreError{ferr})
+	}
+	res.Run = r.rec
+	r.log.Info("run finished", "status", r.rec.Status, "records", r.rec.Records, "rejects", r.rec.Rejects)
+	return res, err
+}
+
+func (r *run) incompleteMessage(ps []compliance.PolicySummary) string {
+	var bad int
+	for _, s := range ps {
+		if s.Error != "" {
+			bad++
+		}
+	}
+	return fmt.Sprintf("incomplete: %d of %d policies reported errors, %d batches failed, %d records rejected",
+		bad, len(ps), r.failed, r.rec.Rejects)
+}

@@ -1,0 +1,275 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"pcsync/internal/compliance"
+	"pcsync/internal/qualys"
+	"pcsync/internal/store"
+)
+
+// item is what a stream hands the writer: a chunk of records and, with the
+// last chunk of a batch, the batch's completion.
+type item struct {
+	postures []compliance.Posture
+	done     *store.BatchDone
+	policy   int64
+}
+
+// fetch runs the batches on Concurrency workers feeding one writer, and
+// waits for all of them. It returns the first fatal error (authentication,
+// database, cancellation); batches that fail on their own are recorded and
+// counted in r.failed.
+func (r *run) fetch(ctx context.Context, batches []Batch) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	items := make(chan item, 2*r.opts.Concurrency+2)
+	pool := &sync.Pool{New: func() any { return make([]compliance.Posture, r.opts.ChunkRecords) }}
+	var mu sync.Mutex // guards r.summaries and r.failed between workers and writer
+
+	writerDone := make(chan error, 1)
+	go func() {
+		err := r.write(ctx, items, pool, &mu)
+		if err != nil {
+			cancel(err)
+		}
+		writerDone <- err
+	}()
+
+	work := make(chan Batch)
+	var wg sync.WaitGroup
+	for range r.opts.Concurrency {
+		wg.Go(func() {
+			for b := range work {
+				err := r.fetchBatch(ctx, b, items, pool)
+				if err == nil {
+					continue
+				}
+				if fatal(ctx, err) {
+					cancel(err)
+					continue
+				}
+				mu.Lock()
+				r.failed++
+				s := r.summary(b.Policy.PolicyID)
+				if s.Error == "" {
+					s.Error = err.Error()
+				}
+				mu.Unlock()
+				r.log.Error("batch failed", "batch", b.No, "policy_id", b.Policy.PolicyID, "hosts", len(b.Policy.HostIDs), "err", err)
+			}
+		})
+	}
+feed:
+	for _, b := range batches {
+		select {
+		case work <- b:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	close(items)
+	werr := <-writerDone
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	if werr != nil {
+		return werr
+	}
+	return ctx.Err()
+}
+
+// fatal reports whether err must stop the whole run rather than one batch.
+func fatal(ctx context.Context, err error) bool {
+	var auth *qualys.AuthError
+	var se *StoreError
+	return ctx.Err() != nil || errors.As(err, &auth) || errors.As(err, &se)
+}
+
+// retryable reports whether a batch whose stream failed with err is worth
+// fetching again: the stream broke off or arrived garbled.
+func retryable(err error) bool {
+	var syn *qualys.SyntaxError
+	return errors.Is(err, qualys.ErrTruncated) || errors.As(err, &syn)
+}
+
+// fetchBatch streams one batch, fetching it again (bounded, with backoff)
+// when the stream breaks off. Records of a broken attempt that reached the
+// writer are upserted again by the next attempt, never doubled.
+func (r *run) fetchBatch(ctx context.Context, b Batch, items chan<- item, pool *sync.Pool) error {
+	for attempt := 0; ; attempt++ {
+		rejects, err := r.stream(ctx, b, items, pool)
+		if err == nil || !retryable(err) || attempt >= r.opts.MaxStreamRetries || ctx.Err() != nil {
+			if ctx.Err() == nil {
+				r.keepRejects(b, rejects)
+			}
+			return err
+		}
+		r.e.Progress.Retries.Add(1)
+		wait := r.opts.RetryBackoff(attempt + 1)
+		r.log.Warn("posture stream broke off, fetching the batch again", "batch", b.No,
+			"policy_id", b.Policy.PolicyID, "attempt", attempt+1, "wait", wait.String(), "err", err)
+		if err := sleepCtx(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *run) keepRejects(b Batch, rejects []*qualys.RecordError) {
+	for _, re := range rejects {
+		r.e.Progress.Rejects.Add(1)
+		r.log.Error("record rejected", "batch", b.No, "policy_id", b.Policy.PolicyID, "record", re.Index, "offset", re.Offset, "err", re.Error())
+		if r.opts.Rejects != nil {
+			if err := r.opts.Rejects.Reject(b, re); err != nil {
+				r.log.Error("cannot write to the rejects file", "err", err)
+			}
+		}
+	}
+}
+
+// stream makes one attempt at a batch. It returns the records of this
+// attempt that did not decode; they are kept only if the attempt is final.
+func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync.Pool) ([]*qualys.RecordError, error) {
+	req := &qualys.PostureRequest{
+		Policies: []compliance.PolicyHosts{b.Policy}, Evidence: r.opts.Evidence, Compression: r.opts.Compression,
+		LastEvaluationDate: r.opts.LastEvaluationDate, LastScanDate: r.opts.LastScanDate,
+		LastScanDateFrom: r.opts.LastScanDateFrom, LastScanDateTo: r.opts.LastScanDateTo,
+		StatusChangedSince: r.opts.StatusChangedSince, Extra: r.opts.ExtraParams,
+	}
+	s, err := r.e.client.PCRS.Posture(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	p := &r.e.Progress
+	var wire, data int64
+	account := func() {
+		w, d := s.WireBytes(), s.DataBytes()
+		p.WireBytes.Add(w - wire)
+		p.DataBytes.Add(d - data)
+		wire, data = w, d
+	}
+	defer account()
+	send := func(it item) error {
+		account()
+		select {
+		case items <- it:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var rejects []*qualys.RecordError
+	var counts compliance.Counts
+	hosts := make(map[int64]struct{}, len(b.Policy.HostIDs))
+	chunk := pool.Get().([]compliance.Posture)
+	n := 0
+	for {
+		rec := &chunk[n]
+		err := s.Next(rec)
+		if err == io.EOF {
+			break
+		}
+		var re *qualys.RecordError
+		if errors.As(err, &re) {
+			rejects = append(rejects, re)
+			continue
+		}
+		if err != nil {
+			if n > 0 { // keep what arrived; the retry upserts it again
+				err = errors.Join(err, send(item{postures: chunk[:n], policy: b.Policy.PolicyID}))
+			} else {
+				pool.Put(chunk)
+			}
+			return rejects, err
+		}
+		counts.Add(rec.Status)
+		hosts[rec.Host.ID] = struct{}{}
+		p.Records.Add(1)
+		if n++; n == len(chunk) {
+			if err := send(item{postures: chunk, policy: b.Policy.PolicyID}); err != nil {
+				return rejects, err
+			}
+			chunk, n = pool.Get().([]compliance.Posture), 0
+		}
+	}
+	done := &store.BatchDone{BatchNo: b.No, PolicyID: b.Policy.PolicyID, HostsReturned: int64(len(hosts)), Counts: counts}
+	return rejects, send(item{postures: chunk[:n], done: done, policy: b.Policy.PolicyID})
+}
+
+// write is the single writer: it gathers chunks into transactions of about
+// TxRecords records (fewer when the streams are slower than the database)
+// and commits each batch's completion with its last records.
+func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu *sync.Mutex) error {
+	b := &store.Batch{RunID: r.rec.ID}
+	var chunks [][]compliance.Posture
+	flush := func() error {
+		if len(b.Postures) == 0 && len(b.Done) == 0 {
+			return nil
+		}
+		if err := r.e.store.Write(ctx, b); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return &StoreError{err}
+		}
+		r.e.Progress.Stored.Add(int64(len(b.Postures)))
+		r.e.Progress.BatchesDone.Add(int64(len(b.Done)))
+		mu.Lock()
+		for _, d := range b.Done {
+			s := r.summary(d.PolicyID)
+			s.HostsReturned += d.HostsReturned
+			s.Records += d.Counts.Records
+			s.Passed += d.Counts.Passed
+			s.Failed += d.Counts.Failed
+			s.Errors += d.Counts.Errors
+		}
+		mu.Unlock()
+		for _, c := range chunks {
+			pool.Put(c[:cap(c)])
+		}
+		chunks = chunks[:0]
+		b.Postures, b.Done = b.Postures[:0], b.Done[:0]
+		return nil
+	}
+	add := func(it item) {
+		b.Postures = append(b.Postures, it.postures...)
+		chunks = append(chunks, it.postures)
+		if it.done != nil {
+			b.Done = append(b.Done, *it.done)
+		}
+	}
+	for {
+		var it item
+		var ok bool
+		select {
+		case it, ok = <-items:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			return flush()
+		}
+		add(it)
+	gather:
+		for len(b.Postures) < r.opts.TxRecords {
+			select {
+			case it, ok = <-items:
+				if !ok {
+					return flush()
+				}
+				add(it)
+			default:
+				break gather
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+}

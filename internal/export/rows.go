@@ -1,0 +1,93 @@
+package export
+
+import (
+	"time"
+
+	"pcsync/internal/compliance"
+)
+
+type kind uint8
+
+const (
+	kString kind = iota
+	kInt
+	kDate // zero is null
+	kBool
+	kRaw    // JSON text as stored; nil is null
+	kObject // the next n fields are its members
+	kSplice // a JSON object whose members join the enclosing object
+)
+
+// field is one value of a row. An object field is followed by its members.
+type field struct {
+	name string
+	kind kind
+	s    string
+	n    int64
+	t    time.Time
+	b    bool
+	raw  []byte
+}
+
+type row []field
+
+func str(name, v string) field       { return field{name: name, kind: kString, s: v} }
+func num(name string, v int64) field { return field{name: name, kind: kInt, n: v} }
+func date(name string, v time.Time) field {
+	return field{name: name, kind: kDate, t: v}
+}
+func boolean(name string, v bool) field  { return field{name: name, kind: kBool, b: v} }
+func raw(name string, v []byte) field    { return field{name: name, kind: kRaw, raw: v} }
+func object(name string, n int) field    { return field{name: name, kind: kObject, n: int64(n)} }
+func splice(name string, v []byte) field { return field{name: name, kind: kSplice, raw: v} }
+
+// postureRow lays a posture out in the order of the PCRS output table.
+func postureRow(r row, p *compliance.Posture) row {
+	h := &p.Host
+	return append(r,
+		num("id", p.ID), str("instance", p.Instance), num("policyId", p.PolicyID),
+		num("controlId", p.ControlID), num("technologyId", p.TechnologyID),
+		str("status", string(p.Status)), str("previousStatus", string(p.PreviousStatus)),
+		date("firstFailDate", p.FirstFailDate), date("lastFailDate", p.LastFailDate),
+		date("firstPassDate", p.FirstPassDate), date("lastPassDate", p.LastPassDate),
+		date("postureModifiedDate", p.PostureModifiedDate), date("lastEvaluatedDate", p.LastEvaluatedDate),
+		date("created", p.Created), num("hostId", h.ID), str("ip", h.IP),
+		str("trackingMethod", h.TrackingMethod), str("os", h.OS), str("osCpe", h.OSCPE), str("dns", h.DNS),
+		str("qgHostid", h.QGHostID), num("networkId", h.NetworkID), str("networkName", h.NetworkName),
+		date("complianceLastScanDate", h.ComplianceLastScanDate), str("customerUuid", h.CustomerUUID),
+		num("customerId", h.CustomerID), num("assetId", h.AssetID),
+		object("technology", 2), num("id", p.Technology.ID), str("name", p.Technology.Name),
+		object("criticality", 2), str("label", p.Criticality.Label), num("value", p.Criticality.Value),
+		raw("evidence", p.Evidence), raw("causeOfFailure", p.CauseOfFailure), splice("extra", p.Extra),
+	)
+}
+
+func policyRow(r row, p *compliance.Policy) row {
+	return append(r, num("id", p.ID), str("title", p.Title), str("createdBy", p.CreatedBy),
+		date("createdDate", p.CreatedDate), str("modifiedBy", p.ModifiedBy), date("modifiedDate", p.ModifiedDate),
+		date("lastEvaluatedDate", p.LastEvaluatedDate), str("status", p.Status), boolean("locked", p.Locked))
+}
+
+func hostRow(r row, h *compliance.Host) row {
+	return append(r, num("id", h.ID), str("ip", h.IP), str("trackingMethod", h.TrackingMethod), str("os", h.OS),
+		str("osCpe", h.OSCPE), str("dns", h.DNS), str("qgHostid", h.QGHostID), num("networkId", h.NetworkID),
+		str("networkName", h.NetworkName), date("complianceLastScanDate", h.ComplianceLastScanDate),
+		str("customerUuid", h.CustomerUUID), num("customerId", h.CustomerID), num("assetId", h.AssetID))
+}
+
+func controlRow(r row, c *compliance.Control) row {
+	return append(r, num("id", c.ID), object("criticality", 2), str("label", c.Criticality.Label),
+		num("value", c.Criticality.Value))
+}
+
+func technologyRow(r row, t *compliance.Technology) row {
+	return append(r, num("id", t.ID), str("name", t.Name))
+}
+
+func runRow(r row, x *compliance.Run) row {
+	return append(r, num("id", x.ID), date("startedAt", x.StartedAt), date("finishedAt", x.FinishedAt),
+		str("status", string(x.Status)), str("source", x.Source), raw("params", []byte(x.Params)),
+		str("message", x.Message), num("policies", x.Policies), num("batches", x.Batches),
+		num("records", x.Records), num("passed", x.Passed), num("failed", x.Failed), num("errors", x.Errors),
+		num("rejects", x.Rejects), num("wireBytes", x.WireBytes), num("dataBytes", x.DataBytes))
+}

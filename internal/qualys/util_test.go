@@ -1,0 +1,5 @@
+package qualys
+
+import "time"
+
+var zeroTime time.Time

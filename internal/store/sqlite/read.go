@@ -1,0 +1,180 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"pcsync/internal/compliance"
+)
+
+// query runs sql on a read connection of its own (WAL lets it read while a
+// sync writes) and calls row for each result row.
+func (s *Store) query(ctx context.Context, sql string, row func(st *sqlite3.Stmt) error, args ...any) error {
+	conn, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	old := conn.SetInterrupt(ctx)
+	defer conn.SetInterrupt(old)
+	st, _, err := conn.Prepare(sql)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer st.Close()
+	if err := bindAll(st, args...); err != nil {
+		return err
+	}
+	for st.Step() {
+		if err := row(st); err != nil {
+			return err
+		}
+	}
+	if err := st.Err(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return nil
+}
+
+// date reads a TEXT date column; NULL is the zero time.
+func date(st *sqlite3.Stmt, col int) time.Time {
+	b := st.ColumnRawText(col)
+	if len(b) == 0 {
+		return time.Time{}
+	}
+	if len(b) == 20 { // the layout pcsync writes; parse without allocating
+		t, err := time.Parse(compliance.DateLayout, string(b))
+		if err == nil {
+			return t
+		}
+	}
+	t, _ := time.Parse(time.RFC3339Nano, string(b))
+	return t.UTC()
+}
+
+// rawJSON copies a JSON column into buf (reusing it), or returns nil for NULL.
+func rawJSON(st *sqlite3.Stmt, col int, buf []byte) []byte {
+	if st.ColumnType(col) == sqlite3.NULL {
+		return nil
+	}
+	return append(buf[:0], st.ColumnRawText(col)...)
+}
+
+const posturesSQL = `SELECT p.id, p.instance, p.policy_id, p.control_id, p.technology_id, p.status,
+	p.previous_status, p.first_fail_date, p.last_fail_date, p.first_pass_date, p.last_pass_date,
+	p.posture_modified_date, p.last_evaluated_date, p.created, p.host_id,
+	h.ip, h.tracking_method, h.os, h.os_cpe, h.dns, h.qg_host_id, h.network_id, h.network_name,
+	h.compliance_last_scan_date, h.customer_uuid, h.customer_id, h.asset_id,
+	t.name, p.criticality_label, p.criticality_value, p.evidence, p.cause_of_failure, p.extra
+FROM postures p
+LEFT JOIN hosts h ON h.id = p.host_id
+LEFT JOIN technologies t ON t.id = p.technology_id
+ORDER BY p.id`
+
+// Postures calls fn for every stored posture record, in posture id order.
+func (s *Store) Postures(ctx context.Context, fn func(*compliance.Posture) error) error {
+	var p compliance.Posture
+	var ev, cf, ex []byte
+	return s.query(ctx, posturesSQL, func(st *sqlite3.Stmt) error {
+		p = compliance.Posture{
+			ID: st.ColumnInt64(0), Instance: st.ColumnText(1), PolicyID: st.ColumnInt64(2),
+			ControlID: st.ColumnInt64(3), TechnologyID: st.ColumnInt64(4),
+			Status: compliance.Status(st.ColumnText(5)), PreviousStatus: compliance.Status(st.ColumnText(6)),
+			FirstFailDate: date(st, 7), LastFailDate: date(st, 8), FirstPassDate: date(st, 9),
+			LastPassDate: date(st, 10), PostureModifiedDate: date(st, 11), LastEvaluatedDate: date(st, 12),
+			Created: date(st, 13),
+			Host: compliance.Host{
+				ID: st.ColumnInt64(14), IP: st.ColumnText(15), TrackingMethod: st.ColumnText(16),
+				OS: st.ColumnText(17), OSCPE: st.ColumnText(18), DNS: st.ColumnText(19),
+				QGHostID: st.ColumnText(20), NetworkID: st.ColumnInt64(21), NetworkName: st.ColumnText(22),
+				ComplianceLastScanDate: date(st, 23), CustomerUUID: st.ColumnText(24),
+				CustomerID: st.ColumnInt64(25), AssetID: st.ColumnInt64(26),
+			},
+			Criticality: compliance.Criticality{Label: st.ColumnText(28), Value: st.ColumnInt64(29)},
+		}
+		p.Technology = compliance.Technology{ID: p.TechnologyID, Name: st.ColumnText(27)}
+		ev, cf, ex = rawJSON(st, 30, ev), rawJSON(st, 31, cf), rawJSON(st, 32, ex)
+		p.Evidence, p.CauseOfFailure, p.Extra = ev, cf, ex
+		return fn(&p)
+	})
+}
+
+// Policies calls fn for every stored policy, in id order.
+func (s *Store) Policies(ctx context.Context, fn func(*compliance.Policy) error) error {
+	return s.query(ctx, `SELECT id, title, created_by, created_date, modified_by, modified_date,
+		last_evaluated_date, status, locked FROM policies ORDER BY id`, func(st *sqlite3.Stmt) error {
+		p := compliance.Policy{
+			ID: st.ColumnInt64(0), Title: st.ColumnText(1), CreatedBy: st.ColumnText(2),
+			CreatedDate: date(st, 3), ModifiedBy: st.ColumnText(4), ModifiedDate: date(st, 5),
+			LastEvaluatedDate: date(st, 6), Status: st.ColumnText(7), Locked: st.ColumnBool(8),
+		}
+		return fn(&p)
+	})
+}
+
+// Hosts calls fn for every stored host, in id order.
+func (s *Store) Hosts(ctx context.Context, fn func(*compliance.Host) error) error {
+	return s.query(ctx, `SELECT id, ip, tracking_method, os, os_cpe, dns, qg_host_id, network_id, network_name,
+		compliance_last_scan_date, customer_uuid, customer_id, asset_id FROM hosts ORDER BY id`, func(st *sqlite3.Stmt) error {
+		h := compliance.Host{
+			ID: st.ColumnInt64(0), IP: st.ColumnText(1), TrackingMethod: st.ColumnText(2), OS: st.ColumnText(3),
+			OSCPE: st.ColumnText(4), DNS: st.ColumnText(5), QGHostID: st.ColumnText(6), NetworkID: st.ColumnInt64(7),
+			NetworkName: st.ColumnText(8), ComplianceLastScanDate: date(st, 9), CustomerUUID: st.ColumnText(10),
+			CustomerID: st.ColumnInt64(11), AssetID: st.ColumnInt64(12),
+		}
+		return fn(&h)
+	})
+}
+
+// Technologies calls fn for every stored technology, in id order.
+func (s *Store) Technologies(ctx context.Context, fn func(*compliance.Technology) error) error {
+	return s.query(ctx, `SELECT id, name FROM technologies ORDER BY id`, func(st *sqlite3.Stmt) error {
+		t := compliance.Technology{ID: st.ColumnInt64(0), Name: st.ColumnText(1)}
+		return fn(&t)
+	})
+}
+
+// Controls calls fn for every stored control, in id order.
+func (s *Store) Controls(ctx context.Context, fn func(*compliance.Control) error) error {
+	return s.query(ctx, `SELECT id, criticality_label, criticality_value FROM controls ORDER BY id`, func(st *sqlite3.Stmt) error {
+		c := compliance.Control{ID: st.ColumnInt64(0), Criticality: compliance.Criticality{Label: st.ColumnText(1), Value: st.ColumnInt64(2)}}
+		return fn(&c)
+	})
+}
+
+// Runs calls fn for every run, oldest first.
+func (s *Store) Runs(ctx context.Context, fn func(*compliance.Run) error) error {
+	return s.query(ctx, `SELECT id, started_at, finished_at, status, source, params, message, policies, batches,
+		records, passed, failed, errors, rejects, wire_bytes, data_bytes FROM runs ORDER BY id`, func(st *sqlite3.Stmt) error {
+		r := compliance.Run{
+			ID: st.ColumnInt64(0), StartedAt: date(st, 1), FinishedAt: date(st, 2),
+			Status: compliance.RunStatus(st.ColumnText(3)), Source: st.ColumnText(4), Params: st.ColumnText(5),
+			Message: st.ColumnText(6), Policies: st.ColumnInt64(7), Batches: st.ColumnInt64(8),
+			Records: st.ColumnInt64(9), Passed: st.ColumnInt64(10), Failed: st.ColumnInt64(11),
+			Errors: st.ColumnInt64(12), Rejects: st.ColumnInt64(13),
+			WireBytes: st.ColumnInt64(14), DataBytes: st.ColumnInt64(15),
+		}
+		return fn(&r)
+	})
+}
+
+// RunPolicies returns the per-policy summaries of run id.
+func (s *Store) RunPolicies(ctx context.Context, runID int64) ([]compliance.PolicySummary, error) {
+	var out []compliance.PolicySummary
+	err := s.query(ctx, `SELECT policy_id, title, hosts_requested, hosts_returned, records, passed, failed, errors, error
+		FROM run_policies WHERE run_id = ? ORDER BY policy_id`, func(st *sqlite3.Stmt) error {
+		out = append(out, compliance.PolicySummary{
+			PolicyID: st.ColumnInt64(0), Title: st.ColumnText(1), HostsRequested: st.ColumnInt64(2),
+			HostsReturned: st.ColumnInt64(3), Records: st.ColumnInt64(4), Passed: st.ColumnInt64(5),
+			Failed: st.ColumnInt64(6), Errors: st.ColumnInt64(7), Error: st.ColumnText(8),
+		})
+		return nil
+	}, runID)
+	return out, err
+}

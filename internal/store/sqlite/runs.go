@@ -1,0 +1,100 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"pcsync/internal/compliance"
+)
+
+// BeginRun records a new run in state running and sets r.ID.
+func (s *Store) BeginRun(ctx context.Context, r *compliance.Run) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.StartedAt.IsZero() {
+		r.StartedAt = time.Now().UTC()
+	}
+	if r.Status == "" {
+		r.Status = compliance.RunRunning
+	}
+	if r.Params == "" {
+		r.Params = "{}"
+	}
+	err := exec(s.conn, `INSERT INTO runs (started_at, status, source, params) VALUES (?, ?, ?, ?)`,
+		r.StartedAt.UTC().Format(time.RFC3339Nano), string(r.Status), r.Source, r.Params)
+	if err != nil {
+		return fmt.Errorf("begin run: %w", err)
+	}
+	r.ID = s.conn.LastInsertRowID()
+	return nil
+}
+
+// FinishRun records how run r ended and the summary of each policy.
+func (s *Store) FinishRun(ctx context.Context, r *compliance.Run, policies []compliance.PolicySummary) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.FinishedAt.IsZero() {
+		r.FinishedAt = time.Now().UTC()
+	}
+	if err := s.conn.Exec("BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("finish run: %w", err)
+	}
+	err := exec(s.conn, `UPDATE runs SET finished_at = ?, status = ?, message = ?, policies = ?, batches = ?,
+		records = ?, passed = ?, failed = ?, errors = ?, rejects = ?, wire_bytes = ?, data_bytes = ? WHERE id = ?`,
+		r.FinishedAt.UTC().Format(time.RFC3339Nano), string(r.Status), r.Message, r.Policies, r.Batches,
+		r.Records, r.Passed, r.Failed, r.Errors, r.Rejects, r.WireBytes, r.DataBytes, r.ID)
+	for _, p := range policies {
+		if err != nil {
+			break
+		}
+		err = exec(s.conn, `INSERT INTO run_policies (run_id, policy_id, title, hosts_requested, hosts_returned,
+			records, passed, failed, errors, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (run_id, policy_id) DO UPDATE SET title = excluded.title,
+			hosts_requested = excluded.hosts_requested, hosts_returned = excluded.hosts_returned,
+			records = excluded.records, passed = excluded.passed, failed = excluded.failed,
+			errors = excluded.errors, error = excluded.error`,
+			r.ID, p.PolicyID, p.Title, p.HostsRequested, p.HostsReturned, p.Records, p.Passed, p.Failed, p.Errors, p.Error)
+	}
+	if err != nil {
+		_ = s.conn.Exec("ROLLBACK")
+		return fmt.Errorf("finish run %d: %w", r.ID, err)
+	}
+	if err := s.conn.Exec("COMMIT"); err != nil {
+		_ = s.conn.Exec("ROLLBACK")
+		return fmt.Errorf("finish run %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// UpsertPolicies stores policies as the policy list gave them.
+func (s *Store) UpsertPolicies(ctx context.Context, runID int64, policies []compliance.Policy) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.conn.Exec("BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("store policies: %w", err)
+	}
+	var err error
+	for _, p := range policies {
+		err = exec(s.conn, `INSERT INTO policies (id, title, created_by, created_date, modified_by, modified_date,
+			last_evaluated_date, status, locked, first_run, last_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET title = excluded.title, created_by = excluded.created_by,
+			created_date = excluded.created_date, modified_by = excluded.modified_by,
+			modified_date = excluded.modified_date, last_evaluated_date = excluded.last_evaluated_date,
+			status = excluded.status, locked = excluded.locked, last_run = excluded.last_run`,
+			p.ID, p.Title, p.CreatedBy, p.CreatedDate, p.ModifiedBy, p.ModifiedDate, p.LastEvaluatedDate,
+			p.Status, p.Locked, runID, runID)
+		if err != nil {
+			err = fmt.Errorf("policy %d: %w", p.ID, err)
+			break
+		}
+	}
+	if err == nil {
+		err = s.conn.Exec("COMMIT")
+	}
+	if err != nil {
+		_ = s.conn.Exec("ROLLBACK")
+		return fmt.Errorf("store policies: %w", err)
+	}
+	return nil
+}
