@@ -1,0 +1,169 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"pcsync/internal/config"
+	"pcsync/internal/emulator"
+)
+
+// estateFlags size the generated estate (emulate, demo and bench share them).
+type estateFlags struct {
+	cfg   emulator.Config
+	epoch string
+}
+
+func (e *estateFlags) register(f *pflag.FlagSet, def emulator.Config) {
+	e.cfg = def
+	f.Int64Var(&e.cfg.Seed, "seed", def.Seed, "seed of the generated estate (same seed, same data)")
+	f.IntVar(&e.cfg.Policies, "policies", def.Policies, "active policies")
+	f.IntVar(&e.cfg.InactivePolicies, "inactive-policies", def.InactivePolicies, "extra policies listed as inactive")
+	f.IntVar(&e.cfg.Hosts, "hosts", def.Hosts, "hosts in the subscription")
+	f.IntVar(&e.cfg.HostsPerPolicy, "hosts-per-policy", def.HostsPerPolicy, "hosts each policy covers (0: all)")
+	f.IntVar(&e.cfg.ControlsPerPolicy, "controls", def.ControlsPerPolicy, "controls per policy")
+	f.IntVar(&e.cfg.DBSharePercent, "db-share", def.DBSharePercent, "percent of hosts running Oracle instances")
+	f.StringVar(&e.epoch, "epoch", def.Epoch.Format(time.RFC3339), "time of scan cycle 0; all dates derive from it")
+}
+
+func (e *estateFlags) estate() (*emulator.Estate, error) {
+	t, err := config.ParseDate(e.epoch)
+	if err != nil || t.IsZero() {
+		return nil, usageErr("--epoch: %q is not a date (YYYY-MM-DD or RFC 3339)", e.epoch)
+	}
+	e.cfg.Epoch = t
+	est, err := emulator.NewEstate(e.cfg)
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	return est, nil
+}
+
+type emulateOptions struct {
+	estate          estateFlags
+	listen          string
+	username        string
+	password        string
+	tokenTTL        time.Duration
+	rateCalls       int
+	rateWindow      time.Duration
+	tls             bool
+	certOut         string
+	idStyle         string
+	emptyStyle      string
+	contentEncoding bool
+	cache           bool
+	log             logFlags
+}
+
+func newEmulateCmd(io IOStreams) *cobra.Command {
+	o := &emulateOptions{}
+	cmd := &cobra.Command{
+		Use:   "emulate",
+		Short: "Serve a Qualys Policy Compliance emulator",
+		Long: `Emulate serves the Qualys gateway over a generated, deterministic estate:
+POST /auth, and the PCRS posture streaming API (policy list, host ids,
+postureInfo) under /pcrs/{1.0,...,5.0}/posture/. Qualys's own sample
+downloader works against it unchanged but for the URL.
+
+It prints the URL it serves once it is ready, and the credentials to use.`,
+		Example: `  pcsync emulate --listen 127.0.0.1:8080
+  pcsync emulate --tls --cert-out emulator.pem --hosts 2000 --controls 300`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return emulateRun(cmd.Context(), io, o, cmd.Flags())
+		},
+	}
+	f := cmd.Flags()
+	o.estate.register(f, emulator.DefaultConfig())
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "`address` to listen on (port 0 picks a free one)")
+	f.StringVar(&o.username, "username", "pcsync", "user name the emulator accepts")
+	f.StringVar(&o.password, "password", "emulator", "password the emulator accepts")
+	f.DurationVar(&o.tokenTTL, "token-ttl", 4*time.Hour, "lifetime of the tokens /auth issues")
+	f.IntVar(&o.rateCalls, "rate-calls", 25, "calls per API per --rate-window before 429 (negative: no limit)")
+	f.DurationVar(&o.rateWindow, "rate-window", time.Minute, "rate limit window")
+	f.BoolVar(&o.tls, "tls", false, "serve https with a generated self-signed certificate")
+	f.StringVar(&o.certOut, "cert-out", "", "with --tls, write the certificate (PEM) to `file` for clients to trust")
+	f.StringVar(&o.idStyle, "id-style", "number", "posture ids as number, string or mixed")
+	f.StringVar(&o.emptyStyle, "empty-style", "empty", `unset dates as "empty" (""), null, omit or mixed`)
+	f.BoolVar(&o.contentEncoding, "content-encoding", false, "send Content-Encoding: gzip with compressed answers (Qualys does not)")
+	f.BoolVar(&o.cache, "cache-responses", false, "keep each posture answer and replay it (for benchmarks)")
+	o.log.register(f)
+	return cmd
+}
+
+func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.FlagSet) error {
+	est, err := o.estate.estate()
+	if err != nil {
+		return err
+	}
+	var lc config.Log
+	o.log.apply(f, &lc)
+	srv, err := emulator.New(emulator.Options{
+		Estate: est, Username: o.username, Password: o.password, TokenTTL: o.tokenTTL,
+		RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle},
+		ContentEncoding: o.contentEncoding, CacheResponses: o.cache, Logger: newLogger(io, lc, false),
+	})
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return withCode(ExitUsage, fmt.Errorf("--listen %s: %w", o.listen, err))
+	}
+	scheme := "http"
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	if o.tls {
+		cert, pem, err := emulator.SelfSignedCert()
+		if err != nil {
+			return err
+		}
+		if o.certOut != "" {
+			if err := os.WriteFile(o.certOut, pem, 0o644); err != nil {
+				return withCode(ExitUsage, fmt.Errorf("--cert-out: %w", err))
+			}
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+		scheme = "https"
+	}
+	url := fmt.Sprintf("%s://%s", scheme, ln.Addr())
+	printEmulatorBanner(io, url, o, est)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+func printEmulatorBanner(io IOStreams, url string, o *emulateOptions, est *emulator.Estate) {
+	cfg := est.Config()
+	fmt.Fprintf(io.Out, "pcsync emulator serving %s\n", url)
+	fmt.Fprintf(io.Out, "  username: %s\n  password: %s\n", o.username, o.password)
+	fmt.Fprintf(io.Out, "  estate: seed %d, %d active + %d inactive policies, %d hosts, %d controls per policy\n",
+		cfg.Seed, cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy)
+	caFlag := ""
+	if o.certOut != "" {
+		fmt.Fprintf(io.Out, "  certificate: %s\n", o.certOut)
+		caFlag = " --ca-cert " + o.certOut
+	}
+	fmt.Fprintf(io.Out, "try: QUALYS_USERNAME=%s QUALYS_PASSWORD=%s pcsync sync --gateway %s%s\n", o.username, o.password, url, caFlag)
+}

@@ -1,0 +1,253 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pcsync/internal/config"
+	"pcsync/internal/engine"
+	"pcsync/internal/qualys"
+	"pcsync/internal/store/sqlite"
+)
+
+// syncOptions are the flags of `pcsync sync`; a flag the user set overrides
+// the config file.
+type syncOptions struct {
+	configFile      string
+	platform        string
+	gateway         string
+	api             string
+	caCert          string
+	insecure        bool
+	db              string
+	policies        []string
+	hostsPerRequest int
+	concurrency     int
+	evidence        bool
+	compression     bool
+	pcrsVersion     string
+	rejects         string
+	log             logFlags
+}
+
+func newSyncCmd(io IOStreams) *cobra.Command {
+	o := &syncOptions{}
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Pull Qualys Policy Compliance posture into the database",
+		Long: `Sync logs in to the Qualys gateway, lists policies, resolves the hosts of each
+policy (up to 10 policies per call), and streams posture records in batches of
+hosts, decoding them one at a time into the database (SQLite by default).
+
+Credentials come from QUALYS_USERNAME and QUALYS_PASSWORD, or from the config
+file; never from a flag. TLS certificates are verified.
+
+` + exitCodesHelp,
+		Example: `  QUALYS_USERNAME=me QUALYS_PASSWORD=... pcsync sync --platform US1
+  pcsync sync --config pcsync.yaml --policy 1627436,94473 --evidence
+  pcsync sync --gateway https://127.0.0.1:8443 --ca-cert emulator.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return syncRun(cmd, io, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.configFile, "config", "", "YAML configuration `file` (see pcsync.example.yaml)")
+	f.StringVar(&o.platform, "platform", "", "Qualys platform: "+strings.Join(config.PlatformNames(), ", "))
+	f.StringVar(&o.gateway, "gateway", "", "gateway base `URL` (overrides --platform), e.g. https://gateway.qg1.apps.qualys.com")
+	f.StringVar(&o.api, "api", "", "classic API base `URL` (overrides --platform)")
+	f.StringVar(&o.caCert, "ca-cert", "", "PEM `file` of a CA to trust besides the system's (private CA, emulator)")
+	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify TLS certificates (warns on every run; never for real use)")
+	f.StringVar(&o.db, "db", "pcsync.db", "SQLite database `path`")
+	f.StringSliceVar(&o.policies, "policy", nil, "policy `ID`s to sync, comma-separated (default: all active policies)")
+	f.IntVar(&o.hostsPerRequest, "hosts-per-request", 5000, "host ids per postureInfo request")
+	f.IntVar(&o.concurrency, "concurrency", 2, "postureInfo streams at once")
+	f.BoolVar(&o.evidence, "evidence", false, "ask for evidence (evidenceRequired=1): larger and slower")
+	f.BoolVar(&o.compression, "compression", true, "ask for gzip (compressionRequired=1)")
+	f.StringVar(&o.pcrsVersion, "pcrs-version", "1.0", "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
+	f.StringVar(&o.rejects, "rejects", "", "`file` for records that do not decode (default: <db>.rejects.ndjson, created only if needed)")
+	o.log.register(f)
+	return cmd
+}
+
+// resolveConfig merges the config file, the environment and the flags the
+// user set, and validates the result.
+func (o *syncOptions) resolveConfig(cmd *cobra.Command) (config.Config, error) {
+	cfg, err := config.Load(o.configFile)
+	if err != nil {
+		return cfg, withCode(ExitUsage, err)
+	}
+	f := cmd.Flags()
+	set := func(name string, apply func()) {
+		if f.Changed(name) {
+			apply()
+		}
+	}
+	set("platform", func() { cfg.Qualys.Platform = o.platform })
+	set("gateway", func() { cfg.Qualys.GatewayURL = o.gateway })
+	set("api", func() { cfg.Qualys.APIURL = o.api })
+	set("ca-cert", func() { cfg.Qualys.CACert = o.caCert })
+	set("insecure-skip-verify", func() { cfg.Qualys.InsecureSkipVerify = o.insecure })
+	set("db", func() { cfg.DB = o.db })
+	set("hosts-per-request", func() { cfg.Sync.HostsPerRequest = o.hostsPerRequest })
+	set("concurrency", func() { cfg.Sync.Concurrency = o.concurrency })
+	set("rejects", func() { cfg.Sync.Rejects = o.rejects })
+	set("pcrs-version", func() { cfg.PCRS.Version = o.pcrsVersion })
+	set("evidence", func() { v := b2i(o.evidence); cfg.PCRS.Results.EvidenceRequired = &v })
+	set("compression", func() { v := b2i(o.compression); cfg.PCRS.Results.CompressionRequired = &v })
+	if f.Changed("policy") {
+		ids, err := parsePolicyIDs(o.policies)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Sync.Policies = ids
+	}
+	o.log.apply(f, &cfg.Log)
+	if err := cfg.Validate(); err != nil {
+		return cfg, withCode(ExitUsage, err)
+	}
+	return cfg, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func parsePolicyIDs(vals []string) ([]int64, error) {
+	var ids []int64
+	for _, v := range vals {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, usageErr("--policy: %q is not a policy id (policy ids are positive numbers, e.g. --policy 1627436,94473)", v)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// clientOptions builds the Qualys client settings from a validated config.
+func clientOptions(cfg *config.Config) qualys.Options {
+	gw, api, _ := cfg.Endpoints()
+	return qualys.Options{
+		GatewayURL: gw, APIURL: api, Username: cfg.Qualys.Username, Password: cfg.Qualys.Password,
+		PCRSVersion: cfg.PCRS.Version, CACertFile: cfg.Qualys.CACert, InsecureSkipVerify: cfg.Qualys.InsecureSkipVerify,
+		TokenTTL: cfg.Qualys.TokenTTL, RateCalls: cfg.PCRS.RateLimit.Calls, RateWindow: cfg.PCRS.RateLimit.Window,
+		MaxRetries: cfg.Qualys.MaxRetries, IdleTimeout: cfg.Qualys.IdleTimeout, UserAgent: "pcsync/" + Version,
+	}
+}
+
+// engineOptions turns the config into the engine's plan parameters.
+func engineOptions(cfg *config.Config) engine.Options {
+	r := &cfg.PCRS.Results
+	dates := map[string]string{"lastEvaluationDate": r.LastEvaluationDate, "lastScanDate": r.LastScanDate,
+		"lastScanDateFrom": r.LastScanDateFrom, "lastScanDateTo": r.LastScanDateTo, "statusChangedSince": r.StatusChangedSince}
+	date := func(s string) time.Time {
+		t, _ := config.ParseDate(s) // validated already
+		return t
+	}
+	extra := url.Values{}
+	for k, v := range r.Extra {
+		extra.Set(k, v)
+	}
+	o := engine.Options{
+		PolicyIDs: cfg.Sync.Policies, HostsPerRequest: cfg.Sync.HostsPerRequest, Concurrency: cfg.Sync.Concurrency,
+		Evidence: r.EvidenceRequired != nil && *r.EvidenceRequired == 1, Compression: r.CompressionRequired == nil || *r.CompressionRequired == 1,
+		LastEvaluationDate: date(r.LastEvaluationDate), LastScanDate: date(r.LastScanDate),
+		LastScanDateFrom: date(r.LastScanDateFrom), LastScanDateTo: date(r.LastScanDateTo),
+		StatusChangedSince: date(r.StatusChangedSince), ExtraParams: extra,
+		TxRecords: cfg.Sync.TxRecords, MaxStreamRetries: cfg.Sync.StreamRetries,
+	}
+	if cfg.Sync.StreamRetries == 0 {
+		o.MaxStreamRetries = -1 // the engine treats 0 as "default"
+	}
+	gw, api, _ := cfg.Endpoints()
+	params, _ := json.Marshal(map[string]any{
+		"gateway": gw, "api": api, "pcrsVersion": cfg.PCRS.Version, "policies": cfg.Sync.Policies,
+		"hostsPerRequest": o.HostsPerRequest, "concurrency": o.Concurrency, "evidence": o.Evidence,
+		"compression": o.Compression, "filters": dates, "extra": r.Extra,
+	})
+	o.Params = string(params)
+	return o
+}
+
+func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
+	cfg, err := o.resolveConfig(cmd)
+	if err != nil {
+		return err
+	}
+	log := newLogger(io, cfg.Log, true)
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(io.ErrOut, "pcsync: warning: %s\n", w)
+	}
+	copts := clientOptions(&cfg)
+	copts.Logger = log
+	client, err := qualys.NewClient(copts)
+	if err != nil {
+		return withCode(ExitUsage, err)
+	}
+	return runSync(cmd.Context(), io, log, client, &cfg, engineOptions(&cfg))
+}
+
+// runSync opens the store, runs the engine with a progress display and
+// prints the summary. sync and demo share it.
+func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys.Client, cfg *config.Config, eo engine.Options) error {
+	st, err := sqlite.Open(ctx, cfg.DB, sqlite.Options{})
+	if err != nil {
+		return withCode(ExitDB, err)
+	}
+	defer st.Close()
+	rejectsPath := cfg.Sync.Rejects
+	if rejectsPath == "" {
+		rejectsPath = cfg.DB + ".rejects.ndjson"
+	}
+	rejects := engine.NewRejectFile(rejectsPath)
+	defer rejects.Close()
+	eo.Rejects = rejects
+	eng := engine.New(client, st, log)
+	stop := startProgress(io, &eng.Progress, log)
+	res, err := eng.Run(ctx, eo)
+	stop()
+	if res != nil {
+		printSummary(io.Out, res)
+		if n := rejects.Count(); n > 0 {
+			fmt.Fprintf(io.ErrOut, "pcsync: %d records could not be decoded; they are in %s\n", n, rejectsPath)
+		}
+	}
+	return classifyRunError(err)
+}
+
+// classifyRunError picks the exit code of a failed run.
+func classifyRunError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var auth *qualys.AuthError
+	var se *engine.StoreError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return withCode(ExitInterrupted, errors.New("interrupted: committed batches are kept; run pcsync sync again to finish"))
+	case errors.As(err, &auth):
+		return withCode(ExitAuth, err)
+	case errors.As(err, &se):
+		return withCode(ExitDB, err)
+	case errors.Is(err, engine.ErrIncomplete):
+		return withCode(ExitIncomplete, errSummaryShown)
+	}
+	return withCode(ExitAPI, err)
+}

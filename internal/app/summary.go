@@ -1,0 +1,60 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"pcsync/internal/engine"
+)
+
+// printSummary writes the run's outcome and its per-policy table.
+func printSummary(w io.Writer, res *engine.Result) {
+	r := res.Run
+	d := r.FinishedAt.Sub(r.StartedAt)
+	rate := 0.0
+	if d > 0 {
+		rate = float64(r.Records) / d.Seconds()
+	}
+	fmt.Fprintf(w, "Run %d %s in %s: %d records (%.0f/s), %s of JSON, %s received\n",
+		r.ID, r.Status, d.Round(10*time.Millisecond), r.Records, rate, bytesHuman(r.DataBytes), bytesHuman(r.WireBytes))
+	if r.Message != "" && r.Status != "succeeded" {
+		fmt.Fprintf(w, "  %s\n", r.Message)
+	}
+	if len(res.Policies) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "POLICY\tTITLE\tHOSTS ASKED\tHOSTS RETURNED\tRECORDS\tPASSED\tFAILED\tERROR\tPROBLEM")
+	for _, p := range res.Policies {
+		problem := p.Error
+		if problem == "" && p.HostsReturned < p.HostsRequested {
+			problem = fmt.Sprintf("%d hosts returned no posture", p.HostsRequested-p.HostsReturned)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p.PolicyID, truncate(p.Title, 48), p.HostsRequested,
+			p.HostsReturned, p.Records, p.Passed, p.Failed, p.Errors, truncate(problem, 80))
+	}
+	tw.Flush()
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func bytesHuman(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,330 @@
+// Package config turns a YAML file, the environment and command-line flags
+// into one validated Config. Precedence, highest first: flags, environment
+// (QUALYS_USERNAME, QUALYS_PASSWORD), the file, defaults.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is everything `pcsync sync` needs.
+type Config struct {
+	Qualys Qualys `yaml:"qualys"`
+	DB     string `yaml:"db"`
+	Sync   Sync   `yaml:"sync"`
+	PCRS   PCRS   `yaml:"pcrs"`
+	Log    Log    `yaml:"log"`
+}
+
+// Qualys is the connection: where, who, and how to trust it.
+type Qualys struct {
+	Platform   string `yaml:"platform"`    // US1, EU2, ...: sets both URLs
+	GatewayURL string `yaml:"gateway_url"` // overrides the platform's gateway
+	APIURL     string `yaml:"api_url"`     // overrides the platform's classic API
+	Username   string `yaml:"username"`
+	Password   string `yaml:"password"`
+	CACert     string `yaml:"ca_cert"` // PEM bundle of a private CA
+	// InsecureSkipVerify turns TLS certificate checks off. pcsync warns on
+	// every run while it is set.
+	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
+	TokenTTL           time.Duration `yaml:"token_ttl"`    // assumed token life when the token does not say; 4h
+	IdleTimeout        time.Duration `yaml:"idle_timeout"` // a silent connection is broken after this; 5m
+	MaxRetries         int           `yaml:"max_retries"`  // per call, for transient failures; 5
+}
+
+// Sync is how a run is planned and executed.
+type Sync struct {
+	Policies        []int64 `yaml:"policies"`          // empty: all active policies
+	HostsPerRequest int     `yaml:"hosts_per_request"` // 5000
+	Concurrency     int     `yaml:"concurrency"`       // postureInfo streams at once; 2
+	Rejects         string  `yaml:"rejects"`           // file for records that do not decode
+	TxRecords       int     `yaml:"tx_records"`        // records per database transaction; 10000
+	StreamRetries   int     `yaml:"stream_retries"`    // refetches of a broken stream; 3
+}
+
+// PCRS configures the posture streaming API: its version, its rate budget
+// and the parameters of ServiceNow's two PCRS REST messages.
+type PCRS struct {
+	Version    string     `yaml:"version"` // 1.0 .. 5.0
+	RateLimit  RateLimit  `yaml:"rate_limit"`
+	PolicyHost PolicyHost `yaml:"policy_host"`  // "PCRS Policy Host Integration"
+	Results    Results    `yaml:"test_results"` // "PCRS Test Results Integration"
+}
+
+// RateLimit is a call budget per API.
+type RateLimit struct {
+	Calls  int           `yaml:"calls"`  // 25
+	Window time.Duration `yaml:"window"` // 60s
+}
+
+// PolicyHost holds the parameters of the hostids call.
+type PolicyHost struct {
+	LastScanDate string `yaml:"last_scan_date"`
+}
+
+// Results holds the parameters of the postureInfo call.
+type Results struct {
+	EvidenceRequired    *int              `yaml:"evidence_required"`    // 0 (default) or 1
+	CompressionRequired *int              `yaml:"compression_required"` // 1 (default) or 0
+	LastEvaluationDate  string            `yaml:"last_evaluation_date"`
+	LastScanDate        string            `yaml:"last_scan_date"`
+	LastScanDateFrom    string            `yaml:"last_scan_date_from"`
+	LastScanDateTo      string            `yaml:"last_scan_date_to"`
+	StatusChangedSince  string            `yaml:"status_changed_since"`
+	Extra               map[string]string `yaml:"extra"` // other parameters, sent as given
+}
+
+// Log configures log lines (always on standard error).
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Default is the configuration without file, environment or flags.
+func Default() Config {
+	one, zero := 1, 0
+	return Config{
+		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5},
+		DB:     "pcsync.db",
+		Sync:   Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, StreamRetries: 3},
+		PCRS: PCRS{Version: "1.0", RateLimit: RateLimit{Calls: 25, Window: 60 * time.Second},
+			Results: Results{EvidenceRequired: &zero, CompressionRequired: &one}},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// Error is a configuration problem: where it is and what to do.
+type Error struct {
+	Where string // the file, flag or variable at fault
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	if e.Where == "" {
+		return e.Msg
+	}
+	return e.Where + ": " + e.Msg
+}
+
+// Load reads path (if not empty) over the defaults and applies the
+// environment. Unknown keys are errors, so that a typo is not ignored.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", errors.Unwrap(err))}
+		}
+		d := yaml.NewDecoder(bytes.NewReader(data))
+		d.KnownFields(true)
+		if err := d.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
+			return c, &Error{Where: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		}
+	}
+	if v := os.Getenv("QUALYS_USERNAME"); v != "" {
+		c.Qualys.Username = v
+	}
+	if v := os.Getenv("QUALYS_PASSWORD"); v != "" {
+		c.Qualys.Password = v
+	}
+	return c, nil
+}
+
+// Endpoints resolves the platform and explicit URLs into the two base URLs.
+func (c *Config) Endpoints() (gateway, api string, err error) {
+	if c.Qualys.Platform != "" {
+		p, ok := LookupPlatform(c.Qualys.Platform)
+		if !ok {
+			return "", "", &Error{Where: "platform", Msg: fmt.Sprintf("unknown platform %q; use one of %s, or give gateway_url/api_url",
+				c.Qualys.Platform, strings.Join(PlatformNames(), ", "))}
+		}
+		gateway, api = p.Gateway, p.API
+	}
+	if c.Qualys.GatewayURL != "" {
+		gateway = c.Qualys.GatewayURL
+	}
+	if c.Qualys.APIURL != "" {
+		api = c.Qualys.APIURL
+	}
+	return gateway, api, nil
+}
+
+// Warnings lists the settings that work but weaken security.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.Qualys.InsecureSkipVerify {
+		w = append(w, "TLS certificate verification is OFF (insecure_skip_verify): anyone on the path can read your Qualys credentials")
+	}
+	gw, api, _ := c.Endpoints()
+	for _, u := range []string{gw, api} {
+		if strings.HasPrefix(strings.ToLower(u), "http://") {
+			w = append(w, fmt.Sprintf("%s is plain http: credentials and data travel unencrypted (fine for an emulator, never for Qualys)", u))
+		}
+	}
+	return w
+}
+
+var pcrsVersions = []string{"1.0", "2.0", "3.0", "4.0", "5.0"}
+
+// Validate checks everything that can be checked before any work, and says
+// what is wrong, where, and what to do.
+func (c *Config) Validate() error {
+	gw, api, err := c.Endpoints()
+	if err != nil {
+		return err
+	}
+	if gw == "" && api == "" {
+		return &Error{Where: "qualys", Msg: "no Qualys URL: give --platform (e.g. US1), or --gateway and/or --api"}
+	}
+	for _, u := range []struct{ name, v string }{{"gateway", gw}, {"api", api}} {
+		if u.v == "" {
+			continue
+		}
+		if err := checkURL(u.v); err != nil {
+			return &Error{Where: u.name, Msg: err.Error()}
+		}
+	}
+	if c.Qualys.Username == "" || c.Qualys.Password == "" {
+		return &Error{Where: "credentials", Msg: "missing Qualys user name or password: set QUALYS_USERNAME and QUALYS_PASSWORD, or username/password under qualys: in the config file"}
+	}
+	if c.Qualys.CACert != "" {
+		if _, err := os.Stat(c.Qualys.CACert); err != nil {
+			return &Error{Where: "ca_cert", Msg: fmt.Sprintf("cannot read %s: %v", c.Qualys.CACert, errors.Unwrap(err))}
+		}
+	}
+	if err := c.checkSync(); err != nil {
+		return err
+	}
+	if err := c.checkPCRS(); err != nil {
+		return err
+	}
+	return CheckDBPath(c.DB)
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("%q is not a URL such as https://gateway.qg1.apps.qualys.com", s)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q carries credentials; put them in QUALYS_USERNAME and QUALYS_PASSWORD instead", u.Redacted())
+	}
+	return nil
+}
+
+func (c *Config) checkSync() error {
+	s := &c.Sync
+	switch {
+	case s.HostsPerRequest < 1 || s.HostsPerRequest > 100000:
+		return &Error{Where: "hosts-per-request", Msg: fmt.Sprintf("%d is out of range: use 1 to 100000 (Qualys's clients use 5000)", s.HostsPerRequest)}
+	case s.Concurrency < 1 || s.Concurrency > 32:
+		return &Error{Where: "concurrency", Msg: fmt.Sprintf("%d is out of range: use 1 to 32", s.Concurrency)}
+	case s.TxRecords < 1:
+		return &Error{Where: "tx_records", Msg: "must be at least 1"}
+	case s.StreamRetries < 0:
+		return &Error{Where: "stream_retries", Msg: "must not be negative"}
+	}
+	for _, id := range s.Policies {
+		if id <= 0 {
+			return &Error{Where: "policy", Msg: fmt.Sprintf("%d is not a policy id (ids are positive numbers)", id)}
+		}
+	}
+	return nil
+}
+
+func (c *Config) checkPCRS() error {
+	p := &c.PCRS
+	ok := false
+	for _, v := range pcrsVersions {
+		ok = ok || p.Version == v
+	}
+	if !ok {
+		return &Error{Where: "pcrs.version", Msg: fmt.Sprintf("%q is not a PCRS version: use one of %s", p.Version, strings.Join(pcrsVersions, ", "))}
+	}
+	for _, f := range []struct {
+		name string
+		v    *int
+	}{{"evidence_required", p.Results.EvidenceRequired}, {"compression_required", p.Results.CompressionRequired}} {
+		if f.v != nil && *f.v != 0 && *f.v != 1 {
+			return &Error{Where: "pcrs.test_results." + f.name, Msg: fmt.Sprintf("%d: use 0 or 1", *f.v)}
+		}
+	}
+	if p.RateLimit.Calls < 0 || p.RateLimit.Window < 0 {
+		return &Error{Where: "pcrs.rate_limit", Msg: "calls and window must not be negative"}
+	}
+	for _, d := range []struct{ name, v string }{
+		{"policy_host.last_scan_date", p.PolicyHost.LastScanDate},
+		{"test_results.last_evaluation_date", p.Results.LastEvaluationDate},
+		{"test_results.last_scan_date", p.Results.LastScanDate},
+		{"test_results.last_scan_date_from", p.Results.LastScanDateFrom},
+		{"test_results.last_scan_date_to", p.Results.LastScanDateTo},
+		{"test_results.status_changed_since", p.Results.StatusChangedSince},
+	} {
+		if _, err := ParseDate(d.v); err != nil {
+			return &Error{Where: "pcrs." + d.name, Msg: err.Error()}
+		}
+	}
+	if (p.Results.LastScanDateFrom == "") != (p.Results.LastScanDateTo == "") {
+		return &Error{Where: "pcrs.test_results", Msg: "last_scan_date_from and last_scan_date_to go together"}
+	}
+	return nil
+}
+
+// ParseDate reads YYYY-MM-DD or an RFC 3339 time; "" is the zero time.
+func ParseDate(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", s)
+}
+
+// CheckDBPath verifies that the database file can be created or opened for
+// writing, before any work is done.
+func CheckDBPath(path string) error {
+	if path == "" {
+		return &Error{Where: "db", Msg: "no database path"}
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return &Error{Where: "db", Msg: fmt.Sprintf("directory %s does not exist: create it or choose another --db", dir)}
+	}
+	if !st.IsDir() {
+		return &Error{Where: "db", Msg: fmt.Sprintf("%s is not a directory", dir)}
+	}
+	if fi, err := os.Stat(path); err == nil {
+		if fi.IsDir() {
+			return &Error{Where: "db", Msg: fmt.Sprintf("%s is a directory, not a database file", path)}
+		}
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return &Error{Where: "db", Msg: fmt.Sprintf("cannot write %s: %v", path, errors.Unwrap(err))}
+		}
+		f.Close()
+		return nil
+	}
+	probe, err := os.CreateTemp(dir, ".pcsync-probe-*")
+	if err != nil {
+		return &Error{Where: "db", Msg: fmt.Sprintf("cannot create files in %s: %v", dir, errors.Unwrap(err))}
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return nil
+}
