@@ -212,6 +212,13 @@ func parsePostureBody(body []byte) ([]PolicyRequest, error) {
 // array of posture records, raw gzip when compressionRequired=1, 204 when
 // nothing matches.
 func (s *Server) handlePostureInfo(w http.ResponseWriter, r *http.Request) {
+	if s.takeUnauthorized() {
+		s.unauthorized(w, "JWT expired")
+		return
+	}
+	if limit := s.takeCut(); limit > 0 {
+		w = &cutWriter{ResponseWriter: w, limit: limit}
+	}
 	opts, compress, status, msg := postureParams(r)
 	if status != 0 {
 		writeJSON(w, status, map[string]any{"message": msg})

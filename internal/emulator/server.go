@@ -31,6 +31,8 @@ type Options struct {
 	// the same request, so that a benchmark measures the client, not the
 	// generator. Memory grows with the answers cached.
 	CacheResponses bool
+	// Faults to inject (none by default).
+	Faults Faults
 
 	Logger *slog.Logger
 	Now    func() time.Time // the clock tokens are checked against
@@ -48,6 +50,7 @@ type Server struct {
 	limits map[string]*window
 	cache  map[string][]byte
 	calls  map[string]int
+	faults faultState
 }
 
 // New builds a Server.

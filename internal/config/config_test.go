@@ -1,0 +1,105 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func write(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "pcsync.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestExampleConfigLoadsAndValidates(t *testing.T) {
+	t.Setenv("QUALYS_USERNAME", "user")
+	t.Setenv("QUALYS_PASSWORD", "pw")
+	c, err := Load("../../pcsync.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DB = filepath.Join(t.TempDir(), "x.db")
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	gw, api, _ := c.Endpoints()
+	if gw != "https://gateway.qg1.apps.qualys.com" || api != "https://qualysapi.qualys.com" {
+		t.Fatalf("US1 resolved to %s and %s", gw, api)
+	}
+	d := Default()
+	c.Sync.Policies = nil
+	if !reflect.DeepEqual(c.Sync, d.Sync) || c.PCRS.Version != d.PCRS.Version || c.PCRS.RateLimit != d.PCRS.RateLimit || c.Qualys.TokenTTL != d.Qualys.TokenTTL {
+		t.Fatalf("the example's values are not the defaults: %+v", c)
+	}
+}
+
+func TestEnvironmentOverridesFileCredentials(t *testing.T) {
+	t.Setenv("QUALYS_USERNAME", "env-user")
+	t.Setenv("QUALYS_PASSWORD", "")
+	c, err := Load(write(t, "qualys:\n  username: file-user\n  password: file-pw\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Qualys.Username != "env-user" || c.Qualys.Password != "file-pw" {
+		t.Fatalf("credentials %q/%q", c.Qualys.Username, c.Qualys.Password)
+	}
+}
+
+func TestBadConfigurationSaysWhereAndWhat(t *testing.T) {
+	t.Setenv("QUALYS_USERNAME", "")
+	t.Setenv("QUALYS_PASSWORD", "")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, yaml, where, says string
+	}{
+		{"unknown key", "qualys:\n  platfrom: US1\n", "pcsync.yaml", "platfrom"},
+		{"unknown platform", "qualys:\n  platform: MARS1\n  username: u\n  password: p\n", "platform", "US1"},
+		{"no url", "qualys:\n  username: u\n  password: p\n", "qualys", "--platform"},
+		{"malformed url", "qualys:\n  gateway_url: gateway.qualys.com\n  username: u\n  password: p\n", "gateway", "not a URL"},
+		{"credentials in url", "qualys:\n  gateway_url: https://u:secret@gw.example\n  username: u\n  password: p\n", "gateway", "QUALYS_USERNAME"},
+		{"missing credentials", "qualys:\n  platform: US1\n", "credentials", "QUALYS_PASSWORD"},
+		{"bad version", "qualys:\n  platform: US1\n  username: u\n  password: p\npcrs:\n  version: \"6.0\"\n", "pcrs.version", "1.0"},
+		{"bad flag value", "qualys:\n  platform: US1\n  username: u\n  password: p\npcrs:\n  test_results:\n    evidence_required: 2\n", "evidence_required", "0 or 1"},
+		{"bad date", "qualys:\n  platform: US1\n  username: u\n  password: p\npcrs:\n  test_results:\n    status_changed_since: yesterday\n", "status_changed_since", "YYYY-MM-DD"},
+		{"unwritable db", "qualys:\n  platform: US1\n  username: u\n  password: p\ndb: " + dir + "/missing/dir/x.db\n", "db", "does not exist"},
+		{"concurrency", "qualys:\n  platform: US1\n  username: u\n  password: p\nsync:\n  concurrency: 0\n", "concurrency", "1 to 32"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := write(t, tc.yaml)
+			c, err := Load(p)
+			if err == nil {
+				if !strings.Contains(tc.yaml, "db:") {
+					c.DB = filepath.Join(t.TempDir(), "x.db")
+				}
+				err = c.Validate()
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v, want a *config.Error", err)
+			}
+			if !strings.Contains(ce.Where, tc.where) || !strings.Contains(ce.Msg, tc.says) {
+				t.Fatalf("error %q: want it at %q saying %q", err, tc.where, tc.says)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestWarningsForWeakSecurity(t *testing.T) {
+	c := Default()
+	c.Qualys.GatewayURL = "http://127.0.0.1:8080"
+	c.Qualys.InsecureSkipVerify = true
+	w := c.Warnings()
+	if len(w) != 2 || !strings.Contains(w[0], "verification is OFF") || !strings.Contains(w[1], "plain http") {
+		t.Fatalf("warnings %q", w)
+	}
+}
