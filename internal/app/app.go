@@ -131,7 +131,7 @@ it can be tried and tested without a Qualys account: run "pcsync demo".`,
 		SilenceErrors: true,
 	}
 	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp + "\n")
-	root.AddCommand(newSyncCmd(io), newEmulateCmd(io), newExportCmd(io), newDemoCmd(io), newVersionCmd(io))
+	root.AddCommand(newSyncCmd(io), newEmulateCmd(io), newExportCmd(io), newDemoCmd(io), newBenchCmd(io), newVersionCmd(io))
 	return root
 }
 

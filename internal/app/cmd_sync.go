@@ -36,6 +36,7 @@ type syncOptions struct {
 	compression     bool
 	pcrsVersion     string
 	rejects         string
+	cpuProfile      string
 	log             logFlags
 }
 
@@ -75,6 +76,8 @@ file; never from a flag. TLS certificates are verified.
 	f.BoolVar(&o.compression, "compression", true, "ask for gzip (compressionRequired=1)")
 	f.StringVar(&o.pcrsVersion, "pcrs-version", "1.0", "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
 	f.StringVar(&o.rejects, "rejects", "", "`file` for records that do not decode (default: <db>.rejects.ndjson, created only if needed)")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (see BENCHMARKS.md)")
+	_ = f.MarkHidden("cpuprofile")
 	o.log.register(f)
 	return cmd
 }
@@ -194,6 +197,13 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 	log := newLogger(io, cfg.Log, true)
 	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(io.ErrOut, "pcsync: warning: %s\n", w)
+	}
+	if o.cpuProfile != "" {
+		stop, err := startCPUProfile(o.cpuProfile)
+		if err != nil {
+			return withCode(ExitUsage, err)
+		}
+		defer stop()
 	}
 	copts := clientOptions(&cfg)
 	copts.Logger = log

@@ -142,7 +142,8 @@ func (e *Estate) Config() Config { return e.cfg }
 
 func (e *Estate) control(id int64) control {
 	h := e.hash(0xC047, uint64(id), 0)
-	c := control{id: id, db: h%100 < 15, topic: int(h>>8) % len(controlTopics)}
+	// with no database hosts in the estate, no control targets databases
+	c := control{id: id, db: e.cfg.DBSharePercent > 0 && h%100 < 15, topic: int(h>>8) % len(controlTopics)}
 	if c.db {
 		c.topic = 6 // the database topic
 	}

@@ -141,6 +141,7 @@ type run struct {
 	order     []int64 // policy ids in summary order
 	summaries map[int64]*compliance.PolicySummary
 	failed    int // batches that could not be fetched
+	slots     chan struct{}
 }
 
 func (r *run) summary(id int64) *compliance.PolicySummary {

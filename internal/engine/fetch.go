@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 
 	"pcsync/internal/compliance"
@@ -26,6 +27,12 @@ type item struct {
 func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// The writer is the bottleneck and SQLite yields the CPU often; were
+	// every stream decoding at once, the writer would queue behind them for
+	// a core. Decoding therefore takes one of GOMAXPROCS-1 slots, leaving a
+	// core to the writer (on two cores: one decoder at a time, which still
+	// decodes faster than SQLite stores). See BENCHMARKS.md.
+	r.slots = make(chan struct{}, max(1, min(r.opts.Concurrency, runtime.GOMAXPROCS(0)-1)))
 	items := make(chan item, 2*r.opts.Concurrency+2)
 	pool := &sync.Pool{New: func() any { return make([]compliance.Posture, r.opts.ChunkRecords) }}
 	var mu sync.Mutex // guards r.summaries and r.failed between workers and writer
@@ -155,8 +162,31 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 		wire, data = w, d
 	}
 	defer account()
+	// Decoding holds a slot (see run.slots); it is given up before a chunk
+	// is handed to the writer, which may block.
+	held := false
+	acquire := func() error {
+		if held {
+			return nil
+		}
+		select {
+		case r.slots <- struct{}{}:
+			held = true
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	release := func() {
+		if held {
+			<-r.slots
+			held = false
+		}
+	}
+	defer release()
 	send := func(it item) error {
 		account()
+		release()
 		select {
 		case items <- it:
 			return nil
@@ -170,6 +200,10 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 	chunk := pool.Get().([]compliance.Posture)
 	n := 0
 	for {
+		if err := acquire(); err != nil {
+			pool.Put(chunk)
+			return rejects, err
+		}
 		rec := &chunk[n]
 		err := s.Next(rec)
 		if err == io.EOF {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/ncruces/go-sqlite3"
 
@@ -13,12 +15,16 @@ import (
 	"pcsync/internal/store"
 )
 
-const upsertPostureSQL = `INSERT INTO postures (
-	id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
+// postureColumns are bound per row in this order; first_run and last_run
+// both take the run id (the update keeps first_run).
+const postureColumns = `id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
 	first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date,
 	last_evaluated_date, created, criticality_label, criticality_value,
-	evidence, cause_of_failure, extra, first_run, last_run)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?21)
+	evidence, cause_of_failure, extra, first_run, last_run`
+
+const postureParams = 21 // per row
+
+const postureUpsert = `
 ON CONFLICT (id) DO UPDATE SET
 	policy_id = excluded.policy_id, host_id = excluded.host_id, control_id = excluded.control_id,
 	technology_id = excluded.technology_id, instance = excluded.instance, status = excluded.status,
@@ -29,6 +35,30 @@ ON CONFLICT (id) DO UPDATE SET
 	criticality_label = excluded.criticality_label, criticality_value = excluded.criticality_value,
 	evidence = excluded.evidence, cause_of_failure = excluded.cause_of_failure, extra = excluded.extra,
 	last_run = excluded.last_run`
+
+// postureRowsPerStmt is how many records one INSERT carries: one statement
+// per row spends as much in statement overhead (reset, unbind, halt) as in
+// the insert itself.
+const postureRowsPerStmt = 16
+
+// upsertPostureSQL builds the upsert of n rows.
+func upsertPostureSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO postures (" + postureColumns + ") VALUES ")
+	for r := 0; r < n; r++ {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		base := r * postureParams
+		for c := 1; c <= postureParams; c++ {
+			fmt.Fprintf(&b, "?%d,", base+c)
+		}
+		fmt.Fprintf(&b, "?%d)", base+postureParams) // last_run
+	}
+	b.WriteString(postureUpsert)
+	return b.String()
+}
 
 const upsertHostSQL = `INSERT INTO hosts (id, ip, tracking_method, os, os_cpe, dns, qg_host_id, network_id,
 	network_name, compliance_last_scan_date, customer_uuid, customer_id, asset_id, last_run)
@@ -56,7 +86,7 @@ ON CONFLICT (run_id, batch_no) DO UPDATE SET hosts_returned = excluded.hosts_ret
 // small tables, so that a host, technology or control is written again only
 // when it changes.
 type writer struct {
-	posture, host, tech, control, policyControl, batch *sqlite3.Stmt
+	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
 
 	seed     maphash.Seed
 	hosts    map[int64]uint64 // host id -> hash of its fields as last written
@@ -69,7 +99,8 @@ type writer struct {
 	pControls map[int64]compliance.Criticality
 	pPCs      map[[2]int64]struct{}
 
-	date []byte
+	date     []byte
+	lastHost compliance.Host
 }
 
 func newWriter(conn *sqlite3.Conn) (*writer, error) {
@@ -84,7 +115,7 @@ func newWriter(conn *sqlite3.Conn) (*writer, error) {
 		st  **sqlite3.Stmt
 		sql string
 	}{
-		{&w.posture, upsertPostureSQL}, {&w.host, upsertHostSQL}, {&w.tech, upsertTechnologySQL},
+		{&w.posture, upsertPostureSQL(1)}, {&w.postureN, upsertPostureSQL(postureRowsPerStmt)}, {&w.host, upsertHostSQL}, {&w.tech, upsertTechnologySQL},
 		{&w.control, upsertControlSQL}, {&w.policyControl, insertPolicyControlSQL}, {&w.batch, insertBatchSQL},
 	} {
 		st, _, err := conn.PrepareFlags(p.sql, sqlite3.PREPARE_PERSISTENT)
@@ -98,7 +129,7 @@ func newWriter(conn *sqlite3.Conn) (*writer, error) {
 }
 
 func (w *writer) close() {
-	for _, st := range []*sqlite3.Stmt{w.posture, w.host, w.tech, w.control, w.policyControl, w.batch} {
+	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.tech, w.control, w.policyControl, w.batch} {
 		if st != nil {
 			st.Close()
 		}
@@ -118,6 +149,9 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 			return err
 		}
 		s.w = w
+		if err := s.startCheckpointer(); err != nil {
+			return err
+		}
 	}
 	if err := s.conn.Exec("BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -139,14 +173,26 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 }
 
 func (w *writer) apply(b *store.Batch) error {
-	for i := range b.Postures {
-		p := &b.Postures[i]
-		if err := w.related(p, b.RunID); err != nil {
-			return fmt.Errorf("posture %d: %w", p.ID, err)
+	ps := b.Postures
+	for i := range ps {
+		if err := w.related(&ps[i], b.RunID); err != nil {
+			return fmt.Errorf("posture %d: %w", ps[i].ID, err)
 		}
-		if err := w.upsertPosture(p, b.RunID); err != nil {
-			return fmt.Errorf("posture %d: %w", p.ID, err)
+	}
+	for len(ps) > 0 {
+		st, n := w.posture, 1
+		if len(ps) >= postureRowsPerStmt {
+			st, n = w.postureN, postureRowsPerStmt
 		}
+		for r := range n {
+			if err := w.bindPosture(st, r*postureParams, &ps[r], b.RunID); err != nil {
+				return fmt.Errorf("posture %d: %w", ps[r].ID, err)
+			}
+		}
+		if err := st.Exec(); err != nil {
+			return fmt.Errorf("postures %d..%d: %w", ps[0].ID, ps[n-1].ID, err)
+		}
+		ps = ps[n:]
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	for _, d := range b.Done {
@@ -166,7 +212,8 @@ func (w *writer) apply(b *store.Batch) error {
 // they are new or changed.
 func (w *writer) related(p *compliance.Posture, run int64) error {
 	h := &p.Host
-	if h.ID != 0 {
+	if h.ID != 0 && *h != w.lastHost { // records come host by host: skip the hash for a repeat
+		w.lastHost = *h
 		sum := w.hostHash(h)
 		cur, ok := w.pHosts[h.ID]
 		if !ok {
@@ -256,54 +303,54 @@ func (w *writer) upsertHost(h *compliance.Host, run int64) error {
 	return st.Exec()
 }
 
-func (w *writer) upsertPosture(p *compliance.Posture, run int64) error {
-	st := w.posture
-	if err := bindAll(st, p.ID, p.PolicyID, p.Host.ID, p.ControlID, p.TechnologyID); err != nil {
-		return err
-	}
-	if err := st.BindText(6, p.Instance); err != nil {
-		return err
-	}
-	if err := bindAll2(st, 7, string(p.Status), string(p.PreviousStatus)); err != nil {
-		return err
-	}
-	for i, t := range [...]time.Time{p.FirstFailDate, p.LastFailDate, p.FirstPassDate, p.LastPassDate,
-		p.PostureModifiedDate, p.LastEvaluatedDate, p.Created} {
-		if err := w.bindDate(st, 9+i, t); err != nil {
-			return err
-		}
-	}
-	if err := bindAll2(st, 16, p.Criticality.Label); err != nil {
-		return err
-	}
-	if err := st.BindInt64(17, p.Criticality.Value); err != nil {
-		return err
-	}
-	for i, js := range [...][]byte{p.Evidence, p.CauseOfFailure, p.Extra} {
-		if err := st.BindRawText(18+i, js); err != nil {
-			return err
-		}
-	}
-	if err := st.BindInt64(21, run); err != nil {
-		return err
-	}
-	return st.Exec()
-}
-
-// bindAll2 binds strings from parameter first on, "" as NULL.
-func bindAll2(st *sqlite3.Stmt, first int, vals ...string) error {
-	for i, v := range vals {
-		var err error
-		if v == "" {
-			err = st.BindNull(first + i)
-		} else {
-			err = st.BindText(first+i, v)
-		}
+// bindPosture binds one record's values from parameter base+1 on.
+func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, run int64) error {
+	var errs [8]error
+	errs[0] = st.BindInt64(base+1, p.ID)
+	errs[1] = st.BindInt64(base+2, p.PolicyID)
+	errs[2] = st.BindInt64(base+3, p.Host.ID)
+	errs[3] = st.BindInt64(base+4, p.ControlID)
+	errs[4] = st.BindInt64(base+5, p.TechnologyID)
+	errs[5] = st.BindText(base+6, p.Instance)
+	errs[6] = bindAll2(st, base+7, string(p.Status), string(p.PreviousStatus))
+	errs[7] = st.BindInt64(base+21, run)
+	for _, err := range errs {
 		if err != nil {
 			return err
 		}
 	}
+	for i, t := range [...]time.Time{p.FirstFailDate, p.LastFailDate, p.FirstPassDate, p.LastPassDate,
+		p.PostureModifiedDate, p.LastEvaluatedDate, p.Created} {
+		if err := w.bindDate(st, base+9+i, t); err != nil {
+			return err
+		}
+	}
+	if err := bindAll2(st, base+16, p.Criticality.Label); err != nil {
+		return err
+	}
+	if err := st.BindInt64(base+17, p.Criticality.Value); err != nil {
+		return err
+	}
+	for i, js := range [...][]byte{p.Evidence, p.CauseOfFailure, p.Extra} {
+		if err := bindJSON(st, base+18+i, js); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// bindJSON binds JSON text without copying it into a Go string first: the
+// driver copies the bytes into SQLite's memory during the call and keeps no
+// reference, so a string view of the slice is safe and saves an allocation
+// of every evidence document.
+func bindJSON(st *sqlite3.Stmt, param int, js []byte) error {
+	if js == nil {
+		return st.BindNull(param)
+	}
+	if len(js) == 0 {
+		return st.BindText(param, "")
+	}
+	return st.BindText(param, unsafe.String(&js[0], len(js)))
 }
 
 func (w *writer) bindDate(st *sqlite3.Stmt, param int, t time.Time) error {
@@ -311,7 +358,7 @@ func (w *writer) bindDate(st *sqlite3.Stmt, param int, t time.Time) error {
 		return st.BindNull(param)
 	}
 	w.date = compliance.AppendDate(w.date[:0], t)
-	return st.BindRawText(param, w.date)
+	return st.BindText(param, unsafe.String(&w.date[0], len(w.date)))
 }
 
 // commit merges the open transaction's cache entries.
@@ -333,8 +380,25 @@ func (w *writer) commit() {
 
 // discard forgets the open transaction's cache entries (after a rollback).
 func (w *writer) discard() {
+	w.lastHost = compliance.Host{}
 	clear(w.pHosts)
 	clear(w.pTechs)
 	clear(w.pControls)
 	clear(w.pPCs)
+}
+
+// bindAll2 binds strings from parameter first on, "" as NULL.
+func bindAll2(st *sqlite3.Stmt, first int, vals ...string) error {
+	for i, v := range vals {
+		var err error
+		if v == "" {
+			err = st.BindNull(first + i)
+		} else {
+			err = st.BindText(first+i, v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,0 +1,220 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"pcsync/internal/compliance"
+	"pcsync/internal/store/sqlite"
+)
+
+type benchOptions struct {
+	records         int
+	policies        int
+	controls        int
+	evidence        bool
+	runs            int
+	dir             string
+	hostsPerRequest int
+	concurrency     int
+}
+
+func newBenchCmd(io IOStreams) *cobra.Command {
+	o := &benchOptions{}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure a whole sync: records/s, MB/s and peak memory",
+		Long: `Bench starts "pcsync emulate" as a separate process with a generated estate of
+--records posture records and response caching on, syncs it once to warm the
+cache (so that the emulator replays pre-generated answers and is not what is
+measured), then runs "pcsync sync" --runs times into fresh SQLite files and
+reports, for each run and as medians: records/s, MB/s of JSON and of the
+wire, and the sync process's peak RSS.`,
+		Example: `  pcsync bench --records 1000000 --runs 3
+  pcsync bench --records 1000000 --evidence`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return benchRun(cmd.Context(), io, o)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.records, "records", 1_000_000, "posture records in the estate")
+	f.IntVar(&o.policies, "policies", 5, "policies the records are spread over")
+	f.IntVar(&o.controls, "controls", 200, "controls per policy")
+	f.BoolVar(&o.evidence, "evidence", false, "sync with evidence")
+	f.IntVar(&o.runs, "runs", 3, "measured runs")
+	f.StringVar(&o.dir, "dir", "", "keep the databases in `directory` (default: a temporary one; each database is removed after its run)")
+	f.IntVar(&o.hostsPerRequest, "hosts-per-request", 5000, "passed to sync")
+	f.IntVar(&o.concurrency, "concurrency", 2, "passed to sync")
+	return cmd
+}
+
+type benchResult struct {
+	records   int64
+	dur       time.Duration
+	dataBytes int64
+	wireBytes int64
+	rssKiB    int64
+}
+
+func benchRun(ctx context.Context, io IOStreams, o *benchOptions) error {
+	if o.records < 1 || o.policies < 1 || o.controls < 1 || o.runs < 1 {
+		return usageErr("--records, --policies, --controls and --runs must be at least 1")
+	}
+	hosts := max(1, o.records/(o.policies*o.controls))
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir := o.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "pcsync-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return withCode(ExitUsage, err)
+	}
+	url, stop, err := startBenchEmulator(ctx, exe, o, hosts)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(io.Out, "estate: %d policies x %d hosts x %d controls = %d records, evidence %v, emulator at %s\n",
+		o.policies, hosts, o.controls, o.policies*hosts*o.controls, o.evidence, url)
+	var results []benchResult
+	tw := tabwriter.NewWriter(io.Out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "run\trecords\tseconds\trecords/s\tJSON MB/s\twire MB/s\tpeak RSS MB\t")
+	for i := 0; i <= o.runs; i++ {
+		db := filepath.Join(dir, fmt.Sprintf("bench-%d.db", i))
+		// Start each run with no dirty pages of the previous one still being
+		// written back, so runs do not pay for each other's I/O.
+		syscall.Sync()
+		r, err := benchSync(ctx, exe, o, url, db)
+		if err != nil {
+			return err
+		}
+		if o.dir == "" {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				os.Remove(db + suffix)
+			}
+		}
+		label := strconv.Itoa(i)
+		if i == 0 {
+			label = "warm-up"
+		} else {
+			results = append(results, r)
+		}
+		benchRow(tw, label, r)
+		tw.Flush()
+	}
+	benchRow(tw, "median", benchMedian(results))
+	return tw.Flush()
+}
+
+func benchRow(tw *tabwriter.Writer, label string, r benchResult) {
+	s := r.dur.Seconds()
+	fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.1f\t%.1f\t%.1f\t\n", label, r.records, s, float64(r.records)/s,
+		float64(r.dataBytes)/s/1e6, float64(r.wireBytes)/s/1e6, float64(r.rssKiB)/1024)
+}
+
+func benchMedian(rs []benchResult) benchResult {
+	med := func(f func(benchResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	// The median run by duration; RSS is the median of the runs' peaks.
+	d := med(func(r benchResult) float64 { return r.dur.Seconds() })
+	out := rs[0]
+	for _, r := range rs {
+		if r.dur.Seconds() == d {
+			out = r
+		}
+	}
+	out.dur = time.Duration(d * float64(time.Second))
+	out.rssKiB = int64(med(func(r benchResult) float64 { return float64(r.rssKiB) }))
+	return out
+}
+
+// startBenchEmulator runs "pcsync emulate" in its own process and returns
+// its URL once it listens.
+func startBenchEmulator(ctx context.Context, exe string, o *benchOptions, hosts int) (string, func(), error) {
+	cmd := exec.CommandContext(ctx, exe, "emulate", "--listen", "127.0.0.1:0", "--cache-responses", "--rate-calls", "-1",
+		"--policies", strconv.Itoa(o.policies), "--inactive-policies", "0", "--hosts", strconv.Itoa(hosts),
+		"--controls", strconv.Itoa(o.controls), "--db-share", "0", "--log-level", "warn")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if url, ok := strings.CutPrefix(sc.Text(), "pcsync emulator serving "); ok {
+			go func() {
+				for sc.Scan() { // keep draining the banner
+				}
+			}()
+			return url, stop, nil
+		}
+	}
+	stop()
+	return "", nil, errors.New("the emulator did not start")
+}
+
+// benchSync runs one "pcsync sync" process and reads its run record.
+func benchSync(ctx context.Context, exe string, o *benchOptions, url, db string) (benchResult, error) {
+	args := []string{"sync", "--gateway", url, "--db", db, "--log-level", "warn",
+		"--hosts-per-request", strconv.Itoa(o.hostsPerRequest), "--concurrency", strconv.Itoa(o.concurrency)}
+	if o.evidence {
+		args = append(args, "--evidence")
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Env = append(os.Environ(), "QUALYS_USERNAME=pcsync", "QUALYS_PASSWORD=emulator")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr // the plain-http warning, every time; shown only on failure
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return benchResult{}, fmt.Errorf("sync: %w\n%s", err, stderr.String())
+	}
+	r := benchResult{dur: time.Since(start)}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.rssKiB = ru.Maxrss // KiB on Linux
+	}
+	st, err := sqlite.Open(ctx, db, sqlite.Options{})
+	if err != nil {
+		return r, err
+	}
+	defer st.Close()
+	err = st.Runs(ctx, func(run *compliance.Run) error {
+		r.records, r.dataBytes, r.wireBytes = run.Records, run.DataBytes, run.WireBytes
+		return nil
+	})
+	return r, err
+}
