@@ -30,6 +30,7 @@ type benchOptions struct {
 	dir             string
 	hostsPerRequest int
 	concurrency     int
+	baseline        bool
 }
 
 func newBenchCmd(io IOStreams) *cobra.Command {
@@ -59,6 +60,7 @@ wire, and the sync process's peak RSS.`,
 	f.StringVar(&o.dir, "dir", "", "keep the databases in `directory` (default: a temporary one; each database is removed after its run)")
 	f.IntVar(&o.hostsPerRequest, "hosts-per-request", 5000, "passed to sync")
 	f.IntVar(&o.concurrency, "concurrency", 2, "passed to sync")
+	f.BoolVar(&o.baseline, "baseline", false, "alternate each run with a bare-pipeline run (plain inserts, no index, no upsert) and report the ratio")
 	return cmd
 }
 
@@ -95,33 +97,54 @@ func benchRun(ctx context.Context, io IOStreams, o *benchOptions) error {
 	defer stop()
 	fmt.Fprintf(io.Out, "estate: %d policies x %d hosts x %d controls = %d records, evidence %v, emulator at %s\n",
 		o.policies, hosts, o.controls, o.policies*hosts*o.controls, o.evidence, url)
-	var results []benchResult
+	var results, bare []benchResult
 	tw := tabwriter.NewWriter(io.Out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "run\trecords\tseconds\trecords/s\tJSON MB/s\twire MB/s\tpeak RSS MB\t")
-	for i := 0; i <= o.runs; i++ {
-		db := filepath.Join(dir, fmt.Sprintf("bench-%d.db", i))
-		// Start each run with no dirty pages of the previous one still being
-		// written back, so runs do not pay for each other's I/O.
-		syscall.Sync()
-		r, err := benchSync(ctx, exe, o, url, db)
-		if err != nil {
-			return err
-		}
-		if o.dir == "" {
-			for _, suffix := range []string{"", "-wal", "-shm"} {
-				os.Remove(db + suffix)
-			}
-		}
-		label := strconv.Itoa(i)
-		if i == 0 {
-			label = "warm-up"
-		} else {
-			results = append(results, r)
-		}
-		benchRow(tw, label, r)
-		tw.Flush()
+	modes := []bool{false}
+	if o.baseline {
+		modes = append(modes, true)
 	}
-	benchRow(tw, "median", benchMedian(results))
+	for i := 0; i <= o.runs; i++ {
+		for _, bareMode := range modes {
+			if i == 0 && bareMode {
+				continue
+			}
+			db := filepath.Join(dir, fmt.Sprintf("bench-%d-%v.db", i, bareMode))
+			// Start each run with no dirty pages of the previous one still
+			// being written back, so runs do not pay for each other's I/O.
+			syscall.Sync()
+			r, err := benchSync(ctx, exe, o, url, db, bareMode)
+			if err != nil {
+				return err
+			}
+			if o.dir == "" {
+				for _, suffix := range []string{"", "-wal", "-shm"} {
+					os.Remove(db + suffix)
+				}
+			}
+			label := strconv.Itoa(i)
+			switch {
+			case i == 0:
+				label = "warm-up"
+			case bareMode:
+				label += " bare"
+				bare = append(bare, r)
+			default:
+				results = append(results, r)
+			}
+			benchRow(tw, label, r)
+			tw.Flush()
+		}
+	}
+	med := benchMedian(results)
+	benchRow(tw, "median", med)
+	if len(bare) > 0 {
+		bmed := benchMedian(bare)
+		benchRow(tw, "median bare", bmed)
+		tw.Flush()
+		fmt.Fprintf(io.Out, "sync / bare pipeline: %.2f (records/s ratio of the medians, measured in this run)\n",
+			bmed.dur.Seconds()/med.dur.Seconds())
+	}
 	return tw.Flush()
 }
 
@@ -189,9 +212,12 @@ func startBenchEmulator(ctx context.Context, exe string, o *benchOptions, hosts 
 }
 
 // benchSync runs one "pcsync sync" process and reads its run record.
-func benchSync(ctx context.Context, exe string, o *benchOptions, url, db string) (benchResult, error) {
+func benchSync(ctx context.Context, exe string, o *benchOptions, url, db string, bare bool) (benchResult, error) {
 	args := []string{"sync", "--gateway", url, "--db", db, "--log-level", "warn",
 		"--hosts-per-request", strconv.Itoa(o.hostsPerRequest), "--concurrency", strconv.Itoa(o.concurrency)}
+	if bare {
+		args = append(args, "--bare-insert")
+	}
 	if o.evidence {
 		args = append(args, "--evidence")
 	}

@@ -11,6 +11,7 @@ import (
 	"pcsync/internal/config"
 	"pcsync/internal/emulator"
 	"pcsync/internal/qualys"
+	"pcsync/internal/store/sqlite"
 )
 
 type demoOptions struct {
@@ -69,7 +70,7 @@ to look next.`,
 				return err
 			}
 			start := time.Now()
-			err = runSync(cmd.Context(), io, log, client, &cfg, engineOptions(&cfg))
+			err = runSync(cmd.Context(), io, log, client, &cfg, engineOptions(&cfg), sqlite.Options{})
 			if err != nil {
 				return err
 			}

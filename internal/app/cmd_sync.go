@@ -37,6 +37,7 @@ type syncOptions struct {
 	pcrsVersion     string
 	rejects         string
 	cpuProfile      string
+	bareInsert      bool
 	log             logFlags
 }
 
@@ -78,6 +79,8 @@ file; never from a flag. TLS certificates are verified.
 	f.StringVar(&o.rejects, "rejects", "", "`file` for records that do not decode (default: <db>.rejects.ndjson, created only if needed)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (see BENCHMARKS.md)")
 	_ = f.MarkHidden("cpuprofile")
+	f.BoolVar(&o.bareInsert, "bare-insert", false, "benchmark baseline: plain inserts into bare_postures (see BENCHMARKS.md)")
+	_ = f.MarkHidden("bare-insert")
 	o.log.register(f)
 	return cmd
 }
@@ -211,13 +214,13 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
-	return runSync(cmd.Context(), io, log, client, &cfg, engineOptions(&cfg))
+	return runSync(cmd.Context(), io, log, client, &cfg, engineOptions(&cfg), sqlite.Options{BareInsert: o.bareInsert})
 }
 
 // runSync opens the store, runs the engine with a progress display and
 // prints the summary. sync and demo share it.
-func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys.Client, cfg *config.Config, eo engine.Options) error {
-	st, err := sqlite.Open(ctx, cfg.DB, sqlite.Options{})
+func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys.Client, cfg *config.Config, eo engine.Options, so sqlite.Options) error {
+	st, err := sqlite.Open(ctx, cfg.DB, so)
 	if err != nil {
 		return withCode(ExitDB, err)
 	}

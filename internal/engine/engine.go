@@ -167,7 +167,16 @@ func (r *run) execute(ctx context.Context) error {
 	r.rec.Batches = int64(len(batches))
 	r.e.Progress.BatchesTotal.Store(int64(len(batches)))
 	r.log.Info("plan ready", "policies", len(policies), "batches", len(batches), "hosts_per_request", r.opts.HostsPerRequest)
-	return r.fetch(ctx, batches)
+	if err := r.e.store.BeginLoad(ctx); err != nil {
+		return &StoreError{err}
+	}
+	err = r.fetch(ctx, batches)
+	// Indexes dropped for a bulk load are rebuilt even when the run failed;
+	// only an interrupted run leaves that to the next one.
+	if lerr := r.e.store.EndLoad(ctx); lerr != nil && err == nil {
+		err = &StoreError{lerr}
+	}
+	return err
 }
 
 // policies fetches the policy list, stores it and picks the policies to sync.

@@ -45,6 +45,14 @@ type Store interface {
 	FinishRun(ctx context.Context, r *compliance.Run, policies []compliance.PolicySummary) error
 	// UpsertPolicies stores policies as the policy list gave them.
 	UpsertPolicies(ctx context.Context, runID int64, policies []compliance.Policy) error
+	// BeginLoad is called before a run's first Write. An implementation may
+	// switch to a bulk-load mode here (SQLite drops the secondary posture
+	// indexes of an empty table, to rebuild them once at EndLoad).
+	BeginLoad(ctx context.Context) error
+	// EndLoad is called after a run's last Write, even a failed run's; with
+	// ctx cancelled it may leave work (index builds) to the next run, which
+	// must then finish it. Data written before is intact either way.
+	EndLoad(ctx context.Context) error
 	// Write applies b atomically: posture records are upserted by posture id,
 	// the hosts, technologies and controls they mention are upserted too,
 	// and b.Done is recorded in the same transaction.

@@ -42,9 +42,12 @@ ON CONFLICT (id) DO UPDATE SET
 const postureRowsPerStmt = 16
 
 // upsertPostureSQL builds the upsert of n rows.
-func upsertPostureSQL(n int) string {
+func upsertPostureSQL(n int) string { return insertPostureSQL("postures", n) + postureUpsert }
+
+// insertPostureSQL builds the plain insert of n rows into table.
+func insertPostureSQL(table string, n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO postures (" + postureColumns + ") VALUES ")
+	b.WriteString("INSERT INTO " + table + " (" + postureColumns + ") VALUES ")
 	for r := 0; r < n; r++ {
 		if r > 0 {
 			b.WriteByte(',')
@@ -56,9 +59,12 @@ func upsertPostureSQL(n int) string {
 		}
 		fmt.Fprintf(&b, "?%d)", base+postureParams) // last_run
 	}
-	b.WriteString(postureUpsert)
 	return b.String()
 }
+
+// bareTableSQL is the baseline table of Options.BareInsert: the postures
+// columns with no key, no index and no upsert.
+const bareTableSQL = `CREATE TABLE IF NOT EXISTS bare_postures (` + postureColumns + `)`
 
 const upsertHostSQL = `INSERT INTO hosts (id, ip, tracking_method, os, os_cpe, dns, qg_host_id, network_id,
 	network_name, compliance_last_scan_date, customer_uuid, customer_id, asset_id, last_run)
@@ -86,6 +92,8 @@ ON CONFLICT (run_id, batch_no) DO UPDATE SET hosts_returned = excluded.hosts_ret
 // small tables, so that a host, technology or control is written again only
 // when it changes.
 type writer struct {
+	bare bool // Options.BareInsert
+
 	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
 
 	seed     maphash.Seed
@@ -103,8 +111,9 @@ type writer struct {
 	lastHost compliance.Host
 }
 
-func newWriter(conn *sqlite3.Conn) (*writer, error) {
+func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 	w := &writer{
+		bare:  bare,
 		seed:  maphash.MakeSeed(),
 		hosts: map[int64]uint64{}, techs: map[int64]string{}, controls: map[int64]compliance.Criticality{},
 		pcs:    map[[2]int64]struct{}{},
@@ -118,6 +127,15 @@ func newWriter(conn *sqlite3.Conn) (*writer, error) {
 		{&w.posture, upsertPostureSQL(1)}, {&w.postureN, upsertPostureSQL(postureRowsPerStmt)}, {&w.host, upsertHostSQL}, {&w.tech, upsertTechnologySQL},
 		{&w.control, upsertControlSQL}, {&w.policyControl, insertPolicyControlSQL}, {&w.batch, insertBatchSQL},
 	} {
+		if bare && (p.st == &w.posture || p.st == &w.postureN) {
+			if err := conn.Exec(bareTableSQL); err != nil {
+				return nil, err
+			}
+			p.sql = insertPostureSQL("bare_postures", 1)
+			if p.st == &w.postureN {
+				p.sql = insertPostureSQL("bare_postures", postureRowsPerStmt)
+			}
+		}
 		st, _, err := conn.PrepareFlags(p.sql, sqlite3.PREPARE_PERSISTENT)
 		if err != nil {
 			w.close()
@@ -144,7 +162,7 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 		return err
 	}
 	if s.w == nil {
-		w, err := newWriter(s.conn)
+		w, err := newWriter(s.conn, s.opts.BareInsert)
 		if err != nil {
 			return err
 		}
@@ -175,6 +193,9 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 func (w *writer) apply(b *store.Batch) error {
 	ps := b.Postures
 	for i := range ps {
+		if w.bare {
+			break
+		}
 		if err := w.related(&ps[i], b.RunID); err != nil {
 			return fmt.Errorf("posture %d: %w", ps[i].ID, err)
 		}

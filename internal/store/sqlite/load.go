@@ -1,0 +1,72 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+)
+
+// secondaryIndexes are the posture indexes rebuilt after a bulk load.
+var secondaryIndexes = []struct{ name, sql string }{
+	{"postures_natural", "CREATE INDEX IF NOT EXISTS postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance)"},
+}
+
+// BeginLoad switches to bulk loading when the postures table is empty (a
+// first sync) or when its indexes are missing (a bulk load that was cut
+// off): the secondary indexes are dropped and rebuilt by EndLoad, which is
+// much cheaper than maintaining them row by row. BENCHMARKS.md has the
+// figures.
+func (s *Store) BeginLoad(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	empty, err := s.scalarInt("SELECT NOT EXISTS (SELECT 1 FROM postures)")
+	if err != nil {
+		return err
+	}
+	missing, err := s.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'postures_natural'")
+	if err != nil {
+		return err
+	}
+	s.bulk = empty == 1 || missing == 0
+	if !s.bulk {
+		return nil
+	}
+	for _, ix := range secondaryIndexes {
+		if err := s.conn.Exec("DROP INDEX IF EXISTS " + ix.name); err != nil {
+			return fmt.Errorf("begin bulk load: %w", err)
+		}
+	}
+	return nil
+}
+
+// EndLoad rebuilds the indexes BeginLoad dropped, unless ctx is done.
+func (s *Store) EndLoad(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.bulk || ctx.Err() != nil {
+		return nil
+	}
+	old := s.conn.SetInterrupt(ctx)
+	defer s.conn.SetInterrupt(old)
+	for _, ix := range secondaryIndexes {
+		if err := s.conn.Exec(ix.sql); err != nil {
+			return fmt.Errorf("build index %s: %w", ix.name, err)
+		}
+	}
+	s.bulk = false
+	return nil
+}
+
+func (s *Store) scalarInt(sql string) (int64, error) {
+	st, _, err := s.conn.Prepare(sql)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	if !st.Step() {
+		if err := st.Err(); err != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf("%s: no row", sql)
+	}
+	return st.ColumnInt64(0), nil
+}
