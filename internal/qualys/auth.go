@@ -71,7 +71,7 @@ func (c *Client) login(ctx context.Context) (string, time.Duration, error) {
 		req.Header.Set("User-Agent", c.opts.UserAgent)
 		resp, err := c.http.Do(req)
 		if err != nil {
-			if ctx.Err() != nil || attempt > c.opts.MaxRetries {
+			if ctx.Err() != nil || attempt > c.opts.MaxRetries || permanent(err) {
 				return "", 0, fmt.Errorf("login to %s: %w", u.Redacted(), redactErr(err))
 			}
 			c.log.Warn("login failed, retrying", "url", u.Redacted(), "attempt", attempt, "err", redactErr(err))

@@ -260,7 +260,7 @@ func (c *Client) doGateway(ctx context.Context, ep string, build func(ctx contex
 			}
 			c.log.Warn("rate limit reached, waiting", "endpoint", ep, "wait", wait.String())
 			lim.PauseFor(wait)
-		case errors.As(err, &api) && !api.Temporary():
+		case errors.As(err, &api) && !api.Temporary(), permanent(err):
 			return nil, err
 		default: // network errors and 5xx
 			retries++
@@ -274,6 +274,17 @@ func (c *Client) doGateway(ctx context.Context, ep string, build func(ctx contex
 			}
 		}
 	}
+}
+
+// permanent reports transport errors that retrying cannot cure: a TLS
+// certificate that does not verify, a host name that does not resolve.
+func permanent(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var dns *net.DNSError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) ||
+		(errors.As(err, &dns) && dns.IsNotFound)
 }
 
 // redactErr strips any credentials from the URL inside a *url.Error.

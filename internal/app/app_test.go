@@ -1,0 +1,229 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"pcsync/internal/emulator"
+)
+
+// run executes pcsync with args in-process and returns its exit code and output.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Main(t.Context(), args, IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+type emu struct {
+	url, certFile string
+	estate        *emulator.Estate
+}
+
+// startEmulator serves a small estate over TLS and writes its certificate
+// to a file, as `pcsync emulate --tls --cert-out` does.
+func startEmulator(t *testing.T) *emu {
+	t.Helper()
+	cfg := emulator.DefaultConfig()
+	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.HostsPerPolicy, cfg.ControlsPerPolicy = 2, 1, 20, 15, 10
+	est, err := emulator.NewEstate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := emulator.New(emulator.Options{Estate: est, RateCalls: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(srv)
+	t.Cleanup(ts.Close)
+	cert := filepath.Join(t.TempDir(), "emulator.pem")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &emu{url: ts.URL, certFile: cert, estate: est}
+}
+
+// credentials writes a config file with the emulator's credentials (tests
+// run in parallel, so they do not use the environment).
+func credentials(t *testing.T, password string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "pcsync.yaml")
+	if err := os.WriteFile(p, []byte("qualys:\n  username: pcsync\n  password: "+password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSyncThenExportEveryFormat(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	db := filepath.Join(t.TempDir(), "pcsync.db")
+	code, out, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile,
+		"--db", db, "--hosts-per-request", "4", "--log-format", "json")
+	if code != ExitOK {
+		t.Fatalf("sync exited %d\n%s\n%s", code, out, errOut)
+	}
+	var total int64
+	for _, p := range e.estate.Policies() {
+		if p.Active() {
+			c := e.estate.Counts(p.ID)
+			total += c.Records
+			want := fmt.Sprintf("%d  %s", p.ID, p.Title)
+			if !strings.Contains(out, want) || !strings.Contains(out, fmt.Sprint(c.Records)) {
+				t.Errorf("summary lacks policy %d (%d records):\n%s", p.ID, c.Records, out)
+			}
+		}
+	}
+	if !strings.Contains(out, fmt.Sprintf("Run 1 succeeded in")) || !strings.Contains(out, fmt.Sprintf(": %d records", total)) {
+		t.Fatalf("summary line:\n%s", out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("--log-format json wrote a non-JSON line: %q", line)
+		}
+	}
+
+	code, out, errOut = run(t, "export", "--db", db, "--table", "postures", "--format", "csv")
+	if code != ExitOK {
+		t.Fatalf("export csv exited %d: %s", code, errOut)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantHeader := "id,instance,policyId,controlId,technologyId,status,previousStatus,firstFailDate,lastFailDate,firstPassDate," +
+		"lastPassDate,postureModifiedDate,lastEvaluatedDate,created,hostId,ip,trackingMethod,os,osCpe,dns,qgHostid,networkId," +
+		"networkName,complianceLastScanDate,customerUuid,customerId,assetId,technology.id,technology.name,criticality.label," +
+		"criticality.value,evidence,causeOfFailure,extra"
+	if strings.Join(rows[0], ",") != wantHeader || int64(len(rows)-1) != total {
+		t.Fatalf("csv header %v and %d rows; want %d rows", rows[0], len(rows)-1, total)
+	}
+
+	out2 := filepath.Join(t.TempDir(), "postures.json")
+	if code, _, errOut = run(t, "export", "--db", db, "--format", "json", "--out", out2); code != ExitOK {
+		t.Fatalf("export json exited %d: %s", code, errOut)
+	}
+	data, _ := os.ReadFile(out2)
+	var arr []map[string]any
+	if err := json.Unmarshal(data, &arr); err != nil || int64(len(arr)) != total {
+		t.Fatalf("json export: %v, %d records", err, len(arr))
+	}
+	for _, table := range []string{"policies", "hosts", "controls", "technologies", "runs"} {
+		code, out, errOut := run(t, "export", "--db", db, "--table", table, "--format", "ndjson")
+		if code != ExitOK || strings.Count(out, "\n") == 0 {
+			t.Fatalf("export %s exited %d with %q: %s", table, code, out, errOut)
+		}
+		var first map[string]any
+		if err := json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &first); err != nil || first["id"] == nil {
+			t.Fatalf("export %s: first line %q", table, strings.SplitN(out, "\n", 2)[0])
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	dir := t.TempDir()
+	good := credentials(t, "emulator")
+	db := filepath.Join(dir, "x.db")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		says string
+	}{
+		{"unknown flag", []string{"sync", "--bogus"}, ExitUsage, "unknown flag"},
+		{"no credentials", []string{"sync", "--platform", "US1", "--db", db, "--config", filepath.Join(dir, "empty.yaml")}, ExitUsage, "QUALYS_PASSWORD"},
+		{"unknown platform", []string{"sync", "--config", good, "--platform", "MARS9", "--db", db}, ExitUsage, "unknown platform"},
+		{"policy not a number", []string{"sync", "--config", good, "--platform", "US1", "--policy", "12,abc", "--db", db}, ExitUsage, `"abc" is not a policy id`},
+		{"malformed url", []string{"sync", "--config", good, "--gateway", "gateway.example.com", "--db", db}, ExitUsage, "not a URL"},
+		{"unwritable db", []string{"sync", "--config", good, "--platform", "US1", "--db", filepath.Join(dir, "nope", "x.db")}, ExitUsage, "does not exist"},
+		{"wrong password", []string{"sync", "--config", credentials(t, "wrong"), "--gateway", e.url, "--ca-cert", e.certFile, "--db", db}, ExitAuth, "refused"},
+		{"untrusted certificate", []string{"sync", "--config", good, "--gateway", e.url, "--db", db}, ExitAPI, "certificate"},
+		{"export missing db", []string{"export", "--db", filepath.Join(dir, "missing.db")}, ExitUsage, "does not exist"},
+		{"export bad table", []string{"export", "--db", db, "--table", "bogus"}, ExitUsage, "unknown table"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "no credentials" {
+				os.WriteFile(filepath.Join(dir, "empty.yaml"), nil, 0o600)
+				if os.Getenv("QUALYS_PASSWORD") != "" {
+					t.Skip("QUALYS_PASSWORD is set in this environment")
+				}
+			}
+			code, out, errOut := run(t, tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.says) {
+				t.Fatalf("exit %d (want %d), stderr %q (want it to say %q), stdout %q", code, tc.code, errOut, tc.says, out)
+			}
+			if strings.Count(strings.TrimSpace(errOut), "\n") > 3 {
+				t.Fatalf("error output is not short: %q", errOut)
+			}
+		})
+	}
+}
+
+func TestInsecureAndPlainHTTPWarn(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	code, _, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--insecure-skip-verify",
+		"--db", filepath.Join(t.TempDir(), "x.db"), "--log-level", "error")
+	if code != ExitOK || !strings.Contains(errOut, "verification is OFF") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestDemoRunsWithoutFlags(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "demo.db")
+	code, out, errOut := run(t, "demo", "--db", db, "--hosts", "60", "--hosts-per-policy", "50", "--controls", "12")
+	if code != ExitOK || !strings.Contains(out, "succeeded") || !strings.Contains(out, "Next:") {
+		t.Fatalf("demo exited %d\n%s\n%s", code, out, errOut)
+	}
+	if fi, err := os.Stat(db); err != nil || fi.Size() == 0 {
+		t.Fatalf("demo database: %v", err)
+	}
+}
+
+func TestEmulateServesUntilCancelled(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, []string{"emulate", "--listen", "127.0.0.1:0", "--hosts", "5", "--controls", "3"}, IOStreams{Out: pw, ErrOut: io.Discard})
+		pw.Close()
+	}()
+	banner := make([]byte, 4096)
+	n, _ := pr.Read(banner)
+	line := strings.SplitN(string(banner[:n]), "\n", 2)[0]
+	url, ok := strings.CutPrefix(line, "pcsync emulator serving ")
+	if !ok {
+		t.Fatalf("banner %q", line)
+	}
+	go io.Copy(io.Discard, pr)
+	db := filepath.Join(t.TempDir(), "x.db")
+	code, out, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", url, "--db", db)
+	if code != ExitOK || !strings.Contains(errOut, "plain http") {
+		t.Fatalf("sync against pcsync emulate: exit %d\n%s\n%s", code, out, errOut)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("emulate exited %d after cancel", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("emulate did not stop")
+	}
+}

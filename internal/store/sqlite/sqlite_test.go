@@ -1,0 +1,91 @@
+package sqlite
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pcsync/internal/compliance"
+	"pcsync/internal/store"
+	"pcsync/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		st, err := Open(t.Context(), filepath.Join(t.TempDir(), "pcsync.db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}
+
+func indexExists(t *testing.T, st *Store) bool {
+	t.Helper()
+	n, err := st.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'postures_natural'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n == 1
+}
+
+func TestBulkLoadRebuildsTheIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pcsync.db")
+	st, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.BeginLoad(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if indexExists(t, st) {
+		t.Fatal("the index of an empty table was kept for a bulk load")
+	}
+	if err := st.Write(t.Context(), &store.Batch{RunID: 1, Postures: []compliance.Posture{storetest.Sample(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close() // killed before EndLoad: the index is missing
+
+	st, err = Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.BeginLoad(t.Context()); err != nil || !st.bulk {
+		t.Fatalf("a load after a cut-off bulk load is not bulk (err %v)", err)
+	}
+	if err := st.EndLoad(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !indexExists(t, st) {
+		t.Fatal("EndLoad did not rebuild the index")
+	}
+	if err := st.BeginLoad(t.Context()); err != nil || st.bulk || !indexExists(t, st) {
+		t.Fatalf("a load into a populated, indexed table dropped its index (err %v)", err)
+	}
+}
+
+func TestOpenRefusesANewerSchemaAndBadPaths(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pcsync.db")
+	st, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.conn.Exec("PRAGMA user_version=99"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if _, err := Open(t.Context(), path, Options{}); err == nil || !strings.Contains(err.Error(), "newer pcsync") {
+		t.Fatalf("opening a schema-99 file: %v", err)
+	}
+	if _, err := Open(t.Context(), filepath.Join(t.TempDir(), "no", "such", "dir", "x.db"), Options{}); err == nil {
+		t.Fatal("a path in a missing directory was accepted")
+	}
+	notDB := filepath.Join(t.TempDir(), "text.db")
+	os.WriteFile(notDB, []byte(strings.Repeat("this is not a database\n", 100)), 0o600)
+	if _, err := Open(t.Context(), notDB, Options{}); err == nil {
+		t.Fatal("a text file was opened as a database")
+	}
+}
