@@ -288,3 +288,41 @@ func TestSyncTwiceKeepsOneRowPerPosture(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// BenchmarkSync is one whole sync of 100k records from an in-process
+// emulator (answers cached after the first) into a fresh SQLite file. The
+// emulator shares the process, so `pcsync bench` is the figure to quote;
+// this one catches regressions.
+func BenchmarkSync(b *testing.B) {
+	cfg := emulator.DefaultConfig()
+	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy, cfg.DBSharePercent = 2, 0, 250, 200, 0
+	estate, err := emulator.NewEstate(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := emulator.New(emulator.Options{Estate: estate, RateCalls: -1, CacheResponses: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	client, err := qualys.NewClient(qualys.Options{GatewayURL: ts.URL, Username: "pcsync", Password: "emulator"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	var records int64
+	for i := 0; b.Loop(); i++ {
+		st, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), fmt.Sprintf("b%d.db", i)), sqlite.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := engine.New(client, st, nil).Run(b.Context(), engine.Options{Compression: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		records += res.Run.Records
+		st.Close()
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
