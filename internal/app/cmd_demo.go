@@ -75,9 +75,9 @@ to look next.`,
 				return err
 			}
 			fmt.Fprintf(io.Out, "\nDone in %s. Next:\n", time.Since(start).Round(10*time.Millisecond))
-			fmt.Fprintf(io.Out, "  sqlite3 %s \"SELECT status, count(*) FROM postures GROUP BY status\"\n", o.db)
 			fmt.Fprintf(io.Out, "  go run ./cmd/pcsync export --db %s --table postures --format csv --out postures.csv\n", o.db)
 			fmt.Fprintf(io.Out, "  go run ./cmd/pcsync export --db %s --table runs --format json\n", o.db)
+			fmt.Fprintf(io.Out, "  sqlite3 %s \"SELECT status, count(*) FROM postures GROUP BY status\"   # any SQLite client\n", o.db)
 			fmt.Fprintf(io.Out, "  go run ./cmd/pcsync emulate    # the same emulator, served for your own tools\n")
 			return nil
 		},

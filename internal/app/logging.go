@@ -27,9 +27,6 @@ func (l *logFlags) apply(f *pflag.FlagSet, c *config.Log) {
 	if f.Changed("log-format") {
 		c.Format = l.format
 	}
-	if !f.Changed("log-level") && c.Level == "" {
-		c.Level = "info"
-	}
 }
 
 // newLogger makes the process logger: structured lines on standard error.

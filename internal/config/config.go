@@ -86,7 +86,7 @@ type Results struct {
 
 // Log configures log lines (always on standard error).
 type Log struct {
-	Level  string `yaml:"level"`  // debug, info, warn, error
+	Level  string `yaml:"level"`  // debug, info, warn, error; "" is info, or warn under a progress bar
 	Format string `yaml:"format"` // text or json
 }
 
@@ -99,7 +99,7 @@ func Default() Config {
 		Sync:   Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, StreamRetries: 3},
 		PCRS: PCRS{Version: "1.0", RateLimit: RateLimit{Calls: 25, Window: 60 * time.Second},
 			Results: Results{EvidenceRequired: &zero, CompressionRequired: &one}},
-		Log: Log{Level: "info", Format: "text"},
+		Log: Log{Format: "text"}, // Level "": info, or warn while a progress bar is drawn
 	}
 }
 
