@@ -278,9 +278,10 @@ func (d *recordDecoder) keep(key []byte, v *fastjson.Value) {
 	d.extra = v.MarshalTo(d.extra)
 }
 
-// technology reads {"id": .., "name": ..}. Members it does not model are kept
-// in Extra as "technology.<member>", so nothing is lost.
-func (d *recordDecoder) technology(v *fastjson.Value, r *compliance.Posture, techID *int64) error {
+// nested visits the members of a nested object (technology, criticality):
+// member decodes the ones pcsync models and reports false for the others,
+// which are kept in Extra as "<name>.<member>", so nothing is lost.
+func (d *recordDecoder) nested(name string, v *fastjson.Value, member func(k []byte, m *fastjson.Value) (bool, error)) error {
 	if v.Type() == fastjson.TypeNull {
 		return nil
 	}
@@ -293,42 +294,41 @@ func (d *recordDecoder) technology(v *fastjson.Value, r *compliance.Posture, tec
 		if ferr != nil {
 			return
 		}
-		switch string(k) {
-		case "id":
-			*techID, ferr = d.id(m)
-			r.Technology.ID = *techID
-		case "name":
-			r.Technology.Name, ferr = d.str(m)
-		default:
-			d.keep(append([]byte("technology."), k...), m)
+		var known bool
+		if known, ferr = member(k, m); !known {
+			d.keep(append([]byte(name+"."), k...), m)
 		}
 	})
 	return ferr
 }
 
-// criticality reads {"label": .., "value": ..}, keeping other members as
-// "criticality.<member>".
-func (d *recordDecoder) criticality(v *fastjson.Value, r *compliance.Posture) error {
-	if v.Type() == fastjson.TypeNull {
-		return nil
-	}
-	o, err := v.Object()
-	if err != nil {
-		return fmt.Errorf("want an object, got %s", v.Type())
-	}
-	var ferr error
-	o.Visit(func(k []byte, m *fastjson.Value) {
-		if ferr != nil {
-			return
+// technology reads {"id": .., "name": ..}.
+func (d *recordDecoder) technology(v *fastjson.Value, r *compliance.Posture, techID *int64) error {
+	return d.nested("technology", v, func(k []byte, m *fastjson.Value) (known bool, err error) {
+		switch string(k) {
+		case "id":
+			*techID, err = d.id(m)
+			r.Technology.ID = *techID
+			return true, err
+		case "name":
+			r.Technology.Name, err = d.str(m)
+			return true, err
 		}
+		return false, nil
+	})
+}
+
+// criticality reads {"label": .., "value": ..}.
+func (d *recordDecoder) criticality(v *fastjson.Value, r *compliance.Posture) error {
+	return d.nested("criticality", v, func(k []byte, m *fastjson.Value) (known bool, err error) {
 		switch string(k) {
 		case "label":
-			r.Criticality.Label, ferr = d.str(m)
+			r.Criticality.Label, err = d.str(m)
+			return true, err
 		case "value":
-			r.Criticality.Value, ferr = d.id(m)
-		default:
-			d.keep(append([]byte("criticality."), k...), m)
+			r.Criticality.Value, err = d.id(m)
+			return true, err
 		}
+		return false, nil
 	})
-	return ferr
 }
