@@ -76,4 +76,9 @@ type Posture struct {
 	Evidence       []byte
 	CauseOfFailure []byte
 	Extra          []byte
+
+	// Classic posture info only: the exception on the record, and the
+	// control's remediation text (stored with the control).
+	Exception   *Exception
+	Remediation string
 }

@@ -35,6 +35,17 @@ func (w *window) allow(now time.Time, limit int, period time.Duration) (bool, ti
 	return true, 0
 }
 
+// inWindow counts the calls of the last period.
+func (w *window) inWindow(now time.Time, period time.Duration) int {
+	n := 0
+	for _, t := range w.calls {
+		if now.Sub(t) < period {
+			n++
+		}
+	}
+	return n
+}
+
 // pcrs wraps a PCRS handler with the version check, authentication and the
 // API's rate budget, in that order (an unauthenticated call costs nothing).
 func (s *Server) pcrs(api string, h http.HandlerFunc) http.HandlerFunc {

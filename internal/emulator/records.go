@@ -184,9 +184,11 @@ type recordGen struct {
 	evidence bool
 	extended bool // add the fields newer API versions carry (policyTitle, ...)
 	rec      compliance.Posture
-	evBuf    []byte
-	cfBuf    []byte
-	exBuf    []byte
+	// the values behind Evidence and CauseOfFailure, for the classic API
+	expected, current, missing, unexpected []string
+	evBuf                                  []byte
+	cfBuf                                  []byte
+	exBuf                                  []byte
 }
 
 // eachRecord calls fn for every record of policy p on host hi, in control
@@ -224,16 +226,20 @@ func (g *recordGen) fill(p *policy, hi *hostInfo, k, slot int, instance string, 
 		Host: hi.host, Technology: tech, Criticality: c.criticality,
 	}
 	topic := &controlTopics[c.topic]
+	g.expected = topic.expected
 	if g.evidence {
-		g.evBuf = appendEvidence(g.evBuf[:0], topic.expected, topic.current, id, h)
+		g.current = evidenceLines(g.current, topic.current, id, h)
+		g.evBuf = appendEvidence(g.evBuf[:0], g.expected, g.current)
 		r.Evidence = g.evBuf
 	}
+	g.missing, g.unexpected = nil, nil
 	if t.status == compliance.StatusFailed {
-		g.cfBuf = append(g.cfBuf[:0], `{"missing":[`...)
-		g.cfBuf = jsonenc.AppendString(g.cfBuf, topic.expected[0])
-		g.cfBuf = append(g.cfBuf, `],"unexpected":[`...)
-		g.cfBuf = jsonenc.AppendString(g.cfBuf, topic.current[int(h>>40)%len(topic.current)])
-		g.cfBuf = append(g.cfBuf, "]}"...)
+		g.missing, g.unexpected = topic.expected[:1], topic.current[int(h>>40)%len(topic.current):][:1]
+		g.cfBuf = append(g.cfBuf[:0], `{"missing":`...)
+		g.cfBuf = appendStrings(g.cfBuf, g.missing)
+		g.cfBuf = append(g.cfBuf, `,"unexpected":`...)
+		g.cfBuf = appendStrings(g.cfBuf, g.unexpected)
+		g.cfBuf = append(g.cfBuf, '}')
 		r.CauseOfFailure = g.cfBuf
 	}
 	if g.extended {
@@ -253,33 +259,35 @@ func (g *recordGen) fill(p *policy, hi *hostInfo, k, slot int, instance string, 
 	return r
 }
 
-// appendEvidence writes the evidence object: the expected values of the
-// control and the current values found on the host, padded with
-// configuration lines so that a record with evidence weighs about 1.7 KB.
-func appendEvidence(b []byte, expected, current []string, id int64, h uint64) []byte {
-	b = append(b, `{"expectedValues":[`...)
-	for i, v := range expected {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonenc.AppendString(b, v)
-	}
-	b = append(b, `],"currentValues":[`...)
-	for i, v := range current {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonenc.AppendString(b, v)
-	}
+// evidenceLines returns the current values found on the host: the
+// control's, padded with configuration lines so that a record with evidence
+// weighs about 1.7 KB as JSON.
+func evidenceLines(dst, current []string, id int64, h uint64) []string {
+	dst = append(dst[:0], current...)
 	lines := 6 + int(h>>50)%5
 	for i := 0; i < lines; i++ {
-		b = append(b, `,"/etc/pcsync/evidence.d/`...)
-		b = strconv.AppendInt(b, id%997, 10)
-		b = append(b, `.conf:`...)
-		b = strconv.AppendInt(b, int64(i+1), 10)
-		b = append(b, `: setting_`...)
-		b = strconv.AppendInt(b, int64(i), 10)
-		b = append(b, ` = \"value with spaces, a tab\\t and a backslash \\\\\" # managed"`...)
+		dst = append(dst, "/etc/pcsync/evidence.d/"+strconv.FormatInt(id%997, 10)+".conf:"+strconv.Itoa(i+1)+
+			": setting_"+strconv.Itoa(i)+` = "value with spaces, a tab\t and a backslash \\" # managed`)
 	}
-	return append(b, "]}"...)
+	return dst
+}
+
+// appendEvidence writes the evidence object of a PCRS record.
+func appendEvidence(b []byte, expected, current []string) []byte {
+	b = append(b, `{"expectedValues":`...)
+	b = appendStrings(b, expected)
+	b = append(b, `,"currentValues":`...)
+	b = appendStrings(b, current)
+	return append(b, '}')
+}
+
+func appendStrings(b []byte, vs []string) []byte {
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonenc.AppendString(b, v)
+	}
+	return append(b, ']')
 }

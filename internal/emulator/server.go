@@ -33,9 +33,20 @@ type Options struct {
 	CacheResponses bool
 	// Faults to inject (none by default).
 	Faults Faults
+	// Classic limits the classic API: Calls per Window (default 300 per
+	// hour) and Concurrency calls at once (default 2). Calls < 0 disables
+	// the rate limit, Concurrency < 0 the concurrency limit.
+	Classic ClassicLimits
 
 	Logger *slog.Logger
 	Now    func() time.Time // the clock tokens are checked against
+}
+
+// ClassicLimits are the classic API's announced limits.
+type ClassicLimits struct {
+	Calls       int
+	Window      time.Duration
+	Concurrency int
 }
 
 // Server is the emulator's HTTP side.
@@ -51,6 +62,8 @@ type Server struct {
 	cache  map[string][]byte
 	calls  map[string]int
 	faults faultState
+
+	classicRunning int
 }
 
 // New builds a Server.
@@ -76,6 +89,15 @@ func New(opts Options) (*Server, error) {
 	if !opts.Style.valid() {
 		return nil, fmt.Errorf("emulator: unknown style %+v", opts.Style)
 	}
+	if opts.Classic.Calls == 0 {
+		opts.Classic.Calls = 300
+	}
+	if opts.Classic.Window == 0 {
+		opts.Classic.Window = time.Hour
+	}
+	if opts.Classic.Concurrency == 0 {
+		opts.Classic.Concurrency = 2
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -100,6 +122,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /pcrs/{version}/posture/hostids", s.pcrs(apiHostIDs, s.handleHostIDs))
 	s.mux.HandleFunc("POST /pcrs/{version}/posture/postureInfo", s.pcrs(apiPostureInfo, s.handlePostureInfo))
 	s.mux.HandleFunc("GET /emulator/estate", s.handleEstate)
+	s.classicRoutes()
 }
 
 // ServeHTTP makes Server an http.Handler.

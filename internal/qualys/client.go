@@ -25,6 +25,11 @@ type Options struct {
 
 	// PCRSVersion is the posture streaming API version path: 1.0 to 5.0.
 	PCRSVersion string
+	// ClassicVersion is the classic API version path: 2.0 to 5.0.
+	ClassicVersion string
+	// ClassicConcurrency is how many classic calls run at once until an
+	// answer's X-Concurrency-Limit-Limit says otherwise (default 1).
+	ClassicConcurrency int
 
 	// CACertFile adds a PEM CA bundle to the system roots (private CAs, the
 	// emulator's self-signed certificate). InsecureSkipVerify turns TLS
@@ -60,6 +65,12 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.PCRSVersion == "" {
 		o.PCRSVersion = "1.0"
+	}
+	if o.ClassicVersion == "" {
+		o.ClassicVersion = "2.0"
+	}
+	if o.ClassicConcurrency == 0 {
+		o.ClassicConcurrency = 1
 	}
 	if o.TokenTTL == 0 {
 		o.TokenTTL = 4 * time.Hour
@@ -99,9 +110,12 @@ type Client struct {
 	log     *slog.Logger
 	tokens  *tokens
 	limits  map[string]*limiter
+	gate    *classicGate
 
 	// PCRS is the Policy Compliance posture streaming API.
 	PCRS *PCRSService
+	// Classic is the classic Policy Compliance XML API.
+	Classic *ClassicService
 }
 
 // NewClient checks opts and builds a client.
@@ -132,6 +146,8 @@ func NewClient(opts Options) (*Client, error) {
 		c.limits[ep] = newLimiter(opts.RateCalls, opts.RateWindow)
 	}
 	c.PCRS = &PCRSService{c: c}
+	c.gate = newClassicGate(opts.ClassicConcurrency)
+	c.Classic = &ClassicService{c: c}
 	return c, nil
 }
 

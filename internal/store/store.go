@@ -24,6 +24,9 @@ type Batch struct {
 	RunID    int64
 	Postures []compliance.Posture
 	Done     []BatchDone
+	// Exceptions says the records carry exception information (classic
+	// posture): a record without one has none, and a stored one is removed.
+	Exceptions bool
 }
 
 // BatchDone marks one plan batch (one postureInfo request) complete, with
@@ -45,6 +48,16 @@ type Store interface {
 	FinishRun(ctx context.Context, r *compliance.Run, policies []compliance.PolicySummary) error
 	// UpsertPolicies stores policies as the policy list gave them.
 	UpsertPolicies(ctx context.Context, runID int64, policies []compliance.Policy) error
+	// UpsertControls stores controls of the control library with their
+	// technologies (rationale) and framework references, replacing what was
+	// stored for those controls.
+	UpsertControls(ctx context.Context, runID int64, controls []compliance.Control) error
+	// UpsertPolicyDetail stores a policy export: the policy's technologies,
+	// sections, controls per section with per-technology expectations, its
+	// user-defined controls and the frameworks of its appendix, replacing
+	// what an earlier export stored for the policy.
+	UpsertPolicyDetail(ctx context.Context, runID int64, d *compliance.PolicyDetail) error
+
 	// BeginLoad is called before a run's first Write. An implementation may
 	// switch to a bulk-load mode here (SQLite drops the secondary posture
 	// indexes of an empty table, to rebuild them once at EndLoad).
@@ -67,8 +80,16 @@ type Store interface {
 	Hosts(ctx context.Context, fn func(*compliance.Host) error) error
 	// Technologies calls fn for every stored technology, in id order.
 	Technologies(ctx context.Context, fn func(*compliance.Technology) error) error
-	// Controls calls fn for every stored control, in id order.
+	// Controls calls fn for every stored control, in id order, with its
+	// technologies and framework references.
 	Controls(ctx context.Context, fn func(*compliance.Control) error) error
+	// Sections calls fn for every policy section, by policy and number, with
+	// its controls (the per-technology expectations included).
+	Sections(ctx context.Context, fn func(policyID int64, s *compliance.Section) error) error
+	// Frameworks calls fn for every framework, in id order.
+	Frameworks(ctx context.Context, fn func(*compliance.Framework) error) error
+	// Exceptions calls fn for every posture exception, by posture id.
+	Exceptions(ctx context.Context, fn func(postureID int64, e *compliance.Exception) error) error
 	// Runs calls fn for every run, oldest first.
 	Runs(ctx context.Context, fn func(*compliance.Run) error) error
 	// RunPolicies returns the per-policy summaries of run id.

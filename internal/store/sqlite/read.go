@@ -140,11 +140,97 @@ func (s *Store) Technologies(ctx context.Context, fn func(*compliance.Technology
 	})
 }
 
-// Controls calls fn for every stored control, in id order.
+// Controls calls fn for every stored control, in id order, with its
+// technologies and framework references.
 func (s *Store) Controls(ctx context.Context, fn func(*compliance.Control) error) error {
-	return s.query(ctx, `SELECT id, criticality_label, criticality_value FROM controls ORDER BY id`, func(st *sqlite3.Stmt) error {
-		c := compliance.Control{ID: st.ColumnInt64(0), Criticality: compliance.Criticality{Label: st.ColumnText(1), Value: st.ColumnInt64(2)}}
+	techs := map[int64][]compliance.ControlTechnology{}
+	err := s.query(ctx, `SELECT ct.control_id, ct.technology_id, t.name, ct.rationale FROM control_technologies ct
+		LEFT JOIN technologies t ON t.id = ct.technology_id ORDER BY ct.control_id, ct.technology_id`, func(st *sqlite3.Stmt) error {
+		id := st.ColumnInt64(0)
+		techs[id] = append(techs[id], compliance.ControlTechnology{TechnologyID: st.ColumnInt64(1), Name: st.ColumnText(2), Rationale: st.ColumnText(3)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fws := map[int64][]compliance.FrameworkReference{}
+	err = s.query(ctx, `SELECT cf.control_id, cf.framework_id, f.name, cf.reference, cf.comments FROM control_frameworks cf
+		LEFT JOIN frameworks f ON f.id = cf.framework_id ORDER BY cf.control_id, cf.framework_id, cf.reference`, func(st *sqlite3.Stmt) error {
+		id := st.ColumnInt64(0)
+		fws[id] = append(fws[id], compliance.FrameworkReference{FrameworkID: st.ColumnInt64(1), FrameworkName: st.ColumnText(2),
+			Reference: st.ColumnText(3), Comments: st.ColumnText(4)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.query(ctx, `SELECT id, criticality_label, criticality_value, category, sub_category, statement, check_type,
+		comment, is_active, user_defined, created_date, update_date, remediation FROM controls ORDER BY id`, func(st *sqlite3.Stmt) error {
+		c := compliance.Control{
+			ID: st.ColumnInt64(0), Criticality: compliance.Criticality{Label: st.ColumnText(1), Value: st.ColumnInt64(2)},
+			Category: st.ColumnText(3), SubCategory: st.ColumnText(4), Statement: st.ColumnText(5), CheckType: st.ColumnText(6),
+			Comment: st.ColumnText(7), Active: st.ColumnType(8) == sqlite3.NULL || st.ColumnBool(8), UserDefined: st.ColumnBool(9),
+			Created: date(st, 10), Updated: date(st, 11), Remediation: st.ColumnText(12),
+		}
+		c.Technologies, c.Frameworks = techs[c.ID], fws[c.ID]
 		return fn(&c)
+	})
+}
+
+// Sections calls fn for every policy section with its controls.
+func (s *Store) Sections(ctx context.Context, fn func(int64, *compliance.Section) error) error {
+	type key struct{ policy, control int64 }
+	techs := map[key][]compliance.ControlTechnology{}
+	err := s.query(ctx, `SELECT p.policy_id, p.control_id, p.technology_id, t.name, p.rationale, p.remediation, p.description, p.evaluate
+		FROM policy_control_technologies p LEFT JOIN technologies t ON t.id = p.technology_id
+		ORDER BY p.policy_id, p.control_id, p.technology_id`, func(st *sqlite3.Stmt) error {
+		k := key{st.ColumnInt64(0), st.ColumnInt64(1)}
+		techs[k] = append(techs[k], compliance.ControlTechnology{TechnologyID: st.ColumnInt64(2), Name: st.ColumnText(3),
+			Rationale: st.ColumnText(4), Remediation: st.ColumnText(5), Description: st.ColumnText(6), Evaluate: st.ColumnText(7)})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	controls := map[[2]int64][]compliance.PolicyControl{}
+	err = s.query(ctx, `SELECT pc.policy_id, pc.section_number, pc.control_id, pc.criticality_label, pc.criticality_value,
+		pc.reference_text, pc.disabled, pc.user_defined, c.statement FROM policy_controls pc LEFT JOIN controls c ON c.id = pc.control_id
+		WHERE pc.section_number IS NOT NULL ORDER BY pc.policy_id, pc.section_number, pc.control_id`, func(st *sqlite3.Stmt) error {
+		k := [2]int64{st.ColumnInt64(0), st.ColumnInt64(1)}
+		pc := compliance.PolicyControl{ControlID: st.ColumnInt64(2), Criticality: compliance.Criticality{Label: st.ColumnText(3),
+			Value: st.ColumnInt64(4)}, ReferenceText: st.ColumnText(5), Disabled: st.ColumnBool(6), UserDefined: st.ColumnBool(7)}
+		if pc.UserDefined {
+			pc.Statement = st.ColumnText(8)
+		}
+		pc.Technologies = techs[key{k[0], pc.ControlID}]
+		controls[k] = append(controls[k], pc)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.query(ctx, `SELECT policy_id, number, heading FROM sections ORDER BY policy_id, number`, func(st *sqlite3.Stmt) error {
+		sec := compliance.Section{Number: st.ColumnInt64(1), Heading: st.ColumnText(2)}
+		sec.Controls = controls[[2]int64{st.ColumnInt64(0), sec.Number}]
+		return fn(st.ColumnInt64(0), &sec)
+	})
+}
+
+// Frameworks calls fn for every framework, in id order.
+func (s *Store) Frameworks(ctx context.Context, fn func(*compliance.Framework) error) error {
+	return s.query(ctx, `SELECT id, name FROM frameworks ORDER BY id`, func(st *sqlite3.Stmt) error {
+		f := compliance.Framework{ID: st.ColumnInt64(0), Name: st.ColumnText(1)}
+		return fn(&f)
+	})
+}
+
+// Exceptions calls fn for every posture exception, by posture id.
+func (s *Store) Exceptions(ctx context.Context, fn func(int64, *compliance.Exception) error) error {
+	return s.query(ctx, `SELECT posture_id, assignee, status, comments, created_by, created_date, modified_by, modified_date, end_date
+		FROM exceptions ORDER BY posture_id`, func(st *sqlite3.Stmt) error {
+		e := compliance.Exception{Assignee: st.ColumnText(1), Status: st.ColumnText(2), Comments: st.ColumnText(3),
+			CreatedBy: st.ColumnText(4), CreatedDate: date(st, 5), ModifiedBy: st.ColumnText(6), ModifiedDate: date(st, 7), EndDate: date(st, 8)}
+		return fn(st.ColumnInt64(0), &e)
 	})
 }
 

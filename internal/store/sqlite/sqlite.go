@@ -205,6 +205,8 @@ func bindAll(st *sqlite3.Stmt, args ...any) error {
 		switch v := a.(type) {
 		case nil:
 			err = st.BindNull(i + 1)
+		case emptyString:
+			err = st.BindText(i+1, "")
 		case int64:
 			err = st.BindInt64(i+1, v)
 		case int:

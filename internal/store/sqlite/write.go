@@ -81,6 +81,9 @@ ON CONFLICT (id) DO UPDATE SET name = coalesce(excluded.name, name)`
 const upsertControlSQL = `INSERT INTO controls (id, criticality_label, criticality_value) VALUES (?1, ?2, ?3)
 ON CONFLICT (id) DO UPDATE SET criticality_label = excluded.criticality_label, criticality_value = excluded.criticality_value`
 
+const upsertExceptionSQL = `INSERT OR REPLACE INTO exceptions (posture_id, assignee, status, comments, created_by,
+	created_date, modified_by, modified_date, end_date, last_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 const insertPolicyControlSQL = `INSERT INTO policy_controls (policy_id, control_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING`
 
 const insertBatchSQL = `INSERT INTO run_batches (run_id, batch_no, policy_id, hosts_returned, records, passed, failed, errors, finished_at)
@@ -95,6 +98,8 @@ type writer struct {
 	bare bool // Options.BareInsert
 
 	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
+	exception, noException, remediation                          *sqlite3.Stmt
+	remediations                                                 map[int64]string
 
 	seed     maphash.Seed
 	hosts    map[int64]uint64 // host id -> hash of its fields as last written
@@ -114,7 +119,8 @@ type writer struct {
 func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 	w := &writer{
 		bare:  bare,
-		seed:  maphash.MakeSeed(),
+		seed:         maphash.MakeSeed(),
+		remediations: map[int64]string{},
 		hosts: map[int64]uint64{}, techs: map[int64]string{}, controls: map[int64]compliance.Criticality{},
 		pcs:    map[[2]int64]struct{}{},
 		pHosts: map[int64]uint64{}, pTechs: map[int64]string{}, pControls: map[int64]compliance.Criticality{},
@@ -126,6 +132,8 @@ func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 	}{
 		{&w.posture, upsertPostureSQL(1)}, {&w.postureN, upsertPostureSQL(postureRowsPerStmt)}, {&w.host, upsertHostSQL}, {&w.tech, upsertTechnologySQL},
 		{&w.control, upsertControlSQL}, {&w.policyControl, insertPolicyControlSQL}, {&w.batch, insertBatchSQL},
+		{&w.exception, upsertExceptionSQL}, {&w.noException, `DELETE FROM exceptions WHERE posture_id = ?`},
+		{&w.remediation, `UPDATE controls SET remediation = ? WHERE id = ?`},
 	} {
 		if bare && (p.st == &w.posture || p.st == &w.postureN) {
 			if err := conn.Exec(bareTableSQL); err != nil {
@@ -147,7 +155,8 @@ func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 }
 
 func (w *writer) close() {
-	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.tech, w.control, w.policyControl, w.batch} {
+	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.tech, w.control, w.policyControl, w.batch,
+		w.exception, w.noException, w.remediation} {
 		if st != nil {
 			st.Close()
 		}
@@ -197,6 +206,9 @@ func (w *writer) apply(b *store.Batch) error {
 			break
 		}
 		if err := w.related(&ps[i], b.RunID); err != nil {
+			return fmt.Errorf("posture %d: %w", ps[i].ID, err)
+		}
+		if err := w.classicExtras(&ps[i], b); err != nil {
 			return fmt.Errorf("posture %d: %w", ps[i].ID, err)
 		}
 	}
@@ -422,4 +434,43 @@ func bindAll2(st *sqlite3.Stmt, first int, vals ...string) error {
 		}
 	}
 	return nil
+}
+
+// classicExtras stores what only classic posture carries: the record's
+// exception (or its absence) and the control's remediation text.
+func (w *writer) classicExtras(p *compliance.Posture, b *store.Batch) error {
+	if e := p.Exception; e != nil {
+		if err := bindAll(w.exception, p.ID, e.Assignee, e.Status, e.Comments, e.CreatedBy, e.CreatedDate,
+			e.ModifiedBy, e.ModifiedDate, e.EndDate, b.RunID); err != nil {
+			return err
+		}
+		if err := w.exception.Exec(); err != nil {
+			return fmt.Errorf("exception: %w", err)
+		}
+	} else if b.Exceptions {
+		if err := bindAll(w.noException, p.ID); err != nil {
+			return err
+		}
+		if err := w.noException.Exec(); err != nil {
+			return fmt.Errorf("exception: %w", err)
+		}
+	}
+	if p.Remediation != "" && w.remediations[p.ControlID] != p.Remediation {
+		if err := bindAll(w.remediation, p.Remediation, p.ControlID); err != nil {
+			return err
+		}
+		if err := w.remediation.Exec(); err != nil {
+			return fmt.Errorf("remediation: %w", err)
+		}
+		w.remediations[p.ControlID] = p.Remediation
+	}
+	return nil
+}
+
+// forgetControls drops the control caches after the catalogue was rewritten
+// outside the writer.
+func (w *writer) forgetControls() {
+	clear(w.controls)
+	clear(w.pcs)
+	clear(w.remediations)
 }

@@ -22,6 +22,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("UpsertKeepsOneRow", func(t *testing.T) { testUpsert(t, newStore(t)) })
 	t.Run("RelatedTables", func(t *testing.T) { testRelated(t, newStore(t)) })
 	t.Run("CancelledWriteStoresNothing", func(t *testing.T) { testCancelled(t, newStore(t)) })
+	t.Run("Catalog", func(t *testing.T) { testCatalog(t, newStore(t)) })
+	t.Run("PolicyDetail", func(t *testing.T) { testPolicyDetail(t, newStore(t)) })
+	t.Run("ClassicExtras", func(t *testing.T) { testClassicExtras(t, newStore(t)) })
 }
 
 func date(s string) time.Time {
@@ -189,7 +192,8 @@ func testRelated(t *testing.T, st store.Store) {
 	}
 	var ctrls []compliance.Control
 	_ = st.Controls(t.Context(), func(x *compliance.Control) error { ctrls = append(ctrls, *x); return nil })
-	want := []compliance.Control{{ID: 99, Criticality: b.Criticality}, {ID: 2641, Criticality: a.Criticality}}
+	// a control known only from posture records counts as active
+	want := []compliance.Control{{ID: 99, Criticality: b.Criticality, Active: true}, {ID: 2641, Criticality: a.Criticality, Active: true}}
 	if diff := cmp.Diff(want, ctrls); diff != "" {
 		t.Fatalf("controls (-want +got):\n%s", diff)
 	}
@@ -203,5 +207,128 @@ func testCancelled(t *testing.T, st store.Store) {
 	}
 	if got := postures(t, st); len(got) != 0 {
 		t.Fatalf("%d rows stored by a cancelled write", len(got))
+	}
+}
+
+func sampleControl(id int64) compliance.Control {
+	return compliance.Control{
+		ID: id, Criticality: compliance.Criticality{Label: "CRITICAL", Value: 4}, Category: "File Security",
+		SubCategory: "Permissions", Statement: "Status of the permissions set on '/etc/shadow'", CheckType: "File Permission",
+		Comment: "<reviewed> & approved", Active: true, Created: date("2020-01-01T00:00:00Z"), Updated: date("2021-06-01T12:00:00Z"),
+		Technologies: []compliance.ControlTechnology{{TechnologyID: 45, Name: "RHEL 8", Rationale: "why on 45"},
+			{TechnologyID: 88, Name: "Windows 2019", Rationale: "why on 88"}},
+		Frameworks: []compliance.FrameworkReference{{FrameworkID: 1, FrameworkName: "CIS Controls v8", Reference: "4.1"},
+			{FrameworkID: 2, FrameworkName: "NIST SP 800-53", Reference: "CM-6", Comments: "partly"}},
+	}
+}
+
+func controls(t *testing.T, st store.Store) []compliance.Control {
+	t.Helper()
+	var out []compliance.Control
+	if err := st.Controls(t.Context(), func(c *compliance.Control) error { out = append(out, *c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func testCatalog(t *testing.T, st store.Store) {
+	c := sampleControl(7)
+	if err := st.UpsertControls(t.Context(), 1, []compliance.Control{c}); err != nil {
+		t.Fatal(err)
+	}
+	// a posture record for the same control must not erase the catalogue
+	p := Sample(1)
+	p.ControlID, p.Criticality = 7, c.Criticality
+	write(t, st, &store.Batch{RunID: 2, Postures: []compliance.Posture{p}})
+	if diff := cmp.Diff([]compliance.Control{c}, controls(t, st)); diff != "" {
+		t.Fatalf("controls (-want +got):\n%s", diff)
+	}
+	c.Technologies, c.Statement, c.Active = c.Technologies[:1], "changed", false
+	if err := st.UpsertControls(t.Context(), 3, []compliance.Control{c}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]compliance.Control{c}, controls(t, st)); diff != "" {
+		t.Fatalf("controls after an update (-want +got):\n%s", diff)
+	}
+	var fws []compliance.Framework
+	_ = st.Frameworks(t.Context(), func(f *compliance.Framework) error { fws = append(fws, *f); return nil })
+	if diff := cmp.Diff([]compliance.Framework{{ID: 1, Name: "CIS Controls v8"}, {ID: 2, Name: "NIST SP 800-53"}}, fws); diff != "" {
+		t.Fatalf("frameworks (-want +got):\n%s", diff)
+	}
+}
+
+func testPolicyDetail(t *testing.T, st store.Store) {
+	d := &compliance.PolicyDetail{PolicyID: 42, Title: "CIS RHEL", Status: "active", CoverPage: "cover",
+		Exported: date("2026-11-01T00:00:00Z"), Technologies: []compliance.Technology{{ID: 45, Name: "RHEL 8"}},
+		Sections: []compliance.Section{
+			{Number: 1, Heading: "Access", Controls: []compliance.PolicyControl{{ControlID: 7, Criticality: compliance.Criticality{Label: "SERIOUS", Value: 3},
+				ReferenceText: "1.1", Technologies: []compliance.ControlTechnology{{TechnologyID: 45, Name: "RHEL 8", Rationale: "r",
+					Remediation: "fix", Description: "d", Evaluate: "value in ('no')"}}}}},
+			{Number: 2, Heading: "User Defined Controls", Controls: []compliance.PolicyControl{{ControlID: 2000001, UserDefined: true,
+				Statement: "banner present", Criticality: compliance.Criticality{Label: "MEDIUM", Value: 2}, Disabled: true}}},
+		},
+		Frameworks: []compliance.FrameworkControls{{Framework: compliance.Framework{ID: 3, Name: "PCI DSS v4.0"},
+			Controls: []compliance.FrameworkControl{{ControlID: 7, Reference: "2.2.1"}}}},
+	}
+	for range 2 { // a second export replaces the first
+		if err := st.UpsertPolicyDetail(t.Context(), 1, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type got struct {
+		Policy  int64
+		Section compliance.Section
+	}
+	var secs []got
+	if err := st.Sections(t.Context(), func(id int64, s *compliance.Section) error { secs = append(secs, got{id, *s}); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := []got{{42, d.Sections[0]}, {42, d.Sections[1]}}
+	if diff := cmp.Diff(want, secs); diff != "" {
+		t.Fatalf("sections (-want +got):\n%s", diff)
+	}
+	var pols []compliance.Policy
+	_ = st.Policies(t.Context(), func(p *compliance.Policy) error { pols = append(pols, *p); return nil })
+	if len(pols) != 1 || pols[0].Title != "CIS RHEL" {
+		t.Fatalf("policies %+v", pols)
+	}
+	cs := controls(t, st)
+	if len(cs) != 1 || cs[0].ID != 2000001 || !cs[0].UserDefined || cs[0].Statement != "banner present" {
+		t.Fatalf("the user-defined control is not in the catalogue: %+v", cs)
+	}
+}
+
+func testClassicExtras(t *testing.T, st store.Store) {
+	a, b := Sample(1), Sample(2)
+	a.Exception = &compliance.Exception{Assignee: "jdoe", Status: "Approved", Comments: "risk <accepted>", CreatedBy: "admin",
+		CreatedDate: date("2026-01-01T00:00:00Z"), ModifiedBy: "admin", ModifiedDate: date("2026-01-02T00:00:00Z"), EndDate: date("2026-06-01T00:00:00Z")}
+	a.Remediation = "Set audit_trail to DB"
+	write(t, st, &store.Batch{RunID: 1, Postures: []compliance.Posture{a, b}, Exceptions: true})
+	var ex []int64
+	_ = st.Exceptions(t.Context(), func(id int64, e *compliance.Exception) error {
+		if diff := cmp.Diff(*a.Exception, *e); diff != "" {
+			t.Fatalf("exception (-want +got):\n%s", diff)
+		}
+		ex = append(ex, id)
+		return nil
+	})
+	if len(ex) != 1 || ex[0] != 1 {
+		t.Fatalf("exceptions on %v, want on posture 1", ex)
+	}
+	if cs := controls(t, st); len(cs) != 1 || cs[0].Remediation != a.Remediation {
+		t.Fatalf("remediation not stored with the control: %+v", cs)
+	}
+	a.Exception = nil
+	write(t, st, &store.Batch{RunID: 2, Postures: []compliance.Posture{a}}) // PCRS: says nothing of exceptions
+	n := 0
+	_ = st.Exceptions(t.Context(), func(int64, *compliance.Exception) error { n++; return nil })
+	if n != 1 {
+		t.Fatal("a PCRS record removed a classic exception")
+	}
+	write(t, st, &store.Batch{RunID: 3, Postures: []compliance.Posture{a}, Exceptions: true}) // classic: now none
+	n = 0
+	_ = st.Exceptions(t.Context(), func(int64, *compliance.Exception) error { n++; return nil })
+	if n != 0 {
+		t.Fatal("a lifted exception was kept")
 	}
 }

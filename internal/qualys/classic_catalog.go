@@ -1,0 +1,248 @@
+package qualys
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"pcsync/internal/compliance"
+)
+
+// ClassicService is the classic Policy Compliance API (XML over HTTP Basic
+// auth): https://docs.qualys.com/en/vm/api/ (Policy Compliance chapter).
+type ClassicService struct{ c *Client }
+
+// Params are parameters sent as given (the config's per-message sections).
+type Params = url.Values
+
+type xCriticality struct {
+	Label string `xml:"LABEL"`
+	Value string `xml:"VALUE"`
+}
+
+func (x xCriticality) to(f *fieldErrs) compliance.Criticality {
+	return compliance.Criticality{Label: xmlText(x.Label), Value: f.int("CRITICALITY/VALUE", x.Value)}
+}
+
+type xPolicy struct {
+	ID      string `xml:"ID"`
+	Title   string `xml:"TITLE"`
+	Created struct {
+		DateTime string `xml:"DATETIME"`
+		By       string `xml:"BY"`
+	} `xml:"CREATED"`
+	Modified struct {
+		DateTime string `xml:"DATETIME"`
+		By       string `xml:"BY"`
+	} `xml:"LAST_MODIFIED"`
+	Evaluated struct {
+		DateTime string `xml:"DATETIME"`
+	} `xml:"LAST_EVALUATED"`
+	Status string `xml:"STATUS"`
+	Locked string `xml:"IS_LOCKED"`
+}
+
+// ListPolicies is "PC Policies": /api/{v}/fo/compliance/policy/?action=list
+// with params (the seed's default is details=All).
+func (s *ClassicService) ListPolicies(ctx context.Context, params Params) ([]compliance.Policy, error) {
+	p := withAction(params, "list")
+	var out []compliance.Policy
+	err := s.each(ctx, "policy", p, func(st *xmlStream, start xml.StartElement) error {
+		if !st.at("POLICY_LIST", "POLICY") {
+			return nil
+		}
+		var x xPolicy
+		if err := st.decode(&x, start); err != nil {
+			return err
+		}
+		var f fieldErrs
+		pol := compliance.Policy{
+			ID: f.int("ID", x.ID), Title: xmlText(x.Title), CreatedBy: xmlText(x.Created.By),
+			CreatedDate: f.date("CREATED/DATETIME", x.Created.DateTime), ModifiedBy: xmlText(x.Modified.By),
+			ModifiedDate:      f.date("LAST_MODIFIED/DATETIME", x.Modified.DateTime),
+			LastEvaluatedDate: f.date("LAST_EVALUATED/DATETIME", x.Evaluated.DateTime),
+			Status:            strings.ToLower(xmlText(x.Status)), Locked: xmlBool(x.Locked),
+		}
+		if f.err != nil || pol.ID == 0 {
+			return fmt.Errorf("policy %q: %v", xmlText(x.ID), errors.Join(f.err, errIf(pol.ID == 0, "no ID")))
+		}
+		out = append(out, pol)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("policy list: %w", err)
+	}
+	return out, nil
+}
+
+func errIf(cond bool, msg string) error {
+	if cond {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+func withAction(params Params, action string) url.Values {
+	p := url.Values{}
+	for k, v := range params {
+		p[k] = append([]string(nil), v...)
+	}
+	p.Set("action", action)
+	return p
+}
+
+// each posts params to path and calls fn for every start element of the
+// answer, with the stream positioned on it; fn may decode it or let it be.
+func (s *ClassicService) each(ctx context.Context, path string, p url.Values, fn func(*xmlStream, xml.StartElement) error) error {
+	resp, err := s.c.doClassic(ctx, path, p)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	st := newXMLStream(resp.Body)
+	first := true
+	for {
+		start, err := st.next()
+		if err == io.EOF {
+			if first {
+				return fmt.Errorf("%w: the answer was empty", ErrTruncated)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if first {
+			first = false
+			if err := checkRoot(st, "/api/.../"+path+"/ action="+p.Get("action"), start); err != nil {
+				return err
+			}
+		}
+		if err := fn(st, start); err != nil {
+			return err
+		}
+	}
+}
+
+type xTechnology struct {
+	ID          string `xml:"ID"`
+	Name        string `xml:"NAME"`
+	Rationale   string `xml:"RATIONALE"`
+	Remediation string `xml:"REMEDIATION"`
+	Description string `xml:"DESCRIPTION"`
+	Evaluate    string `xml:"EVALUATE"`
+}
+
+func (x xTechnology) to(f *fieldErrs) compliance.ControlTechnology {
+	return compliance.ControlTechnology{TechnologyID: f.int("TECHNOLOGY/ID", x.ID), Name: xmlText(x.Name),
+		Rationale: xmlText(x.Rationale), Remediation: xmlText(x.Remediation), Description: xmlText(x.Description),
+		Evaluate: xmlText(x.Evaluate)}
+}
+
+type xPolicyControl struct {
+	XMLName   xml.Name
+	ID        string        `xml:"ID"`
+	UDCID     string        `xml:"UDC_ID"`
+	Statement string        `xml:"STATEMENT"`
+	Crit      xCriticality  `xml:"CRITICALITY"`
+	Reference string        `xml:"REFERENCE_TEXT"`
+	Disabled  string        `xml:"IS_CONTROL_DISABLE"`
+	Techs     []xTechnology `xml:"TECHNOLOGIES>TECHNOLOGY"`
+}
+
+type xSection struct {
+	Number   string           `xml:"NUMBER"`
+	Heading  string           `xml:"HEADING"`
+	Controls []xPolicyControl `xml:"CONTROLS>CONTROL"`
+	UDCs     []xPolicyControl `xml:"CONTROLS>USER_DEFINED_CONTROL"`
+}
+
+type xFramework struct {
+	ID       string `xml:"ID"`
+	Name     string `xml:"NAME"`
+	Controls []struct {
+		ID        string `xml:"ID"`
+		Reference string `xml:"REFERENCE"`
+		Comments  string `xml:"COMMENTS"`
+	} `xml:"CONTROL_LIST>CONTROL"`
+}
+
+// ExportPolicy is "PC Policies Detail": the policy export
+// (/api/{v}/fo/compliance/policy/?action=export&id=...) with params
+// (show_user_controls, show_appendix). It reads the answer section by section.
+func (s *ClassicService) ExportPolicy(ctx context.Context, id int64, params Params) (*compliance.PolicyDetail, error) {
+	p := withAction(params, "export")
+	p.Set("id", strconv.FormatInt(id, 10))
+	d := &compliance.PolicyDetail{PolicyID: id}
+	var f fieldErrs
+	err := s.each(ctx, "policy", p, func(st *xmlStream, start xml.StartElement) error {
+		var text string
+		switch {
+		case st.at("POLICY", "TITLE"), st.at("POLICY", "EXPORTED"), st.at("POLICY", "COVER_PAGE"), st.at("POLICY", "STATUS"):
+			if err := st.decode(&text, start); err != nil {
+				return err
+			}
+			switch start.Name.Local {
+			case "TITLE":
+				d.Title = xmlText(text)
+			case "EXPORTED":
+				d.Exported = f.date("EXPORTED", text)
+			case "COVER_PAGE":
+				d.CoverPage = xmlText(text)
+			case "STATUS":
+				d.Status = strings.ToLower(xmlText(text))
+			}
+		case st.at("POLICY", "TECHNOLOGIES", "TECHNOLOGY"):
+			var t xTechnology
+			if err := st.decode(&t, start); err != nil {
+				return err
+			}
+			d.Technologies = append(d.Technologies, compliance.Technology{ID: f.int("TECHNOLOGY/ID", t.ID), Name: xmlText(t.Name)})
+		case st.at("SECTIONS", "SECTION"):
+			var x xSection
+			if err := st.decode(&x, start); err != nil {
+				return err
+			}
+			d.Sections = append(d.Sections, x.to(&f))
+		case st.at("APPENDIX", "FRAMEWORK_LIST", "FRAMEWORK"):
+			var x xFramework
+			if err := st.decode(&x, start); err != nil {
+				return err
+			}
+			fc := compliance.FrameworkControls{Framework: compliance.Framework{ID: f.int("FRAMEWORK/ID", x.ID), Name: xmlText(x.Name)}}
+			for _, c := range x.Controls {
+				fc.Controls = append(fc.Controls, compliance.FrameworkControl{ControlID: f.int("CONTROL/ID", c.ID),
+					Reference: xmlText(c.Reference), Comments: xmlText(c.Comments)})
+			}
+			d.Frameworks = append(d.Frameworks, fc)
+		}
+		return f.err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("export of policy %d: %w", id, err)
+	}
+	return d, nil
+}
+
+func (x *xSection) to(f *fieldErrs) compliance.Section {
+	sec := compliance.Section{Number: f.int("SECTION/NUMBER", x.Number), Heading: xmlText(x.Heading)}
+	for _, c := range append(x.Controls, x.UDCs...) {
+		pc := compliance.PolicyControl{Criticality: c.Crit.to(f), ReferenceText: xmlText(c.Reference),
+			Disabled: xmlBool(c.Disabled), Statement: xmlText(c.Statement)}
+		if c.XMLName.Local == "USER_DEFINED_CONTROL" {
+			pc.ControlID, pc.UserDefined = f.int("USER_DEFINED_CONTROL/UDC_ID", c.UDCID), true
+		} else {
+			pc.ControlID = f.int("CONTROL/ID", c.ID)
+		}
+		for _, t := range c.Techs {
+			pc.Technologies = append(pc.Technologies, t.to(f))
+		}
+		sec.Controls = append(sec.Controls, pc)
+	}
+	return sec
+}

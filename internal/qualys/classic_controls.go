@@ -1,0 +1,130 @@
+package qualys
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"pcsync/internal/compliance"
+)
+
+type xControl struct {
+	ID          string        `xml:"ID"`
+	Updated     string        `xml:"UPDATE_DATE"`
+	Created     string        `xml:"CREATED_DATE"`
+	Category    string        `xml:"CATEGORY"`
+	SubCategory string        `xml:"SUB_CATEGORY"`
+	Statement   string        `xml:"STATEMENT"`
+	Crit        xCriticality  `xml:"CRITICALITY"`
+	CheckType   string        `xml:"CHECK_TYPE"`
+	Comment     string        `xml:"COMMENT"`
+	Active      *string       `xml:"IS_ACTIVE"`
+	UserDefined string        `xml:"IS_USER_DEFINED"`
+	Techs       []xTechnology `xml:"TECHNOLOGY_LIST>TECHNOLOGY"`
+	Frameworks  []struct {
+		ID         string `xml:"ID"`
+		Name       string `xml:"NAME"`
+		References []struct {
+			Section  string `xml:"SECTION"`
+			Comments string `xml:"COMMENTS"`
+		} `xml:"REFERENCE_LIST>REFERENCE"`
+	} `xml:"FRAMEWORK_LIST>FRAMEWORK"`
+}
+
+func (x *xControl) to() (compliance.Control, error) {
+	var f fieldErrs
+	c := compliance.Control{
+		ID: f.int("ID", x.ID), Updated: f.date("UPDATE_DATE", x.Updated), Created: f.date("CREATED_DATE", x.Created),
+		Category: xmlText(x.Category), SubCategory: xmlText(x.SubCategory), Statement: xmlText(x.Statement),
+		Criticality: x.Crit.to(&f), CheckType: xmlText(x.CheckType), Comment: xmlText(x.Comment),
+		Active: x.Active == nil || xmlBool(*x.Active), UserDefined: xmlBool(x.UserDefined),
+	}
+	for _, t := range x.Techs {
+		c.Technologies = append(c.Technologies, t.to(&f))
+	}
+	for _, fw := range x.Frameworks {
+		id := f.int("FRAMEWORK/ID", fw.ID)
+		if len(fw.References) == 0 {
+			c.Frameworks = append(c.Frameworks, compliance.FrameworkReference{FrameworkID: id, FrameworkName: xmlText(fw.Name)})
+		}
+		for _, r := range fw.References {
+			c.Frameworks = append(c.Frameworks, compliance.FrameworkReference{FrameworkID: id, FrameworkName: xmlText(fw.Name),
+				Reference: xmlText(r.Section), Comments: xmlText(r.Comments)})
+		}
+	}
+	if f.err == nil && c.ID == 0 {
+		f.err = errors.New("no ID")
+	}
+	if f.err != nil {
+		return c, fmt.Errorf("control %q: %w", xmlText(x.ID), f.err)
+	}
+	return c, nil
+}
+
+// ListControls is "PC Controls": /api/{v}/fo/compliance/control/?action=list
+// with params (the seed's default is details=All), following the WARNING
+// 1980 / id_min cursor page by page. fn gets each page whole, once it has
+// arrived whole: a page cut off mid-way is fetched again, so none of it is
+// stored twice.
+func (s *ClassicService) ListControls(ctx context.Context, params Params, fn func([]compliance.Control) error) error {
+	p := withAction(params, "list")
+	for page := 1; ; page++ {
+		var controls []compliance.Control
+		var next int64
+		err := s.retryPage(ctx, func() error {
+			controls, next = controls[:0], 0
+			return s.each(ctx, "control", p, func(st *xmlStream, start xml.StartElement) error {
+				switch {
+				case st.at("CONTROL_LIST", "CONTROL"):
+					var x xControl
+					if err := st.decode(&x, start); err != nil {
+						return err
+					}
+					c, err := x.to()
+					if err != nil {
+						return err
+					}
+					controls = append(controls, c)
+				case st.at("RESPONSE", "WARNING"):
+					var w xWarning
+					if err := st.decode(&w, start); err != nil {
+						return err
+					}
+					n, err := w.nextIDMin()
+					if err != nil {
+						return err
+					}
+					next = n
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("control list page %d: %w", page, err)
+		}
+		if err := fn(controls); err != nil {
+			return err
+		}
+		if next == 0 {
+			return nil
+		}
+		p.Set("id_min", strconv.FormatInt(next, 10))
+	}
+}
+
+// retryPage fetches a page again when it arrives cut off, up to MaxRetries.
+func (s *ClassicService) retryPage(ctx context.Context, fetch func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fetch()
+		if err == nil || !errors.Is(err, ErrTruncated) || attempt > s.c.opts.MaxRetries || ctx.Err() != nil {
+			return err
+		}
+		wait := s.c.opts.Backoff(attempt)
+		s.c.log.Warn("classic answer cut off, fetching the page again", "attempt", attempt, "wait", wait.String(), "err", err)
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
