@@ -26,7 +26,7 @@ const (
 // classicParams are the parameters each action accepts (anything else is
 // error 1901).
 var classicParams = map[string][]string{
-	"policy/list":  {"action", "details", "ids", "id_min", "id_max", "updated_after_datetime", "echo_request"},
+	"policy/list":   {"action", "details", "ids", "id_min", "id_max", "updated_after_datetime", "echo_request"},
 	"policy/export": {"action", "id", "title", "show_user_controls", "show_appendix", "echo_request"},
 	"control/list": {"action", "details", "ids", "id_min", "id_max", "updated_after_datetime", "created_after_datetime",
 		"truncation_limit", "echo_request"},

@@ -118,10 +118,10 @@ type writer struct {
 
 func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 	w := &writer{
-		bare:  bare,
+		bare:         bare,
 		seed:         maphash.MakeSeed(),
 		remediations: map[int64]string{},
-		hosts: map[int64]uint64{}, techs: map[int64]string{}, controls: map[int64]compliance.Criticality{},
+		hosts:        map[int64]uint64{}, techs: map[int64]string{}, controls: map[int64]compliance.Criticality{},
 		pcs:    map[[2]int64]struct{}{},
 		pHosts: map[int64]uint64{}, pTechs: map[int64]string{}, pControls: map[int64]compliance.Criticality{},
 		pPCs: map[[2]int64]struct{}{},
