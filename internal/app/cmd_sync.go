@@ -35,6 +35,8 @@ type syncOptions struct {
 	evidence        bool
 	compression     bool
 	pcrsVersion     string
+	classicVersion  string
+	source          string
 	rejects         string
 	cpuProfile      string
 	bareInsert      bool
@@ -76,6 +78,8 @@ file; never from a flag. TLS certificates are verified.
 	f.BoolVar(&o.evidence, "evidence", false, "ask for evidence (evidenceRequired=1): larger and slower")
 	f.BoolVar(&o.compression, "compression", true, "ask for gzip (compressionRequired=1)")
 	f.StringVar(&o.pcrsVersion, "pcrs-version", "1.0", "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
+	f.StringVar(&o.classicVersion, "classic-version", "2.0", "classic API version: 2.0, 3.0, 4.0 or 5.0")
+	f.StringVar(&o.source, "source", "", "posture path: pcrs (streaming, the default when a gateway is known) or classic")
 	f.StringVar(&o.rejects, "rejects", "", "`file` for records that do not decode (default: <db>.rejects.ndjson, created only if needed)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (see BENCHMARKS.md)")
 	_ = f.MarkHidden("cpuprofile")
@@ -108,6 +112,8 @@ func (o *syncOptions) resolveConfig(cmd *cobra.Command) (config.Config, error) {
 	set("concurrency", func() { cfg.Sync.Concurrency = o.concurrency })
 	set("rejects", func() { cfg.Sync.Rejects = o.rejects })
 	set("pcrs-version", func() { cfg.PCRS.Version = o.pcrsVersion })
+	set("classic-version", func() { cfg.Classic.Version = o.classicVersion })
+	set("source", func() { cfg.Sync.Source = o.source })
 	set("evidence", func() { v := b2i(o.evidence); cfg.PCRS.Results.EvidenceRequired = &v })
 	set("compression", func() { v := b2i(o.compression); cfg.PCRS.Results.CompressionRequired = &v })
 	if f.Changed("policy") {
@@ -152,7 +158,8 @@ func clientOptions(cfg *config.Config) qualys.Options {
 	gw, api, _ := cfg.Endpoints()
 	return qualys.Options{
 		GatewayURL: gw, APIURL: api, Username: cfg.Qualys.Username, Password: cfg.Qualys.Password,
-		PCRSVersion: cfg.PCRS.Version, CACertFile: cfg.Qualys.CACert, InsecureSkipVerify: cfg.Qualys.InsecureSkipVerify,
+		PCRSVersion: cfg.PCRS.Version, ClassicVersion: cfg.Classic.Version, ClassicConcurrency: cfg.Classic.Concurrency,
+		CACertFile: cfg.Qualys.CACert, InsecureSkipVerify: cfg.Qualys.InsecureSkipVerify,
 		TokenTTL: cfg.Qualys.TokenTTL, RateCalls: cfg.PCRS.RateLimit.Calls, RateWindow: cfg.PCRS.RateLimit.Window,
 		MaxRetries: cfg.Qualys.MaxRetries, IdleTimeout: cfg.Qualys.IdleTimeout, UserAgent: "pcsync/" + Version,
 	}
@@ -177,7 +184,9 @@ func engineOptions(cfg *config.Config) engine.Options {
 		LastEvaluationDate: date(r.LastEvaluationDate), LastScanDate: date(r.LastScanDate),
 		LastScanDateFrom: date(r.LastScanDateFrom), LastScanDateTo: date(r.LastScanDateTo),
 		StatusChangedSince: date(r.StatusChangedSince), ExtraParams: extra,
-		TxRecords: cfg.Sync.TxRecords, MaxStreamRetries: cfg.Sync.StreamRetries,
+		TxRecords: cfg.Sync.TxRecords, MaxStreamRetries: cfg.Sync.StreamRetries, Source: cfg.Sync.Source,
+		Classic: engine.ClassicParams{Policies: params(cfg.Classic.Policies), Controls: params(cfg.Classic.Controls),
+			PolicyDetails: params(cfg.Classic.PolicyDetails), Results: params(cfg.Classic.Results)},
 	}
 	if cfg.Sync.StreamRetries == 0 {
 		o.MaxStreamRetries = -1 // the engine treats 0 as "default"
@@ -186,10 +195,23 @@ func engineOptions(cfg *config.Config) engine.Options {
 	params, _ := json.Marshal(map[string]any{
 		"gateway": gw, "api": api, "pcrsVersion": cfg.PCRS.Version, "policies": cfg.Sync.Policies,
 		"hostsPerRequest": o.HostsPerRequest, "concurrency": o.Concurrency, "evidence": o.Evidence,
-		"compression": o.Compression, "filters": dates, "extra": r.Extra,
+		"compression": o.Compression, "filters": dates, "extra": r.Extra, "source": cfg.Sync.Source,
+		"classicVersion": cfg.Classic.Version, "classic": cfg.Classic,
 	})
 	o.Params = string(params)
 	return o
+}
+
+// params turns a config section into request parameters, leaving out
+// empty values.
+func params(m map[string]string) url.Values {
+	p := url.Values{}
+	for k, v := range m {
+		if v != "" {
+			p.Set(k, v)
+		}
+	}
+	return p
 }
 
 func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {

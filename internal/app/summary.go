@@ -17,10 +17,17 @@ func printSummary(w io.Writer, res *engine.Result) {
 	if d > 0 {
 		rate = float64(r.Records) / d.Seconds()
 	}
-	fmt.Fprintf(w, "Run %d %s in %s: %d records (%.0f/s), %s of JSON, %s received\n",
-		r.ID, r.Status, d.Round(10*time.Millisecond), r.Records, rate, bytesHuman(r.DataBytes), bytesHuman(r.WireBytes))
+	format := "JSON"
+	if r.Source == "classic" {
+		format = "XML"
+	}
+	fmt.Fprintf(w, "Run %d %s in %s: %d records (%.0f/s), %s of %s, %s received\n",
+		r.ID, r.Status, d.Round(10*time.Millisecond), r.Records, rate, bytesHuman(r.DataBytes), format, bytesHuman(r.WireBytes))
 	if r.Message != "" && r.Status != "succeeded" {
 		fmt.Fprintf(w, "  %s\n", r.Message)
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(w, "  skipped: %s\n", s)
 	}
 	if len(res.Policies) == 0 {
 		return
@@ -29,10 +36,14 @@ func printSummary(w io.Writer, res *engine.Result) {
 	fmt.Fprintln(tw, "POLICY\tTITLE\tHOSTS ASKED\tHOSTS RETURNED\tRECORDS\tPASSED\tFAILED\tERROR\tPROBLEM")
 	for _, p := range res.Policies {
 		problem := p.Error
-		if problem == "" && p.HostsReturned < p.HostsRequested {
-			problem = fmt.Sprintf("%d hosts returned no posture", p.HostsRequested-p.HostsReturned)
+		asked := "-" // classic posture is listed per policy, without host ids
+		if r.Source != "classic" {
+			asked = fmt.Sprint(p.HostsRequested)
+			if problem == "" && p.HostsReturned < p.HostsRequested {
+				problem = fmt.Sprintf("%d hosts returned no posture", p.HostsRequested-p.HostsReturned)
+			}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p.PolicyID, truncate(p.Title, 48), p.HostsRequested,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", p.PolicyID, truncate(p.Title, 48), asked,
 			p.HostsReturned, p.Records, p.Passed, p.Failed, p.Errors, truncate(problem, 80))
 	}
 	tw.Flush()

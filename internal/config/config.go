@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,11 +20,26 @@ import (
 
 // Config is everything `pcsync sync` needs.
 type Config struct {
-	Qualys Qualys `yaml:"qualys"`
-	DB     string `yaml:"db"`
-	Sync   Sync   `yaml:"sync"`
-	PCRS   PCRS   `yaml:"pcrs"`
-	Log    Log    `yaml:"log"`
+	Qualys  Qualys  `yaml:"qualys"`
+	DB      string  `yaml:"db"`
+	Sync    Sync    `yaml:"sync"`
+	PCRS    PCRS    `yaml:"pcrs"`
+	Classic Classic `yaml:"classic"`
+	Log     Log     `yaml:"log"`
+}
+
+// Classic configures the classic PC API: its version and the parameters of
+// ServiceNow's four classic REST messages, each "safe to modify as per your
+// requirement". Values are sent as given; an empty value is not sent.
+// pcsync adds action, id, policy_id, ids and id_min itself.
+type Classic struct {
+	Version     string `yaml:"version"`     // 2.0 .. 5.0
+	Concurrency int    `yaml:"concurrency"` // calls at once until Qualys announces its limit; 1
+
+	Policies      map[string]string `yaml:"policies"`       // "Qualys PC Policies"
+	Controls      map[string]string `yaml:"controls"`       // "Qualys PC Controls"
+	PolicyDetails map[string]string `yaml:"policy_details"` // "Qualys PC Policies Detail"
+	Results       map[string]string `yaml:"results"`        // "Qualys PC Results"
 }
 
 // Qualys is the connection: where, who, and how to trust it.
@@ -44,6 +60,7 @@ type Qualys struct {
 
 // Sync is how a run is planned and executed.
 type Sync struct {
+	Source          string  `yaml:"source"`            // pcrs or classic; default pcrs when a gateway is known
 	Policies        []int64 `yaml:"policies"`          // empty: all active policies
 	HostsPerRequest int     `yaml:"hosts_per_request"` // 5000
 	Concurrency     int     `yaml:"concurrency"`       // postureInfo streams at once; 2
@@ -99,6 +116,12 @@ func Default() Config {
 		Sync:   Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, StreamRetries: 3},
 		PCRS: PCRS{Version: "1.0", RateLimit: RateLimit{Calls: 25, Window: 60 * time.Second},
 			Results: Results{EvidenceRequired: &zero, CompressionRequired: &one}},
+		Classic: Classic{Version: "2.0", Concurrency: 1,
+			Policies:      map[string]string{"details": "All"},
+			Controls:      map[string]string{"details": "All", "truncation_limit": "1000"},
+			PolicyDetails: map[string]string{"show_user_controls": "1", "show_appendix": "1"},
+			Results: map[string]string{"details": "All", "cause_of_failure": "1", "show_remediation_info": "1",
+				"show_extended_evidence": "0", "hide_evidence": "0", "truncation_limit": "5000"}},
 		Log: Log{Format: "text"}, // Level "": info, or warn while a progress bar is drawn
 	}
 }
@@ -208,6 +231,9 @@ func (c *Config) Validate() error {
 	if err := c.checkPCRS(); err != nil {
 		return err
 	}
+	if err := c.checkClassic(gw, api); err != nil {
+		return err
+	}
 	return CheckDBPath(c.DB)
 }
 
@@ -276,6 +302,50 @@ func (c *Config) checkPCRS() error {
 	}
 	if (p.Results.LastScanDateFrom == "") != (p.Results.LastScanDateTo == "") {
 		return &Error{Where: "pcrs.test_results", Msg: "last_scan_date_from and last_scan_date_to go together"}
+	}
+	return nil
+}
+
+var classicVersions = []string{"2.0", "3.0", "4.0", "5.0"}
+
+func (c *Config) checkClassic(gw, api string) error {
+	cl := &c.Classic
+	if !slices.Contains(classicVersions, cl.Version) {
+		return &Error{Where: "classic.version", Msg: fmt.Sprintf("%q is not a classic API version: use one of %s", cl.Version, strings.Join(classicVersions, ", "))}
+	}
+	if cl.Concurrency < 1 || cl.Concurrency > 10 {
+		return &Error{Where: "classic.concurrency", Msg: fmt.Sprintf("%d is out of range: use 1 to 10 (Qualys announces its own limit, often 2 to 10)", cl.Concurrency)}
+	}
+	r := cl.Results
+	if r["show_extended_evidence"] == "1" && r["hide_evidence"] == "1" {
+		return &Error{Where: "classic.results", Msg: "show_extended_evidence=1 cannot be combined with hide_evidence=1 " +
+			"(extended evidence is part of the evidence, and Qualys refuses the request): set one of them to 0"}
+	}
+	if v := r["status_changes_since"]; v != "" {
+		if _, err := ParseDate(v); err != nil {
+			return &Error{Where: "classic.results.status_changes_since", Msg: err.Error()}
+		}
+	}
+	for section, m := range map[string]map[string]string{"policies": cl.Policies, "controls": cl.Controls,
+		"policy_details": cl.PolicyDetails, "results": cl.Results} {
+		for _, k := range []string{"action", "id", "policy_id", "policy_ids", "id_min"} {
+			if _, ok := m[k]; ok {
+				return &Error{Where: "classic." + section + "." + k, Msg: "pcsync sets this parameter itself; remove it"}
+			}
+		}
+	}
+	switch c.Sync.Source {
+	case "":
+	case "pcrs":
+		if gw == "" {
+			return &Error{Where: "source", Msg: "--source pcrs needs the gateway URL: give --gateway or --platform, or use --source classic"}
+		}
+	case "classic":
+		if api == "" {
+			return &Error{Where: "source", Msg: "--source classic needs the classic API URL: give --api or --platform"}
+		}
+	default:
+		return &Error{Where: "source", Msg: fmt.Sprintf("%q is not a source: use pcrs or classic", c.Sync.Source)}
 	}
 	return nil
 }

@@ -39,6 +39,13 @@ type Options struct {
 	// qualys.DefaultBackoff).
 	RetryBackoff qualys.Backoff
 
+	// Source picks the posture path: "pcrs" (default when the client has a
+	// gateway URL) or "classic".
+	Source string
+	// Classic holds the parameters of the four classic REST messages, sent
+	// as given (pcsync adds action, id, policy_id and id_min).
+	Classic ClassicParams
+
 	// Rejects receives every record that does not decode; nil discards them
 	// (they are still counted and fail the run).
 	Rejects RejectSink
@@ -46,7 +53,13 @@ type Options struct {
 	Params string
 }
 
-func (o *Options) setDefaults() {
+func (o *Options) setDefaults(c *qualys.Client) {
+	if o.Source == "" {
+		o.Source = "pcrs"
+		if !c.HasGateway() {
+			o.Source = "classic"
+		}
+	}
 	if o.HostsPerRequest <= 0 {
 		o.HostsPerRequest = 5000
 	}
@@ -67,6 +80,14 @@ func (o *Options) setDefaults() {
 	if o.RetryBackoff == nil {
 		o.RetryBackoff = qualys.DefaultBackoff
 	}
+}
+
+// ClassicParams are the parameters of ServiceNow's four classic messages.
+type ClassicParams struct {
+	Policies      url.Values // PC Policies
+	Controls      url.Values // PC Controls
+	PolicyDetails url.Values // PC Policies Detail
+	Results       url.Values // PC Results
 }
 
 // RejectSink keeps records that could not be decoded, with where they were
@@ -106,13 +127,15 @@ func New(client *qualys.Client, st store.Store, log *slog.Logger) *Engine {
 type Result struct {
 	Run      compliance.Run
 	Policies []compliance.PolicySummary
+	Skipped  []string // steps not taken, with why
 }
 
 // Batch is one postureInfo request of the plan: one policy and a slice of
 // its hosts.
 type Batch struct {
-	No     int64
-	Policy compliance.PolicyHosts
+	No      int64
+	Policy  compliance.PolicyHosts
+	Classic bool // a classic posture/info listing of the whole policy
 }
 
 // Run performs one sync. It always records the run's outcome in the store
@@ -120,14 +143,17 @@ type Batch struct {
 // says why the run did not fully succeed: ErrIncomplete, a *StoreError, the
 // context's error, or the Qualys error that stopped it.
 func (e *Engine) Run(ctx context.Context, opts Options) (*Result, error) {
-	opts.setDefaults()
+	opts.setDefaults(e.client)
 	r := &run{e: e, opts: opts, log: e.log, summaries: map[int64]*compliance.PolicySummary{}}
-	r.rec = compliance.Run{Source: "pcrs", Params: opts.Params}
+	r.rec = compliance.Run{Source: opts.Source, Params: opts.Params}
+	if err := r.checkSource(); err != nil {
+		return nil, err
+	}
 	if err := e.store.BeginRun(ctx, &r.rec); err != nil {
 		return nil, &StoreError{err}
 	}
 	r.log = e.log.With("run_id", r.rec.ID)
-	r.log.Info("run started", "source", "pcrs")
+	r.log.Info("run started", "source", opts.Source)
 	err := r.execute(ctx)
 	return r.finish(ctx, err)
 }
@@ -142,6 +168,7 @@ type run struct {
 	summaries map[int64]*compliance.PolicySummary
 	failed    int // batches that could not be fetched
 	slots     chan struct{}
+	skipped   []string
 }
 
 func (r *run) summary(id int64) *compliance.PolicySummary {
@@ -154,19 +181,37 @@ func (r *run) summary(id int64) *compliance.PolicySummary {
 	return s
 }
 
+// execute runs the chain in the order ServiceNow documents: policies,
+// policy details, controls, host ids, posture. Steps the known URLs do not
+// allow are skipped and said so.
 func (r *run) execute(ctx context.Context) error {
 	policies, err := r.policies(ctx)
 	if err != nil {
 		return err
 	}
-	hosts, err := r.resolveHosts(ctx, policies)
-	if err != nil {
-		return err
+	if r.e.client.HasAPI() {
+		if err := r.catalogue(ctx, policies); err != nil {
+			return err
+		}
+	} else {
+		r.skip("policy details and controls", "no classic API URL (--api or --platform)")
 	}
-	batches := r.plan(hosts)
+	var batches []Batch
+	if r.opts.Source == "classic" {
+		r.skip("host ids", "classic posture is listed per policy")
+		for _, id := range policies {
+			batches = append(batches, Batch{No: int64(len(batches) + 1), Classic: true, Policy: compliance.PolicyHosts{PolicyID: id}})
+		}
+	} else {
+		hosts, err := r.resolveHosts(ctx, policies)
+		if err != nil {
+			return err
+		}
+		batches = r.plan(hosts)
+	}
 	r.rec.Batches = int64(len(batches))
 	r.e.Progress.BatchesTotal.Store(int64(len(batches)))
-	r.log.Info("plan ready", "policies", len(policies), "batches", len(batches), "hosts_per_request", r.opts.HostsPerRequest)
+	r.log.Info("plan ready", "policies", len(policies), "batches", len(batches), "source", r.opts.Source)
 	if err := r.e.store.BeginLoad(ctx); err != nil {
 		return &StoreError{err}
 	}
@@ -179,9 +224,35 @@ func (r *run) execute(ctx context.Context) error {
 	return err
 }
 
-// policies fetches the policy list, stores it and picks the policies to sync.
+// checkSource refuses a posture path the client has no URL for.
+func (r *run) checkSource() error {
+	switch {
+	case r.opts.Source == "pcrs" && !r.e.client.HasGateway():
+		return errors.New("the PCRS posture path needs the gateway URL (--gateway or --platform); use --source classic with only --api")
+	case r.opts.Source == "classic" && !r.e.client.HasAPI():
+		return errors.New("the classic posture path needs the classic API URL (--api or --platform)")
+	case r.opts.Source != "pcrs" && r.opts.Source != "classic":
+		return fmt.Errorf("unknown source %q: use pcrs or classic", r.opts.Source)
+	}
+	return nil
+}
+
+// skip records a step the run does not take.
+func (r *run) skip(step, why string) {
+	r.skipped = append(r.skipped, step+" ("+why+")")
+	r.log.Info("step skipped", "step", step, "why", why)
+}
+
+// policies fetches the policy list (classic when its URL is known, as
+// ServiceNow does, else PCRS), stores it and picks the policies to sync.
 func (r *run) policies(ctx context.Context) ([]int64, error) {
-	list, _, err := r.e.client.PCRS.ListPolicies(ctx, nil)
+	var list []compliance.Policy
+	var err error
+	if r.e.client.HasAPI() {
+		list, err = r.e.client.Classic.ListPolicies(ctx, r.opts.Classic.Policies)
+	} else {
+		list, _, err = r.e.client.PCRS.ListPolicies(ctx, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -284,6 +355,7 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		err = errors.Join(err, &StoreError{ferr})
 	}
 	res.Run = r.rec
+	res.Skipped = r.skipped
 	r.log.Info("run finished", "status", r.rec.Status, "records", r.rec.Records, "rejects", r.rec.Rejects)
 	return res, err
 }

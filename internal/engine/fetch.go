@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"slices"
 	"sync"
 
 	"pcsync/internal/compliance"
@@ -51,7 +52,11 @@ func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	for range r.opts.Concurrency {
 		wg.Go(func() {
 			for b := range work {
-				err := r.fetchBatch(ctx, b, items, pool)
+				fetch := r.fetchBatch
+				if b.Classic {
+					fetch = r.fetchClassic
+				}
+				err := fetch(ctx, b, items, pool)
 				if err == nil {
 					continue
 				}
@@ -240,7 +245,7 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 // TxRecords records (fewer when the streams are slower than the database)
 // and commits each batch's completion with its last records.
 func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu *sync.Mutex) error {
-	b := &store.Batch{RunID: r.rec.ID}
+	b := &store.Batch{RunID: r.rec.ID, Exceptions: r.opts.Source == "classic"}
 	var chunks [][]compliance.Posture
 	flush := func() error {
 		if len(b.Postures) == 0 && len(b.Done) == 0 {
@@ -273,7 +278,9 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu 
 	}
 	add := func(it item) {
 		b.Postures = append(b.Postures, it.postures...)
-		chunks = append(chunks, it.postures)
+		if it.postures != nil {
+			chunks = append(chunks, it.postures)
+		}
 		if it.done != nil {
 			b.Done = append(b.Done, *it.done)
 		}
@@ -306,4 +313,44 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu 
 			return err
 		}
 	}
+}
+
+// fetchClassic lists one policy's posture through the classic API, page by
+// page (truncation_limit records each, resolved against the page's
+// GLOSSARY), and hands the records to the writer. A page cut off mid-way is
+// fetched again by the client before any of it is handed on.
+func (r *run) fetchClassic(ctx context.Context, b Batch, items chan<- item, pool *sync.Pool) error {
+	var counts compliance.Counts
+	hosts := map[int64]struct{}{}
+	send := func(it item) error {
+		select {
+		case items <- it:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	err := r.e.client.Classic.PostureInfo(ctx, b.Policy.PolicyID, 0, r.opts.Classic.Results, func(pg *qualys.PostureInfoPage) error {
+		r.keepRejects(b, pg.Rejects)
+		r.e.Progress.WireBytes.Add(pg.Bytes) // the classic API sends no compression
+		r.e.Progress.DataBytes.Add(pg.Bytes)
+		for recs := range slices.Chunk(pg.Records, r.opts.ChunkRecords) {
+			chunk := pool.Get().([]compliance.Posture)
+			n := copy(chunk, recs)
+			for i := range n {
+				counts.Add(chunk[i].Status)
+				hosts[chunk[i].Host.ID] = struct{}{}
+			}
+			r.e.Progress.Records.Add(int64(n))
+			if err := send(item{postures: chunk[:n], policy: b.Policy.PolicyID}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	done := &store.BatchDone{BatchNo: b.No, PolicyID: b.Policy.PolicyID, HostsReturned: int64(len(hosts)), Counts: counts}
+	return send(item{done: done, policy: b.Policy.PolicyID})
 }

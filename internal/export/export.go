@@ -24,7 +24,7 @@ import (
 var Formats = []string{"ndjson", "json", "csv"}
 
 // Tables are the tables that can be exported.
-var Tables = []string{"postures", "policies", "hosts", "controls", "technologies", "runs"}
+var Tables = []string{"postures", "policies", "sections", "controls", "technologies", "frameworks", "hosts", "exceptions", "runs"}
 
 // Write exports table from st to w in format.
 func Write(ctx context.Context, st store.Store, table, format string, w io.Writer) error {
@@ -62,6 +62,21 @@ func Write(ctx context.Context, st store.Store, table, format string, w io.Write
 		err = enc.begin(technologyRow(nil, &compliance.Technology{}))
 		if err == nil {
 			err = st.Technologies(ctx, func(t *compliance.Technology) error { r = technologyRow(r[:0], t); return emit() })
+		}
+	case "sections":
+		err = enc.begin(sectionRow(nil, 0, &compliance.Section{}))
+		if err == nil {
+			err = st.Sections(ctx, func(id int64, x *compliance.Section) error { r = sectionRow(r[:0], id, x); return emit() })
+		}
+	case "frameworks":
+		err = enc.begin(frameworkRow(nil, &compliance.Framework{}))
+		if err == nil {
+			err = st.Frameworks(ctx, func(x *compliance.Framework) error { r = frameworkRow(r[:0], x); return emit() })
+		}
+	case "exceptions":
+		err = enc.begin(exceptionRow(nil, 0, &compliance.Exception{}))
+		if err == nil {
+			err = st.Exceptions(ctx, func(id int64, x *compliance.Exception) error { r = exceptionRow(r[:0], id, x); return emit() })
 		}
 	case "runs":
 		err = enc.begin(runRow(nil, &compliance.Run{}))

@@ -1,9 +1,11 @@
 package export
 
 import (
+	"strconv"
 	"time"
 
 	"pcsync/internal/compliance"
+	"pcsync/internal/jsonenc"
 )
 
 type kind uint8
@@ -76,8 +78,89 @@ func hostRow(r row, h *compliance.Host) row {
 }
 
 func controlRow(r row, c *compliance.Control) row {
-	return append(r, num("id", c.ID), object("criticality", 2), str("label", c.Criticality.Label),
-		num("value", c.Criticality.Value))
+	return append(r, num("id", c.ID), str("category", c.Category), str("subCategory", c.SubCategory),
+		str("statement", c.Statement), object("criticality", 2), str("label", c.Criticality.Label),
+		num("value", c.Criticality.Value), str("checkType", c.CheckType), str("comment", c.Comment),
+		boolean("active", c.Active), boolean("userDefined", c.UserDefined), date("created", c.Created),
+		date("updated", c.Updated), str("remediation", c.Remediation),
+		raw("technologies", controlTechnologiesJSON(c.Technologies)), raw("frameworks", frameworkRefsJSON(c.Frameworks)))
+}
+
+// controlTechnologiesJSON is a control's technologies as a JSON array; only
+// the members that are set are written.
+func controlTechnologiesJSON(ts []compliance.ControlTechnology) []byte {
+	b := []byte{'['}
+	for i, t := range ts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = strconv.AppendInt(b, t.TechnologyID, 10)
+		for _, kv := range [][2]string{{"name", t.Name}, {"rationale", t.Rationale}, {"evaluate", t.Evaluate},
+			{"remediation", t.Remediation}, {"description", t.Description}} {
+			if kv[1] != "" {
+				b = append(jsonenc.AppendString(append(b, ','), kv[0]), ':')
+				b = jsonenc.AppendString(b, kv[1])
+			}
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func frameworkRefsJSON(fs []compliance.FrameworkReference) []byte {
+	b := []byte{'['}
+	for i, f := range fs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = strconv.AppendInt(b, f.FrameworkID, 10)
+		b = jsonenc.AppendString(append(b, `,"name":`...), f.FrameworkName)
+		b = jsonenc.AppendString(append(b, `,"reference":`...), f.Reference)
+		if f.Comments != "" {
+			b = jsonenc.AppendString(append(b, `,"comments":`...), f.Comments)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// sectionRow is one policy section with its controls (id, criticality,
+// reference, and per technology what the policy expects) as a JSON array.
+func sectionRow(r row, policyID int64, s *compliance.Section) row {
+	b := []byte{'['}
+	for i, c := range s.Controls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = strconv.AppendInt(b, c.ControlID, 10)
+		b = append(b, `,"criticality":{"label":`...)
+		b = jsonenc.AppendString(b, c.Criticality.Label)
+		b = append(b, `,"value":`...)
+		b = strconv.AppendInt(b, c.Criticality.Value, 10)
+		b = jsonenc.AppendString(append(b, `},"referenceText":`...), c.ReferenceText)
+		b = strconv.AppendBool(append(b, `,"disabled":`...), c.Disabled)
+		b = strconv.AppendBool(append(b, `,"userDefined":`...), c.UserDefined)
+		if c.Statement != "" {
+			b = jsonenc.AppendString(append(b, `,"statement":`...), c.Statement)
+		}
+		b = append(append(b, `,"technologies":`...), controlTechnologiesJSON(c.Technologies)...)
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	return append(r, num("policyId", policyID), num("number", s.Number), str("heading", s.Heading), raw("controls", b))
+}
+
+func frameworkRow(r row, f *compliance.Framework) row {
+	return append(r, num("id", f.ID), str("name", f.Name))
+}
+
+func exceptionRow(r row, postureID int64, e *compliance.Exception) row {
+	return append(r, num("postureId", postureID), str("assignee", e.Assignee), str("status", e.Status),
+		str("comments", e.Comments), str("createdBy", e.CreatedBy), date("createdDate", e.CreatedDate),
+		str("modifiedBy", e.ModifiedBy), date("modifiedDate", e.ModifiedDate), date("endDate", e.EndDate))
 }
 
 func technologyRow(r row, t *compliance.Technology) row {

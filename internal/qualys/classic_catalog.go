@@ -99,32 +99,39 @@ func withAction(params Params, action string) url.Values {
 // each posts params to path and calls fn for every start element of the
 // answer, with the stream positioned on it; fn may decode it or let it be.
 func (s *ClassicService) each(ctx context.Context, path string, p url.Values, fn func(*xmlStream, xml.StartElement) error) error {
+	_, err := s.eachCounted(ctx, path, p, fn)
+	return err
+}
+
+// eachCounted is each, also returning the answer's size in bytes.
+func (s *ClassicService) eachCounted(ctx context.Context, path string, p url.Values, fn func(*xmlStream, xml.StartElement) error) (n int64, err error) {
 	resp, err := s.c.doClassic(ctx, path, p)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	st := newXMLStream(resp.Body)
+	defer func() { n = st.in.read }()
 	first := true
 	for {
 		start, err := st.next()
 		if err == io.EOF {
 			if first {
-				return fmt.Errorf("%w: the answer was empty", ErrTruncated)
+				return 0, fmt.Errorf("%w: the answer was empty", ErrTruncated)
 			}
-			return nil
+			return 0, nil
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if first {
 			first = false
 			if err := checkRoot(st, "/api/.../"+path+"/ action="+p.Get("action"), start); err != nil {
-				return err
+				return 0, err
 			}
 		}
 		if err := fn(st, start); err != nil {
-			return err
+			return 0, err
 		}
 	}
 }

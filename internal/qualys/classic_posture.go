@@ -91,6 +91,8 @@ type PostureInfoPage struct {
 	Rejects []*RecordError
 	// Next is the id_min of the following page, 0 after the last.
 	Next int64
+	// Bytes is the size of the page's XML answer.
+	Bytes int64
 }
 
 // PostureInfo is "PC Results": /api/{v}/fo/compliance/posture/info/?action=list
@@ -142,7 +144,7 @@ type pageReader struct {
 
 func (s *ClassicService) posturePage(ctx context.Context, policyID int64, p Params) (*PostureInfoPage, error) {
 	pr := &pageReader{hosts: map[int64]xHost{}, controls: map[int64]xGlossaryControl{}, techs: map[int64]string{}, fvs: map[string][]string{}}
-	err := s.each(ctx, "posture/info", p, func(st *xmlStream, start xml.StartElement) error {
+	size, err := s.eachCounted(ctx, "posture/info", p, func(st *xmlStream, start xml.StartElement) error {
 		switch {
 		case st.at("INFO_LIST", "INFO"):
 			var x xInfo
@@ -202,7 +204,7 @@ func (s *ClassicService) posturePage(ctx context.Context, policyID int64, p Para
 	if err != nil {
 		return nil, err
 	}
-	res := &PostureInfoPage{Next: pr.next}
+	res := &PostureInfoPage{Next: pr.next, Bytes: size}
 	for i := range pr.infos {
 		rec, err := pr.resolve(policyID, &pr.infos[i])
 		if err != nil {
