@@ -35,6 +35,10 @@ func TestExampleConfigLoadsAndValidates(t *testing.T) {
 	}
 	d := Default()
 	c.Sync.Policies = nil
+	delete(c.Classic.Results, "status_changes_since") // listed empty in the example, to show it
+	if !reflect.DeepEqual(c.Classic, d.Classic) {
+		t.Fatalf("the example's classic section is not the default:\n%+v\n%+v", c.Classic, d.Classic)
+	}
 	if !reflect.DeepEqual(c.Sync, d.Sync) || c.PCRS.Version != d.PCRS.Version || c.PCRS.RateLimit != d.PCRS.RateLimit || c.Qualys.TokenTTL != d.Qualys.TokenTTL {
 		t.Fatalf("the example's values are not the defaults: %+v", c)
 	}
@@ -70,6 +74,9 @@ func TestBadConfigurationSaysWhereAndWhat(t *testing.T) {
 		{"bad date", "qualys:\n  platform: US1\n  username: u\n  password: p\npcrs:\n  test_results:\n    status_changed_since: yesterday\n", "status_changed_since", "YYYY-MM-DD"},
 		{"unwritable db", "qualys:\n  platform: US1\n  username: u\n  password: p\ndb: " + dir + "/missing/dir/x.db\n", "db", "does not exist"},
 		{"concurrency", "qualys:\n  platform: US1\n  username: u\n  password: p\nsync:\n  concurrency: 0\n", "concurrency", "1 to 32"},
+		{"extended evidence hidden", "qualys:\n  platform: US1\n  username: u\n  password: p\nclassic:\n  results:\n    show_extended_evidence: 1\n    hide_evidence: 1\n", "classic.results", "cannot be combined"},
+		{"parameter pcsync sets", "qualys:\n  platform: US1\n  username: u\n  password: p\nclassic:\n  results:\n    policy_id: 5\n", "classic.results.policy_id", "sets this parameter itself"},
+		{"classic source without api", "qualys:\n  gateway_url: https://gw.example\n  username: u\n  password: p\nsync:\n  source: classic\n", "source", "--api"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := write(t, tc.yaml)

@@ -110,6 +110,9 @@ func (s *Server) classic(api string, h func(http.ResponseWriter, *http.Request, 
 			return
 		}
 		defer release()
+		if d := s.opts.Faults.ClassicDelay; d > 0 {
+			time.Sleep(d)
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		if err := r.ParseForm(); err != nil {
 			simpleReturn(w, r, http.StatusBadRequest, 1905, "malformed parameters: "+err.Error())
@@ -163,9 +166,11 @@ func (s *Server) classicAdmit(w http.ResponseWriter, r *http.Request) (release f
 	s.classicHeaders(w, wait)
 	switch {
 	case conc:
+		s.count("classic/1960")
 		simpleReturn(w, r, http.StatusConflict, 1960, fmt.Sprintf("Concurrency Limit of %d exceeded. Please wait for previous requests to complete.", lim.Concurrency))
 		return nil, false
 	case !rateOK:
+		s.count("classic/1965")
 		simpleReturn(w, r, http.StatusConflict, 1965, fmt.Sprintf("This API cannot be run again for another %d seconds.", int((wait+time.Second-1)/time.Second)))
 		return nil, false
 	}

@@ -3,6 +3,7 @@ package emulator
 import (
 	"net/http"
 	"sync"
+	"time"
 )
 
 // Faults make the emulator misbehave the way real networks and gateways do,
@@ -16,6 +17,9 @@ type Faults struct {
 	// Unauthorized answers the first n posture calls with 401 "JWT expired",
 	// as when a token lapses during a long run.
 	Unauthorized int
+	// ClassicDelay holds every admitted classic call this long before it is
+	// answered, as a loaded Qualys does (calls then overlap).
+	ClassicDelay time.Duration
 }
 
 // faultState counts what has been injected.

@@ -150,7 +150,7 @@ func (s *Store) storeSection(conn *sqlite3.Conn, policyID int64, sec *compliance
 	if err := exec(conn, `INSERT OR REPLACE INTO sections (policy_id, number, heading) VALUES (?, ?, ?)`, policyID, sec.Number, sec.Heading); err != nil {
 		return err
 	}
-	for _, pc := range sec.Controls {
+	for pos, pc := range sec.Controls {
 		if pc.UserDefined { // a UDC exists only in its policy: catalogue it
 			if err := exec(conn, `INSERT INTO controls (id, criticality_label, criticality_value, statement, user_defined)
 				VALUES (?, ?, ?, ?, 1) ON CONFLICT (id) DO UPDATE SET statement = excluded.statement, user_defined = 1`,
@@ -159,11 +159,11 @@ func (s *Store) storeSection(conn *sqlite3.Conn, policyID int64, sec *compliance
 			}
 		}
 		if err := exec(conn, `INSERT INTO policy_controls (policy_id, control_id, section_number, criticality_label,
-			criticality_value, reference_text, disabled, user_defined) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (policy_id, control_id) DO UPDATE SET section_number = excluded.section_number,
+			criticality_value, reference_text, disabled, user_defined, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (policy_id, control_id) DO UPDATE SET section_number = excluded.section_number, position = excluded.position,
 			criticality_label = excluded.criticality_label, criticality_value = excluded.criticality_value,
 			reference_text = excluded.reference_text, disabled = excluded.disabled, user_defined = excluded.user_defined`,
-			policyID, pc.ControlID, sec.Number, pc.Criticality.Label, pc.Criticality.Value, pc.ReferenceText, pc.Disabled, pc.UserDefined); err != nil {
+			policyID, pc.ControlID, sec.Number, pc.Criticality.Label, pc.Criticality.Value, pc.ReferenceText, pc.Disabled, pc.UserDefined, pos); err != nil {
 			return err
 		}
 		for _, t := range pc.Technologies {

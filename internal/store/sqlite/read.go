@@ -195,7 +195,7 @@ func (s *Store) Sections(ctx context.Context, fn func(int64, *compliance.Section
 	controls := map[[2]int64][]compliance.PolicyControl{}
 	err = s.query(ctx, `SELECT pc.policy_id, pc.section_number, pc.control_id, pc.criticality_label, pc.criticality_value,
 		pc.reference_text, pc.disabled, pc.user_defined, c.statement FROM policy_controls pc LEFT JOIN controls c ON c.id = pc.control_id
-		WHERE pc.section_number IS NOT NULL ORDER BY pc.policy_id, pc.section_number, pc.control_id`, func(st *sqlite3.Stmt) error {
+		WHERE pc.section_number IS NOT NULL ORDER BY pc.policy_id, pc.section_number, pc.position, pc.control_id`, func(st *sqlite3.Stmt) error {
 		k := [2]int64{st.ColumnInt64(0), st.ColumnInt64(1)}
 		pc := compliance.PolicyControl{ControlID: st.ColumnInt64(2), Criticality: compliance.Criticality{Label: st.ColumnText(3),
 			Value: st.ColumnInt64(4)}, ReferenceText: st.ColumnText(5), Disabled: st.ColumnBool(6), UserDefined: st.ColumnBool(7)}

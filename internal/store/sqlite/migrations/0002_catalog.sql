@@ -53,6 +53,7 @@ CREATE TABLE sections (
 ) WITHOUT ROWID;
 
 ALTER TABLE policy_controls ADD COLUMN section_number    INTEGER;
+ALTER TABLE policy_controls ADD COLUMN position          INTEGER;  -- order within the section
 ALTER TABLE policy_controls ADD COLUMN criticality_label TEXT;
 ALTER TABLE policy_controls ADD COLUMN criticality_value INTEGER;
 ALTER TABLE policy_controls ADD COLUMN reference_text    TEXT;
