@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,5 +64,22 @@ func TestReadmeQueryAnswersFailedControlsWithTheirCatalogue(t *testing.T) {
 	}
 	if want := e.estate.Counts(pol.ID).Failed; int64(rows) != want {
 		t.Fatalf("the query returned %d failed postures, the policy has %d", rows, want)
+	}
+	for _, table := range []string{"sections", "frameworks", "controls"} {
+		code, out, errOut := run(t, "export", "--db", db, "--table", table, "--format", "json")
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(out), &rows); code != ExitOK || err != nil || len(rows) == 0 {
+			t.Fatalf("export %s: exit %d, %v, %d rows: %s", table, code, err, len(rows), errOut)
+		}
+	}
+	// classic posture brings exceptions
+	db2 := filepath.Join(t.TempDir(), "classic.db")
+	if code, out, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--api", e.url, "--ca-cert", e.certFile,
+		"--db", db2); code != ExitOK || !strings.Contains(out, "skipped: host ids") {
+		t.Fatalf("classic-only sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, _ = run(t, "export", "--db", db2, "--table", "exceptions", "--format", "csv")
+	if code != ExitOK || !strings.HasPrefix(out, "postureId,assignee,status,comments,") || strings.Count(out, "\n") < 2 {
+		t.Fatalf("export exceptions: exit %d: %q", code, out)
 	}
 }

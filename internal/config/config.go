@@ -121,7 +121,7 @@ func Default() Config {
 			Controls:      map[string]string{"details": "All", "truncation_limit": "1000"},
 			PolicyDetails: map[string]string{"show_user_controls": "1", "show_appendix": "1"},
 			Results: map[string]string{"details": "All", "cause_of_failure": "1", "show_remediation_info": "1",
-				"show_extended_evidence": "0", "hide_evidence": "0", "truncation_limit": "5000"}},
+				"show_extended_evidence": "0", "hide_evidence": "0", "truncation_limit": "1000"}},
 		Log: Log{Format: "text"}, // Level "": info, or warn while a progress bar is drawn
 	}
 }
