@@ -24,6 +24,7 @@ const (
 	ExitAPI         = 4   // Qualys or the network failed and retries ran out
 	ExitIncomplete  = 5   // the run finished but some policies or batches failed, or records were rejected
 	ExitDB          = 6   // the database cannot be opened or written (full disk, permissions)
+	ExitBusy        = 7   // another sync is running on the same database
 	ExitInterrupted = 130 // interrupted (Ctrl-C, SIGTERM); committed data stays
 )
 
@@ -35,6 +36,7 @@ const exitCodesHelp = `Exit codes:
   4    Qualys or the network failed and retries ran out
   5    the run finished, but some policies or batches failed or records were rejected
   6    the database cannot be opened or written
+  7    another sync is running on the same database
   130  interrupted; what was committed stays, and the next run completes it`
 
 // IOStreams are the command's standard streams, injectable for tests.
@@ -131,7 +133,7 @@ it can be tried and tested without a Qualys account: run "pcsync demo".`,
 		SilenceErrors: true,
 	}
 	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp + "\n")
-	root.AddCommand(newSyncCmd(io), newEmulateCmd(io), newExportCmd(io), newDemoCmd(io), newBenchCmd(io), newVersionCmd(io))
+	root.AddCommand(newSyncCmd(io), newEmulateCmd(io), newExportCmd(io), newDemoCmd(io), newDiffCmd(io), newBenchCmd(io), newVersionCmd(io))
 	return root
 }
 

@@ -16,6 +16,7 @@ import (
 	"pcsync/internal/config"
 	"pcsync/internal/engine"
 	"pcsync/internal/qualys"
+	"pcsync/internal/store"
 	"pcsync/internal/store/sqlite"
 )
 
@@ -40,6 +41,8 @@ type syncOptions struct {
 	rejects         string
 	cpuProfile      string
 	bareInsert      bool
+	full            bool
+	restart         bool
 	log             logFlags
 }
 
@@ -80,6 +83,8 @@ file; never from a flag. TLS certificates are verified.
 	f.StringVar(&o.pcrsVersion, "pcrs-version", "1.0", "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
 	f.StringVar(&o.classicVersion, "classic-version", "2.0", "classic API version: 2.0, 3.0, 4.0 or 5.0")
 	f.StringVar(&o.source, "source", "", "posture path: pcrs (streaming, the default when a gateway is known) or classic")
+	f.BoolVar(&o.full, "full", false, "pull everything, not only what changed since the last successful run")
+	f.BoolVar(&o.restart, "restart", false, "discard an unfinished run's plan instead of resuming it")
 	f.StringVar(&o.rejects, "rejects", "", "`file` for records that do not decode (default: <db>.rejects.ndjson, created only if needed)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (see BENCHMARKS.md)")
 	_ = f.MarkHidden("cpuprofile")
@@ -185,6 +190,8 @@ func engineOptions(cfg *config.Config) engine.Options {
 		LastScanDateFrom: date(r.LastScanDateFrom), LastScanDateTo: date(r.LastScanDateTo),
 		StatusChangedSince: date(r.StatusChangedSince), ExtraParams: extra,
 		TxRecords: cfg.Sync.TxRecords, MaxStreamRetries: cfg.Sync.StreamRetries, Source: cfg.Sync.Source,
+		Overlap: cfg.Sync.Overlap, IncrementalFilter: cfg.Sync.IncrementalFilter,
+		HostIDsLastScanDate: date(cfg.PCRS.PolicyHost.LastScanDate),
 		Classic: engine.ClassicParams{Policies: params(cfg.Classic.Policies), Controls: params(cfg.Classic.Controls),
 			PolicyDetails: params(cfg.Classic.PolicyDetails), Results: params(cfg.Classic.Results)},
 	}
@@ -236,7 +243,9 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
-	return runSync(cmd.Context(), io, log, client, &cfg, engineOptions(&cfg), sqlite.Options{BareInsert: o.bareInsert})
+	eo := engineOptions(&cfg)
+	eo.Full, eo.Restart = o.full, o.restart
+	return runSync(cmd.Context(), io, log, client, &cfg, eo, sqlite.Options{BareInsert: o.bareInsert})
 }
 
 // runSync opens the store, runs the engine with a progress display and
@@ -274,7 +283,10 @@ func classifyRunError(err error) error {
 	}
 	var auth *qualys.AuthError
 	var se *engine.StoreError
+	var locked *store.LockedError
 	switch {
+	case errors.As(err, &locked):
+		return withCode(ExitBusy, err)
 	case errors.Is(err, context.Canceled):
 		return withCode(ExitInterrupted, errors.New("interrupted: committed batches are kept; run pcsync sync again to finish"))
 	case errors.As(err, &auth):

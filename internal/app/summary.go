@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -23,6 +24,14 @@ func printSummary(w io.Writer, res *engine.Result) {
 	}
 	fmt.Fprintf(w, "Run %d %s in %s: %d records (%.0f/s), %s of %s, %s received\n",
 		r.ID, r.Status, d.Round(10*time.Millisecond), r.Records, rate, bytesHuman(r.DataBytes), format, bytesHuman(r.WireBytes))
+	mode := r.Mode
+	if r.Mode == "incremental" {
+		mode += ", changes since " + r.Since.UTC().Format(time.RFC3339)
+	}
+	if res.Resumed {
+		mode += fmt.Sprintf(", resumed (%d)", r.Resumed)
+	}
+	fmt.Fprintf(w, "  %s run, source %s\n", mode, r.Source)
 	if r.Message != "" && r.Status != "succeeded" {
 		fmt.Fprintf(w, "  %s\n", r.Message)
 	}
@@ -39,9 +48,13 @@ func printSummary(w io.Writer, res *engine.Result) {
 		asked := "-" // classic posture is listed per policy, without host ids
 		if r.Source != "classic" {
 			asked = fmt.Sprint(p.HostsRequested)
-			if problem == "" && p.HostsReturned < p.HostsRequested {
+			// an incremental run hears only from hosts with changes
+			if problem == "" && p.HostsReturned < p.HostsRequested && r.Mode != "incremental" {
 				problem = fmt.Sprintf("%d hosts returned no posture", p.HostsRequested-p.HostsReturned)
 			}
+		}
+		if p.StaleHosts > 0 || p.StalePostures > 0 {
+			problem = strings.TrimPrefix(problem+fmt.Sprintf("; %d hosts left the policy, %d postures stale", p.StaleHosts, p.StalePostures), "; ")
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", p.PolicyID, truncate(p.Title, 48), asked,
 			p.HostsReturned, p.Records, p.Passed, p.Failed, p.Errors, truncate(problem, 80))

@@ -34,6 +34,52 @@ type Run struct {
 
 	WireBytes int64 // bytes received from Qualys
 	DataBytes int64 // bytes of JSON (or XML) decoded
+
+	Mode    string    // "full" or "incremental"
+	Since   time.Time // incremental: what changed since this time was asked for
+	Resumed int64     // how many times the run was resumed after a stop
+}
+
+// Run modes.
+const (
+	ModeFull        = "full"
+	ModeIncremental = "incremental"
+)
+
+// StatusChange is one change of a posture's status, as a run saw it.
+type StatusChange struct {
+	ID        int64
+	PostureID int64
+	PolicyID  int64
+	HostID    int64
+	ControlID int64
+	OldStatus Status
+	NewStatus Status
+	ChangedAt time.Time // when Qualys says the status changed
+	RunID     int64     // the run that saw it
+}
+
+// PolicyDiff is what changed for one policy between two runs.
+type PolicyDiff struct {
+	PolicyID     int64
+	Title        string
+	NewlyFailing int64 // postures that became Failed
+	NewlyPassing int64 // postures that became Passed
+	New          int64 // postures first seen
+	Stale        int64 // postures a full run no longer returned
+}
+
+// Change is one posture change between two runs, for diff listings.
+type Change struct {
+	Kind      string // newly-failing, newly-passing, newly-error, new, stale
+	PostureID int64
+	PolicyID  int64
+	HostID    int64
+	ControlID int64
+	OldStatus Status
+	NewStatus Status
+	ChangedAt time.Time
+	RunID     int64
 }
 
 // PolicySummary is what one run did for one policy.
@@ -47,6 +93,8 @@ type PolicySummary struct {
 	Failed         int64
 	Errors         int64 // posture records with status Error
 	Error          string
+	StaleHosts     int64 // hosts that left the policy's host list in this run
+	StalePostures  int64 // postures marked stale by this run
 }
 
 // Counts tallies posture statuses.

@@ -67,6 +67,12 @@ type Sync struct {
 	Rejects         string  `yaml:"rejects"`           // file for records that do not decode
 	TxRecords       int     `yaml:"tx_records"`        // records per database transaction; 10000
 	StreamRetries   int     `yaml:"stream_retries"`    // refetches of a broken stream; 3
+	// Overlap is subtracted from the last successful run's start for the
+	// next incremental run's "since", so no change falls between two runs.
+	Overlap time.Duration `yaml:"overlap"`
+	// IncrementalFilter is the PCRS filter of incremental runs:
+	// statusChangedSince (default), lastEvaluationDate or lastScanDate.
+	IncrementalFilter string `yaml:"incremental_filter"`
 }
 
 // PCRS configures the posture streaming API: its version, its rate budget
@@ -113,7 +119,8 @@ func Default() Config {
 	return Config{
 		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5},
 		DB:     "pcsync.db",
-		Sync:   Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, StreamRetries: 3},
+		Sync: Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, StreamRetries: 3,
+			Overlap: time.Hour, IncrementalFilter: "statusChangedSince"},
 		PCRS: PCRS{Version: "1.0", RateLimit: RateLimit{Calls: 25, Window: 60 * time.Second},
 			Results: Results{EvidenceRequired: &zero, CompressionRequired: &one}},
 		Classic: Classic{Version: "2.0", Concurrency: 1,
@@ -259,6 +266,10 @@ func (c *Config) checkSync() error {
 		return &Error{Where: "tx_records", Msg: "must be at least 1"}
 	case s.StreamRetries < 0:
 		return &Error{Where: "stream_retries", Msg: "must not be negative"}
+	case s.Overlap < 0:
+		return &Error{Where: "sync.overlap", Msg: "must not be negative"}
+	case !slices.Contains([]string{"statusChangedSince", "lastEvaluationDate", "lastScanDate"}, s.IncrementalFilter):
+		return &Error{Where: "sync.incremental_filter", Msg: fmt.Sprintf("%q: use statusChangedSince, lastEvaluationDate or lastScanDate", s.IncrementalFilter)}
 	}
 	for _, id := range s.Policies {
 		if id <= 0 {

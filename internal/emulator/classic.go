@@ -105,6 +105,9 @@ func (s *Server) classic(api string, h func(http.ResponseWriter, *http.Request, 
 			simpleReturn(w, r, http.StatusBadRequest, 1903, "Missing required header: X-Requested-With")
 			return
 		}
+		if s.callFaults(w, r, api, true) {
+			return
+		}
 		release, ok := s.classicAdmit(w, r)
 		if !ok {
 			return

@@ -40,13 +40,14 @@ func (s *Server) classicPolicyList(w http.ResponseWriter, r *http.Request, c *cl
 	if !ok1 || !ok2 || !ok3 {
 		return
 	}
+	est := s.Estate()
 	x := xmlAnswer(w)
 	x.header("POLICY_LIST_OUTPUT", c.base+"/policy/policy_list_output.dtd")
 	x.open("POLICY_LIST_OUTPUT")
 	x.open("RESPONSE")
-	x.text("DATETIME", compliance.FormatDate(s.estate.Now()))
+	x.text("DATETIME", compliance.FormatDate(est.Now()))
 	x.open("POLICY_LIST")
-	for _, pol := range s.estate.Policies() {
+	for _, pol := range est.Policies() {
 		if (match != nil && !match(pol.ID)) || pol.ID < idMin || (idMax > 0 && pol.ID > idMax) ||
 			(!after.IsZero() && pol.ModifiedDate.Before(after)) {
 			continue
@@ -96,15 +97,16 @@ func (s *Server) classicPolicyExport(w http.ResponseWriter, r *http.Request, c *
 	if !ok1 || !ok2 {
 		return
 	}
+	est := s.Estate()
 	id, err := strconv.ParseInt(p.Get("id"), 10, 64)
 	if t := p.Get("title"); t != "" {
-		for _, pol := range s.estate.Policies() {
+		for _, pol := range est.Policies() {
 			if pol.Title == t {
 				id, err = pol.ID, nil
 			}
 		}
 	}
-	d, found := s.estate.PolicyDetail(id, udc, appendix)
+	d, found := est.PolicyDetail(id, udc, appendix)
 	if err != nil || !found {
 		simpleReturn(w, r, http.StatusBadRequest, 1905, "parameter id has invalid value: "+p.Get("id")+p.Get("title")+" (no such policy)")
 		return
@@ -113,7 +115,7 @@ func (s *Server) classicPolicyExport(w http.ResponseWriter, r *http.Request, c *
 	x.header("POLICY_EXPORT_OUTPUT", c.base+"/policy/policy_export_output.dtd")
 	x.open("POLICY_EXPORT_OUTPUT")
 	x.open("RESPONSE")
-	x.text("DATETIME", compliance.FormatDate(s.estate.Now()))
+	x.text("DATETIME", compliance.FormatDate(est.Now()))
 	x.open("POLICY")
 	x.cdata("TITLE", d.Title)
 	x.date("EXPORTED", d.Exported)
@@ -241,15 +243,16 @@ func (s *Server) handleClassicControl(w http.ResponseWriter, r *http.Request, c 
 	if !ok1 || !ok2 || !ok3 {
 		return
 	}
-	ids := s.estate.ControlIDs()
-	for i := range s.estate.policies {
-		ids = append(ids, s.estate.userControls(&s.estate.policies[i])...)
+	est := s.Estate()
+	ids := est.ControlIDs()
+	for i := range est.policies {
+		ids = append(ids, est.userControls(&est.policies[i])...)
 	}
 	x := xmlAnswer(w)
 	x.header("CONTROL_LIST_OUTPUT", c.base+"/control/control_list_output.dtd")
 	x.open("CONTROL_LIST_OUTPUT")
 	x.open("RESPONSE")
-	x.text("DATETIME", compliance.FormatDate(s.estate.Now()))
+	x.text("DATETIME", compliance.FormatDate(est.Now()))
 	x.open("CONTROL_LIST")
 	n := int64(0)
 	next := int64(-1)
@@ -261,7 +264,7 @@ func (s *Server) handleClassicControl(w http.ResponseWriter, r *http.Request, c 
 			next = id
 			break
 		}
-		ctl, _ := s.estate.Control(id)
+		ctl, _ := est.Control(id)
 		writeControl(x, &ctl, details)
 		n++
 	}

@@ -11,6 +11,7 @@ import (
 
 // classicPostureQuery is a parsed posture/info request.
 type classicPostureQuery struct {
+	est            *Estate // the estate as of the request
 	policy         *policy
 	details        string
 	evidence       bool // Light/All without hide_evidence
@@ -40,13 +41,14 @@ func (s *Server) parseClassicPosture(w http.ResponseWriter, r *http.Request, c *
 		simpleReturn(w, r, http.StatusBadRequest, 1907, "policy_ids is not supported by this emulator; use policy_id")
 		return nil, false
 	}
+	est := s.Estate()
 	id, err := strconv.ParseInt(p.Get("policy_id"), 10, 64)
-	pi, ok := s.estate.byID[id]
+	pi, ok := est.byID[id]
 	if err != nil || !ok {
 		simpleReturn(w, r, http.StatusBadRequest, 1905, "parameter policy_id has invalid value: "+p.Get("policy_id"))
 		return nil, false
 	}
-	q := &classicPostureQuery{policy: &s.estate.policies[pi]}
+	q := &classicPostureQuery{est: est, policy: &est.policies[pi]}
 	if q.details, ok = oneOf(w, r, p, "details", "Basic", "None", "Basic", "Light", "All"); !ok {
 		return nil, false
 	}
@@ -100,17 +102,20 @@ func (s *Server) handleClassicPosture(w http.ResponseWriter, r *http.Request, c 
 	if !ok {
 		return
 	}
+	w, broken := s.streamFaults(w, false)
+	every := s.opts.Faults.MalformedEvery
 	x := xmlAnswer(w)
 	x.header("POSTURE_INFO_LIST_OUTPUT", c.base+"/posture/info/posture_info_list_output.dtd")
 	x.open("POSTURE_INFO_LIST_OUTPUT")
 	x.open("RESPONSE")
-	x.text("DATETIME", compliance.FormatDate(s.estate.Now()))
+	est := q.est
+	x.text("DATETIME", compliance.FormatDate(est.Now()))
 	x.open("INFO_LIST")
-	g := &recordGen{e: s.estate, evidence: q.evidence}
+	g := &recordGen{e: est, evidence: q.evidence}
 	gl := &glossary{hosts: map[int64]*hostInfo{}, controls: map[int64]bool{}, techs: map[int64]string{}}
 	var n int64
 	next := int64(-1)
-	s.estate.eachPostureByID(q.policy, q.idMin, g, func(rec *compliance.Posture, hi *hostInfo) bool {
+	est.eachPostureByID(q.policy, q.idMin, g, func(rec *compliance.Posture, hi *hostInfo) bool {
 		if !q.selects(rec) {
 			return true
 		}
@@ -120,7 +125,18 @@ func (s *Server) handleClassicPosture(w http.ResponseWriter, r *http.Request, c 
 		}
 		n++
 		gl.add(rec, hi)
-		s.writeInfo(x, q, g, rec)
+		if every > 0 && n%int64(every) == 0 { // injected: an INFO whose ID is not a number
+			x.open("INFO")
+			x.text("ID", "bad-"+strconv.FormatInt(rec.ID, 10))
+			x.int("HOST_ID", rec.Host.ID)
+			x.text("STATUS", string(rec.Status))
+			x.close("INFO")
+		} else {
+			s.writeInfo(x, q, g, rec)
+		}
+		if broken && n == 2 { // injected: a stray end tag
+			x.w.WriteString("</BROKEN>")
+		}
 		return true
 	})
 	x.close("INFO_LIST")
@@ -215,7 +231,7 @@ func (s *Server) writeInfo(x *xw, q *classicPostureQuery, g *recordGen, r *compl
 		x.date("EVALUATION_DATE", r.LastEvaluatedDate)
 		x.date("CREATED_DATE", r.Created)
 	}
-	if ex := s.estate.exception(r); ex != nil && q.details != "None" {
+	if ex := q.est.exception(r); ex != nil && q.details != "None" {
 		x.open("EXCEPTION")
 		x.cdata("ASSIGNEE", ex.Assignee)
 		x.text("STATUS", ex.Status)
@@ -262,7 +278,7 @@ func (s *Server) writeInfo(x *xw, q *classicPostureQuery, g *recordGen, r *compl
 		x.close("CAUSE_OF_FAILURE")
 	}
 	if q.remediation {
-		x.cdata("REMEDIATION", s.estate.controlDetail(r.ControlID).Remediation)
+		x.cdata("REMEDIATION", q.est.controlDetail(r.ControlID).Remediation)
 	}
 	x.close("INFO")
 }
@@ -303,7 +319,7 @@ func (s *Server) writeGlossary(x *xw, q *classicPostureQuery, gl *glossary) {
 	x.close("HOST_LIST")
 	x.open("CONTROL_LIST")
 	for _, id := range sortedKeys(gl.controls) {
-		c := s.estate.controlDetail(id)
+		c := q.est.controlDetail(id)
 		x.open("CONTROL")
 		x.int("ID", id)
 		x.cdata("STATEMENT", c.Statement)
@@ -335,7 +351,7 @@ func (s *Server) writeGlossary(x *xw, q *classicPostureQuery, gl *glossary) {
 		for _, id := range sortedKeys(gl.controls) {
 			x.open("FV")
 			x.text("LABEL", fvLabel(id))
-			for _, v := range controlTopics[s.estate.control(id).topic].expected {
+			for _, v := range controlTopics[q.est.control(id).topic].expected {
 				x.cdata("V", v)
 			}
 			x.close("FV")

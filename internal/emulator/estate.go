@@ -19,6 +19,11 @@ type Config struct {
 	DBSharePercent    int       // share of hosts that run Oracle instances (0-100)
 	Epoch             time.Time // the time of scan cycle 0; dates are derived from it
 	SubscriptionID    string
+	// Each later scan cycle flips the status of FlipPermille records in a
+	// thousand, and takes ChurnPercent of each policy's hosts out of it for
+	// that cycle (they come back in a later one).
+	FlipPermille int
+	ChurnPercent int
 }
 
 // DefaultConfig is the estate `pcsync emulate` serves without flags: 5 active
@@ -33,6 +38,8 @@ func DefaultConfig() Config {
 		DBSharePercent:    20,
 		Epoch:             time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC),
 		SubscriptionID:    "7654321",
+		FlipPermille:      40,
+		ChurnPercent:      5,
 	}
 }
 
@@ -51,6 +58,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("database share must be between 0 and 100 percent (got %d)", c.DBSharePercent)
 	case c.Epoch.IsZero():
 		return fmt.Errorf("epoch must be set")
+	case c.FlipPermille < 0 || c.FlipPermille > 1000 || c.ChurnPercent < 0 || c.ChurnPercent > 100:
+		return fmt.Errorf("flips per thousand must be 0-1000 and churn 0-100%% (got %d and %d)", c.FlipPermille, c.ChurnPercent)
 	}
 	return nil
 }
@@ -173,6 +182,20 @@ func mix(x uint64) uint64 {
 func uuidFrom(h uint64) string {
 	g := mix(h)
 	return fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", uint32(h>>32), uint16(h>>16), uint16(h)&0xfff, uint16(g>>48)&0xfff, g&0xffffffffffff)
+}
+
+// Advance returns the estate one scan cycle later, the cycle happening at
+// at (at least a second after the previous one): statuses flip and hosts
+// leave and rejoin policies. The receiver is unchanged, so a stream under
+// way keeps a consistent view.
+func (e *Estate) Advance(at time.Time) *Estate {
+	at = at.UTC().Truncate(time.Second)
+	if last := e.Now(); !at.After(last) {
+		at = last.Add(time.Second)
+	}
+	n := *e
+	n.cycles = append(append([]time.Time(nil), e.cycles...), at)
+	return &n
 }
 
 // Cycle returns the current scan cycle (0 until the estate is advanced).

@@ -20,6 +20,7 @@ import (
 
 // handlePolicyList is GET /pcrs/{v}/posture/policy/list[?lastEvaluationDate].
 func (s *Server) handlePolicyList(w http.ResponseWriter, r *http.Request) {
+	est := s.Estate()
 	var since time.Time
 	if v := r.URL.Query().Get("lastEvaluationDate"); v != "" {
 		t, err := parseDateParam(v)
@@ -41,7 +42,7 @@ func (s *Server) handlePolicyList(w http.ResponseWriter, r *http.Request) {
 		Locked            int    `json:"locked"`
 	}
 	list := []item{}
-	for _, p := range s.estate.Policies() {
+	for _, p := range est.Policies() {
 		if !since.IsZero() && p.LastEvaluatedDate.Before(since) {
 			continue
 		}
@@ -52,7 +53,7 @@ func (s *Server) handlePolicyList(w http.ResponseWriter, r *http.Request) {
 		list = append(list, item{p.ID, p.Title, p.CreatedBy, compliance.FormatDate(p.CreatedDate), p.ModifiedBy,
 			compliance.FormatDate(p.ModifiedDate), compliance.FormatDate(p.LastEvaluatedDate), p.Status, locked})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"subscriptionId": s.estate.Config().SubscriptionID, "policyList": list})
+	writeJSON(w, http.StatusOK, map[string]any{"subscriptionId": est.Config().SubscriptionID, "policyList": list})
 }
 
 // pcrsError writes the JSON wrapping of a classic error code that the
@@ -64,6 +65,7 @@ func pcrsError(w http.ResponseWriter, status, code int, text string) {
 
 // handleHostIDs is GET /pcrs/{v}/posture/hostids?policyId=a,b[&lastScanDate].
 func (s *Server) handleHostIDs(w http.ResponseWriter, r *http.Request) {
+	est := s.Estate()
 	q := r.URL.Query()
 	raw := strings.TrimSpace(q.Get("policyId"))
 	var ids []int64
@@ -73,7 +75,7 @@ func (s *Server) handleHostIDs(w http.ResponseWriter, r *http.Request) {
 			pcrsError(w, http.StatusBadRequest, 1903, "Missing required parameter(s): policyId")
 			return
 		}
-		for _, p := range s.estate.Policies() { // v3+: all policies
+		for _, p := range est.Policies() { // v3+: all policies
 			ids = append(ids, p.ID)
 		}
 	}
@@ -102,7 +104,7 @@ func (s *Server) handleHostIDs(w http.ResponseWriter, r *http.Request) {
 		}
 		lastScan = t
 	}
-	sub := s.estate.Config().SubscriptionID
+	sub := est.Config().SubscriptionID
 	w.Header().Set("Content-Type", "application/json")
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.WriteByte('[')
@@ -110,7 +112,7 @@ func (s *Server) handleHostIDs(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		hosts, ok := s.estate.PolicyHostIDs(id, lastScan)
+		hosts, ok := est.PolicyHostIDs(id, lastScan)
 		fmt.Fprintf(bw, `{"policyId":"%d","subscriptionId":%q,"hostIds":[`, id, sub)
 		for j, h := range hosts {
 			if j > 0 {
@@ -216,9 +218,6 @@ func (s *Server) handlePostureInfo(w http.ResponseWriter, r *http.Request) {
 		s.unauthorized(w, "JWT expired")
 		return
 	}
-	if limit := s.takeCut(); limit > 0 {
-		w = &cutWriter{ResponseWriter: w, limit: limit}
-	}
 	opts, compress, status, msg := postureParams(r)
 	if status != 0 {
 		writeJSON(w, status, map[string]any{"message": msg})
@@ -235,11 +234,14 @@ func (s *Server) handlePostureInfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	version := r.PathValue("version")
+	est := s.Estate()
 	opts.Extended = version == "5.0"
 	opts.Style = s.opts.Style
+	w, opts.Broken = s.streamFaults(w, compress)
+	opts.MalformedEvery = s.opts.Faults.MalformedEvery
 	key := ""
 	if s.opts.CacheResponses {
-		key = cacheKey(version, r.URL.Query().Encode(), body)
+		key = cacheKey(strconv.Itoa(est.Cycle())+"/"+version, r.URL.Query().Encode(), body)
 		s.mu.Lock()
 		cached, ok := s.cache[key]
 		s.mu.Unlock()
@@ -252,7 +254,7 @@ func (s *Server) handlePostureInfo(w http.ResponseWriter, r *http.Request) {
 	if key != "" {
 		out.keep = &bytes.Buffer{}
 	}
-	n, err := s.estate.WritePosture(out, reqs, opts)
+	n, err := est.WritePosture(out, reqs, opts)
 	if err == nil {
 		err = out.finish(n)
 	}

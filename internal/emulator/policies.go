@@ -37,8 +37,14 @@ func (e *Estate) Policy(id int64) (compliance.Policy, bool) {
 	return e.policyOf(&e.policies[i]), true
 }
 
+// covers reports whether policy p covers host idx in the current cycle: the
+// host is in the policy's range and has not left it this cycle.
 func (e *Estate) covers(p *policy, idx int) bool {
-	return (idx-p.hostStart+e.cfg.Hosts)%e.cfg.Hosts < p.hostCount
+	if (idx-p.hostStart+e.cfg.Hosts)%e.cfg.Hosts >= p.hostCount {
+		return false
+	}
+	c := e.Cycle()
+	return c == 0 || e.hash(0xC4A2, uint64(p.idx)<<32|uint64(idx), uint64(c))%100 >= uint64(e.cfg.ChurnPercent)
 }
 
 // PolicyHostIDs returns the ids of the hosts policy id covers that were
@@ -53,6 +59,9 @@ func (e *Estate) PolicyHostIDs(id int64, lastScan time.Time) ([]int64, bool) {
 	ids := make([]int64, 0, p.hostCount)
 	for n := 0; n < p.hostCount; n++ {
 		idx := (p.hostStart + n) % e.cfg.Hosts
+		if !e.covers(p, idx) {
+			continue
+		}
 		if !lastScan.IsZero() {
 			hi := e.hostInfo(idx)
 			if hi.host.ComplianceLastScanDate.Before(lastScan) {

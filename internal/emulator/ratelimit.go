@@ -58,6 +58,9 @@ func (s *Server) pcrs(api string, h http.HandlerFunc) http.HandlerFunc {
 		if !s.authorize(w, r) {
 			return
 		}
+		if s.callFaults(w, r, api, false) {
+			return
+		}
 		if s.opts.RateCalls > 0 {
 			s.mu.Lock()
 			win := s.limits[api]

@@ -16,7 +16,8 @@ type hostInfo struct {
 	host       compliance.Host
 	tech       compliance.Technology
 	sids       []string      // Oracle instance names, evaluated by database controls
-	scanOffset time.Duration // how long before each cycle's time the host was scanned
+	scanOffset time.Duration // how long before cycle 0's time the host was scanned (up to 48 h)
+	cycleScan  time.Duration // how long before each later cycle's time (up to 1 h)
 }
 
 // HostCount is the number of hosts in the subscription.
@@ -63,6 +64,7 @@ func (e *Estate) hostInfo(idx int) hostInfo {
 		idx:        idx,
 		tech:       compliance.Technology{ID: ot.id, Name: ot.name},
 		scanOffset: time.Duration((h>>32)%(48*3600)) * time.Second,
+		cycleScan:  time.Duration((h>>32)%3600) * time.Second,
 	}
 	hi.host = compliance.Host{
 		ID:             HostID(idx),
@@ -81,7 +83,7 @@ func (e *Estate) hostInfo(idx int) hostInfo {
 		role := [...]string{"web", "app", "db", "dc", "file"}[(g>>16)%5]
 		hi.host.DNS = fmt.Sprintf("%s%05d.corp.example.com", role, idx)
 	}
-	hi.host.ComplianceLastScanDate = e.Now().Add(-hi.scanOffset)
+	hi.host.ComplianceLastScanDate = e.Now().Add(-hi.offset(e.Cycle()))
 	if int((g>>24)%100) < e.cfg.DBSharePercent {
 		n := 1 + int((g>>32)%dbSlots)
 		for s := 0; s < n; s++ {
@@ -89,6 +91,14 @@ func (e *Estate) hostInfo(idx int) hostInfo {
 		}
 	}
 	return hi
+}
+
+// offset is how long before cycle c's time the host was scanned in it.
+func (hi *hostInfo) offset(c int) time.Duration {
+	if c == 0 {
+		return hi.scanOffset
+	}
+	return hi.cycleScan
 }
 
 // postureID is the record id of policy p, host idx, control slot k, instance slot i.
@@ -113,7 +123,7 @@ func flip(s compliance.Status) compliance.Status {
 // timeline replays a record's history from its creation through every scan
 // cycle so far: an initial status, perhaps an earlier change, and a flip in
 // some cycles.
-func (e *Estate) timeline(id int64, created time.Time, scanOffset time.Duration) timeline {
+func (e *Estate) timeline(id int64, created time.Time, hi *hostInfo) timeline {
 	h := e.hash(0x57A7, uint64(id), 0)
 	var t timeline
 	cur := compliance.StatusPassed
@@ -147,7 +157,7 @@ func (e *Estate) timeline(id int64, created time.Time, scanOffset time.Duration)
 		end(cur, start, at)
 		prev, cur, start = cur, next, at
 	}
-	eval0 := e.cycles[0].Add(-scanOffset)
+	eval0 := e.cycles[0].Add(-hi.offset(0))
 	if cur != compliance.StatusError && (h>>12)%100 < 40 {
 		// the record was created with the other status and changed once
 		frac := time.Duration((h >> 20) % 1000)
@@ -157,11 +167,11 @@ func (e *Estate) timeline(id int64, created time.Time, scanOffset time.Duration)
 		change(flip(first), at)
 	}
 	for c := 1; c < len(e.cycles); c++ {
-		if e.hash(0x57A7, uint64(id), uint64(c))%1000 < 40 {
-			change(flip(cur), e.cycles[c].Add(-scanOffset))
+		if e.hash(0x57A7, uint64(id), uint64(c))%1000 < uint64(e.cfg.FlipPermille) {
+			change(flip(cur), e.cycles[c].Add(-hi.offset(c)))
 		}
 	}
-	t.evaluated = e.Now().Add(-scanOffset)
+	t.evaluated = e.Now().Add(-hi.offset(e.Cycle()))
 	switch cur {
 	case compliance.StatusPassed:
 		if t.firstPass.IsZero() {
@@ -216,7 +226,7 @@ func (g *recordGen) fill(p *policy, hi *hostInfo, k, slot int, instance string, 
 	id := e.postureID(p, hi.idx, k, slot)
 	h := e.hash(0xC4EA7, uint64(id), 0)
 	created := e.cycles[0].Add(-time.Duration(30*24*3600+h%(370*24*3600)) * time.Second)
-	t := e.timeline(id, created, hi.scanOffset)
+	t := e.timeline(id, created, hi)
 	r := &g.rec
 	*r = compliance.Posture{
 		ID: id, Instance: instance, PolicyID: p.id, ControlID: c.id, TechnologyID: tech.ID,

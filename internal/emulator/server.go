@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,9 +52,9 @@ type ClassicLimits struct {
 
 // Server is the emulator's HTTP side.
 type Server struct {
-	opts   Options
-	estate *Estate
-	key    []byte // JWT signing key, random per server
+	opts  Options
+	state atomic.Pointer[Estate] // the estate now; Advance swaps it
+	key   []byte                 // JWT signing key, random per server
 	mux    *http.ServeMux
 	log    *slog.Logger
 
@@ -105,9 +106,10 @@ func New(opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	s := &Server{
-		opts: opts, estate: opts.Estate, log: opts.Logger, mux: http.NewServeMux(),
+		opts: opts, log: opts.Logger, mux: http.NewServeMux(),
 		limits: map[string]*window{}, cache: map[string][]byte{}, calls: map[string]int{},
 	}
+	s.state.Store(opts.Estate)
 	s.key = make([]byte, 32)
 	if _, err := rand.Read(s.key); err != nil {
 		return nil, err
@@ -122,6 +124,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /pcrs/{version}/posture/hostids", s.pcrs(apiHostIDs, s.handleHostIDs))
 	s.mux.HandleFunc("POST /pcrs/{version}/posture/postureInfo", s.pcrs(apiPostureInfo, s.handlePostureInfo))
 	s.mux.HandleFunc("GET /emulator/estate", s.handleEstate)
+	s.mux.HandleFunc("POST /emulator/advance", s.handleAdvance)
 	s.classicRoutes()
 }
 
@@ -192,12 +195,47 @@ func validVersion(v string) bool {
 	return false
 }
 
+// Estate is the estate as of the latest scan cycle.
+func (s *Server) Estate() *Estate { return s.state.Load() }
+
+// Advance moves the estate one scan cycle on, happening at at (the zero
+// time: now). Requests under way finish with the estate they started with.
+func (s *Server) Advance(at time.Time) *Estate {
+	if at.IsZero() {
+		at = time.Now()
+	}
+	for {
+		old := s.state.Load()
+		next := old.Advance(at)
+		if s.state.CompareAndSwap(old, next) {
+			s.log.Info("estate advanced", "cycle", next.Cycle(), "at", next.Now().Format(time.RFC3339))
+			return next
+		}
+	}
+}
+
+// handleAdvance is POST /emulator/advance[?at=RFC3339]: one scan cycle on.
+func (s *Server) handleAdvance(w http.ResponseWriter, r *http.Request) {
+	var at time.Time
+	if v := r.URL.Query().Get("at"); v != "" {
+		t, err := parseDateParam(v)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"message": "at: " + err.Error()})
+			return
+		}
+		at = t
+	}
+	s.Advance(at)
+	s.handleEstate(w, r)
+}
+
 func (s *Server) handleEstate(w http.ResponseWriter, r *http.Request) {
-	cfg := s.estate.Config()
+	est := s.Estate()
+	cfg := est.Config()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"seed": cfg.Seed, "policies": cfg.Policies, "inactivePolicies": cfg.InactivePolicies,
 		"hosts": cfg.Hosts, "hostsPerPolicy": cfg.HostsPerPolicy, "controlsPerPolicy": cfg.ControlsPerPolicy,
-		"cycle": s.estate.Cycle(), "now": s.estate.Now().Format(time.RFC3339),
+		"cycle": est.Cycle(), "now": est.Now().Format(time.RFC3339),
 		"subscriptionId": cfg.SubscriptionID,
 	})
 }

@@ -44,6 +44,10 @@ type StreamOptions struct {
 	Extended bool // add the fields of newer API versions (policyTitle, controlStatement, netBios)
 	Style    Style
 	Filters  Filters
+	// Fault injection: every MalformedEvery-th record is malformed, and a
+	// Broken stream has garbage after its second record.
+	MalformedEvery int
+	Broken         bool
 }
 
 // PolicyRequest is one element of the postureInfo request body: a policy and
@@ -98,8 +102,16 @@ func (e *Estate) WritePosture(w io.Writer, reqs []PolicyRequest, opts StreamOpti
 		} else {
 			buf = append(buf[:0], ',')
 		}
-		buf = appendPosture(buf, r, opts.Style)
 		n++
+		switch {
+		case opts.MalformedEvery > 0 && n%opts.MalformedEvery == 0:
+			buf = append(buf, malformedJSON(r.ID)...)
+		default:
+			buf = appendPosture(buf, r, opts.Style)
+		}
+		if opts.Broken && n == 2 {
+			buf = append(buf, " <html>Proxy Error</html> "...)
+		}
 		_, err = bw.Write(buf)
 		return err == nil
 	})

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"pcsync/internal/compliance"
@@ -46,6 +48,20 @@ type Options struct {
 	// as given (pcsync adds action, id, policy_id and id_min).
 	Classic ClassicParams
 
+	// Full forces a complete pull; otherwise a run after a successful one
+	// asks only for what changed since it started, less Overlap (default
+	// 1 h), using IncrementalFilter ("statusChangedSince", the default,
+	// "lastEvaluationDate" or "lastScanDate" on PCRS; the classic path
+	// always uses status_changes_since).
+	Full              bool
+	Overlap           time.Duration
+	IncrementalFilter string
+	// Restart discards an unfinished run's plan instead of resuming it.
+	Restart bool
+	// HostIDsLastScanDate asks host id resolution only for hosts scanned
+	// since; the host lists are then partial, so no host is marked stale.
+	HostIDsLastScanDate time.Time
+
 	// Rejects receives every record that does not decode; nil discards them
 	// (they are still counted and fail the run).
 	Rejects RejectSink
@@ -79,6 +95,12 @@ func (o *Options) setDefaults(c *qualys.Client) {
 	}
 	if o.RetryBackoff == nil {
 		o.RetryBackoff = qualys.DefaultBackoff
+	}
+	if o.Overlap == 0 {
+		o.Overlap = time.Hour
+	}
+	if o.IncrementalFilter == "" {
+		o.IncrementalFilter = "statusChangedSince"
 	}
 }
 
@@ -128,33 +150,106 @@ type Result struct {
 	Run      compliance.Run
 	Policies []compliance.PolicySummary
 	Skipped  []string // steps not taken, with why
+	Resumed  bool     // the run continued an unfinished one
 }
 
-// Batch is one postureInfo request of the plan: one policy and a slice of
-// its hosts.
+// Batch is one unit of the plan: a postureInfo request for one policy and
+// a slice of its hosts, or (Classic) a policy's posture/info pages.
 type Batch struct {
-	No      int64
-	Policy  compliance.PolicyHosts
-	Classic bool // a classic posture/info listing of the whole policy
+	No       int64
+	Policy   compliance.PolicyHosts
+	Classic  bool
+	Filtered bool  // ask only for what changed since the run's Since
+	Cursor   int64 // classic: id_min of the next page
 }
 
-// Run performs one sync. It always records the run's outcome in the store
-// (unless the store itself fails) and returns the result with an error that
-// says why the run did not fully succeed: ErrIncomplete, a *StoreError, the
-// context's error, or the Qualys error that stopped it.
+func (b *Batch) planned() store.PlannedBatch {
+	kind := "pcrs"
+	if b.Classic {
+		kind = "classic"
+	}
+	return store.PlannedBatch{No: b.No, PolicyID: b.Policy.PolicyID, Kind: kind, HostIDs: b.Policy.HostIDs,
+		SubscriptionID: b.Policy.SubscriptionID, Filtered: b.Filtered, Cursor: b.Cursor}
+}
+
+func batchOf(p store.PlannedBatch) Batch {
+	return Batch{No: p.No, Classic: p.Kind == "classic", Filtered: p.Filtered, Cursor: p.Cursor,
+		Policy: compliance.PolicyHosts{PolicyID: p.PolicyID, SubscriptionID: p.SubscriptionID, HostIDs: p.HostIDs}}
+}
+
+// Run performs one sync, holding the database's sync lock: it resumes an
+// unfinished run (unless Restart), or starts a full or incremental one. It
+// always records the run's outcome in the store (unless the store itself
+// fails) and returns the result with an error that says why the run did
+// not fully succeed: ErrIncomplete, a *StoreError, a *store.LockedError,
+// the context's error, or the Qualys error that stopped it.
 func (e *Engine) Run(ctx context.Context, opts Options) (*Result, error) {
 	opts.setDefaults(e.client)
-	r := &run{e: e, opts: opts, log: e.log, summaries: map[int64]*compliance.PolicySummary{}}
-	r.rec = compliance.Run{Source: opts.Source, Params: opts.Params}
+	r := &run{e: e, opts: opts, log: e.log, summaries: map[int64]*compliance.PolicySummary{}, stale: map[int64]int64{}}
 	if err := r.checkSource(); err != nil {
 		return nil, err
+	}
+	release, err := e.store.AcquireSyncLock(ctx)
+	if err != nil {
+		var locked *store.LockedError
+		if errors.As(err, &locked) {
+			return nil, err
+		}
+		return nil, &StoreError{err}
+	}
+	defer release()
+	prev, pending, err := e.store.UnfinishedRun(ctx)
+	switch {
+	case err == nil && !opts.Restart:
+		return r.resume(ctx, prev, pending)
+	case err == nil:
+		if err := e.store.AbandonRun(ctx, prev.ID); err != nil {
+			return nil, &StoreError{err}
+		}
+		e.log.Info("unfinished run discarded", "run_id", prev.ID, "batches", len(pending))
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, &StoreError{err}
+	}
+	r.rec = compliance.Run{Source: opts.Source, Params: opts.Params, Mode: compliance.ModeFull}
+	if !opts.Full {
+		last, err := e.store.LastSucceeded(ctx)
+		switch {
+		case err == nil:
+			r.rec.Mode, r.rec.Since = compliance.ModeIncremental, last.StartedAt.Add(-opts.Overlap).Truncate(time.Second)
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, &StoreError{err}
+		}
 	}
 	if err := e.store.BeginRun(ctx, &r.rec); err != nil {
 		return nil, &StoreError{err}
 	}
 	r.log = e.log.With("run_id", r.rec.ID)
-	r.log.Info("run started", "source", opts.Source)
-	err := r.execute(ctx)
+	r.log.Info("run started", "source", opts.Source, "mode", r.rec.Mode, "since", compliance.FormatDate(r.rec.Since))
+	err = r.execute(ctx)
+	return r.finish(ctx, err)
+}
+
+// resume continues a run that was killed, failed or interrupted: only its
+// batches not marked done are fetched (classic ones from their cursor).
+func (r *run) resume(ctx context.Context, prev *compliance.Run, pending []store.PlannedBatch) (*Result, error) {
+	r.rec = *prev
+	r.opts.Source = prev.Source
+	if err := r.checkSource(); err != nil {
+		return nil, fmt.Errorf("cannot resume run %d: %w (or discard it with --restart)", prev.ID, err)
+	}
+	if err := r.e.store.ResumeRun(ctx, &r.rec); err != nil {
+		return nil, &StoreError{err}
+	}
+	r.resumed = true
+	r.log = r.e.log.With("run_id", r.rec.ID)
+	r.log.Info("run resumed", "mode", r.rec.Mode, "batches_left", len(pending), "resumed", r.rec.Resumed)
+	batches := make([]Batch, 0, len(pending))
+	for _, p := range pending {
+		batches = append(batches, batchOf(p))
+	}
+	r.e.Progress.BatchesTotal.Store(r.rec.Batches)
+	r.e.Progress.BatchesDone.Store(r.rec.Batches - int64(len(batches)))
+	err := r.load(ctx, batches)
 	return r.finish(ctx, err)
 }
 
@@ -169,6 +264,8 @@ type run struct {
 	failed    int // batches that could not be fetched
 	slots     chan struct{}
 	skipped   []string
+	resumed   bool
+	stale     map[int64]int64 // postures marked stale per policy
 }
 
 func (r *run) summary(id int64) *compliance.PolicySummary {
@@ -197,31 +294,69 @@ func (r *run) execute(ctx context.Context) error {
 		r.skip("policy details and controls", "no classic API URL (--api or --platform)")
 	}
 	var batches []Batch
+	incremental := r.rec.Mode == compliance.ModeIncremental
 	if r.opts.Source == "classic" {
 		r.skip("host ids", "classic posture is listed per policy")
 		for _, id := range policies {
-			batches = append(batches, Batch{No: int64(len(batches) + 1), Classic: true, Policy: compliance.PolicyHosts{PolicyID: id}})
+			batches = append(batches, Batch{No: int64(len(batches) + 1), Classic: true, Filtered: incremental,
+				Policy: compliance.PolicyHosts{PolicyID: id}})
 		}
 	} else {
 		hosts, err := r.resolveHosts(ctx, policies)
 		if err != nil {
 			return err
 		}
-		batches = r.plan(hosts)
+		if batches, err = r.plan(ctx, hosts); err != nil {
+			return err
+		}
+	}
+	planned := make([]store.PlannedBatch, 0, len(batches))
+	for i := range batches {
+		planned = append(planned, batches[i].planned())
+	}
+	summaries := make([]compliance.PolicySummary, 0, len(r.order))
+	for _, id := range r.order {
+		summaries = append(summaries, *r.summaries[id])
+	}
+	if err := r.e.store.PlanRun(ctx, r.rec.ID, planned, summaries); err != nil {
+		return &StoreError{err}
 	}
 	r.rec.Batches = int64(len(batches))
 	r.e.Progress.BatchesTotal.Store(int64(len(batches)))
 	r.log.Info("plan ready", "policies", len(policies), "batches", len(batches), "source", r.opts.Source)
+	return r.load(ctx, batches)
+}
+
+// load fetches the batches into the store (in bulk-load mode when the store
+// is empty) and, after a full run that fetched every batch, marks stale the
+// postures Qualys no longer returned.
+func (r *run) load(ctx context.Context, batches []Batch) error {
 	if err := r.e.store.BeginLoad(ctx); err != nil {
 		return &StoreError{err}
 	}
-	err = r.fetch(ctx, batches)
+	err := r.fetch(ctx, batches)
 	// Indexes dropped for a bulk load are rebuilt even when the run failed;
 	// only an interrupted run leaves that to the next one.
 	if lerr := r.e.store.EndLoad(ctx); lerr != nil && err == nil {
 		err = &StoreError{lerr}
 	}
-	return err
+	if err != nil || r.failed > 0 || r.rec.Mode != compliance.ModeFull {
+		return err
+	}
+	done, serr := r.e.store.RunSummaries(ctx, r.rec.ID)
+	if serr != nil {
+		return &StoreError{serr}
+	}
+	var ids []int64
+	for _, s := range done {
+		if s.Error == "" {
+			ids = append(ids, s.PolicyID)
+		}
+	}
+	if r.stale, serr = r.e.store.MarkStale(ctx, r.rec.ID, ids); serr != nil {
+		return &StoreError{serr}
+	}
+	return nil
 }
 
 // checkSource refuses a posture path the client has no URL for.
@@ -301,32 +436,84 @@ func (r *run) resolveHosts(ctx context.Context, ids []int64) ([]compliance.Polic
 	return out, nil
 }
 
-// plan splits each policy's hosts into batches of HostsPerRequest.
-func (r *run) plan(hosts []compliance.PolicyHosts) []Batch {
+// plan records each policy's hosts (marking stale those that left) and
+// splits them into batches of HostsPerRequest. An incremental run asks for
+// changes only for hosts it already knew; new and returning hosts are
+// fetched whole.
+func (r *run) plan(ctx context.Context, hosts []compliance.PolicyHosts) ([]Batch, error) {
 	var batches []Batch
-	for _, ph := range hosts {
-		for chunk := range slices.Chunk(ph.HostIDs, r.opts.HostsPerRequest) {
-			batches = append(batches, Batch{No: int64(len(batches) + 1), Policy: compliance.PolicyHosts{
+	add := func(ph compliance.PolicyHosts, ids []string, filtered bool) {
+		for chunk := range slices.Chunk(ids, r.opts.HostsPerRequest) {
+			batches = append(batches, Batch{No: int64(len(batches) + 1), Filtered: filtered, Policy: compliance.PolicyHosts{
 				PolicyID: ph.PolicyID, SubscriptionID: ph.SubscriptionID, HostIDs: chunk}})
 		}
 	}
-	return batches
+	for _, ph := range hosts {
+		if !r.opts.HostIDsLastScanDate.IsZero() { // partial host lists: no membership
+			add(ph, ph.HostIDs, r.rec.Mode == compliance.ModeIncremental)
+			continue
+		}
+		ids := make([]int64, 0, len(ph.HostIDs))
+		for _, h := range ph.HostIDs {
+			n, _ := strconv.ParseInt(h, 10, 64) // the client checked they are numbers
+			ids = append(ids, n)
+		}
+		added, left, err := r.e.store.UpdatePolicyHosts(ctx, r.rec.ID, ph.PolicyID, ids)
+		if err != nil {
+			return nil, &StoreError{err}
+		}
+		r.summary(ph.PolicyID).StaleHosts = left
+		if r.rec.Mode != compliance.ModeIncremental {
+			add(ph, ph.HostIDs, false)
+			continue
+		}
+		fresh := make(map[int64]bool, len(added))
+		for _, h := range added {
+			fresh[h] = true
+		}
+		var known, whole []string
+		for i, h := range ph.HostIDs {
+			if fresh[ids[i]] {
+				whole = append(whole, h)
+			} else {
+				known = append(known, h)
+			}
+		}
+		add(ph, known, true)
+		add(ph, whole, false)
+	}
+	return batches, nil
 }
 
-// finish records the outcome of the run and builds the result.
+// finish records the outcome of the run and builds the result. The
+// per-policy figures come from the store, so that a resumed run counts the
+// batches it finished before it stopped.
 func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	res := &Result{}
-	for _, id := range r.order {
-		s := r.summaries[id]
+	if stored, serr := r.e.store.RunSummaries(context.WithoutCancel(ctx), r.rec.ID); serr == nil && len(stored) > 0 {
+		for i := range stored {
+			if mem, ok := r.summaries[stored[i].PolicyID]; ok && mem.Error != "" && !strings.Contains(stored[i].Error, mem.Error) {
+				stored[i].Error = strings.TrimPrefix(stored[i].Error+"; "+mem.Error, "; ")
+			}
+			stored[i].StalePostures = r.stale[stored[i].PolicyID]
+		}
+		res.Policies = stored
+	} else {
+		for _, id := range r.order {
+			res.Policies = append(res.Policies, *r.summaries[id])
+		}
+	}
+	r.rec.Records, r.rec.Passed, r.rec.Failed, r.rec.Errors = 0, 0, 0, 0
+	for _, s := range res.Policies {
 		r.rec.Records += s.Records
 		r.rec.Passed += s.Passed
 		r.rec.Failed += s.Failed
 		r.rec.Errors += s.Errors
-		res.Policies = append(res.Policies, *s)
 	}
-	r.rec.Rejects = r.e.Progress.Rejects.Load()
-	r.rec.WireBytes = r.e.Progress.WireBytes.Load()
-	r.rec.DataBytes = r.e.Progress.DataBytes.Load()
+	r.rec.Policies = int64(len(res.Policies))
+	r.rec.Rejects += r.e.Progress.Rejects.Load()
+	r.rec.WireBytes += r.e.Progress.WireBytes.Load()
+	r.rec.DataBytes += r.e.Progress.DataBytes.Load()
 	if err == nil {
 		for _, s := range res.Policies {
 			if s.Error != "" {
@@ -351,11 +538,13 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		}
 	}
 	// The outcome is recorded even when ctx is cancelled.
+	r.rec.FinishedAt = time.Time{}
 	if ferr := r.e.store.FinishRun(context.WithoutCancel(ctx), &r.rec, res.Policies); ferr != nil {
 		err = errors.Join(err, &StoreError{ferr})
 	}
 	res.Run = r.rec
 	res.Skipped = r.skipped
+	res.Resumed = r.resumed
 	r.log.Info("run finished", "status", r.rec.Status, "records", r.rec.Records, "rejects", r.rec.Rejects)
 	return res, err
 }

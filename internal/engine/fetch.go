@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"pcsync/internal/compliance"
 	"pcsync/internal/qualys"
@@ -18,6 +19,7 @@ import (
 type item struct {
 	postures []compliance.Posture
 	done     *store.BatchDone
+	cursor   *store.BatchCursor // classic: the page is stored
 	policy   int64
 }
 
@@ -66,12 +68,11 @@ func (r *run) fetch(ctx context.Context, batches []Batch) error {
 				}
 				mu.Lock()
 				r.failed++
-				s := r.summary(b.Policy.PolicyID)
-				if s.Error == "" {
-					s.Error = err.Error()
-				}
 				mu.Unlock()
 				r.log.Error("batch failed", "batch", b.No, "policy_id", b.Policy.PolicyID, "hosts", len(b.Policy.HostIDs), "err", err)
+				if ferr := r.e.store.FailBatch(ctx, r.rec.ID, b.No, err.Error()); ferr != nil {
+					cancel(&StoreError{ferr})
+				}
 			}
 		})
 	}
@@ -152,6 +153,9 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 		LastEvaluationDate: r.opts.LastEvaluationDate, LastScanDate: r.opts.LastScanDate,
 		LastScanDateFrom: r.opts.LastScanDateFrom, LastScanDateTo: r.opts.LastScanDateTo,
 		StatusChangedSince: r.opts.StatusChangedSince, Extra: r.opts.ExtraParams,
+	}
+	if b.Filtered {
+		r.incremental(req)
 	}
 	s, err := r.e.client.PCRS.Posture(ctx, req)
 	if err != nil {
@@ -248,7 +252,7 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu 
 	b := &store.Batch{RunID: r.rec.ID, Exceptions: r.opts.Source == "classic"}
 	var chunks [][]compliance.Posture
 	flush := func() error {
-		if len(b.Postures) == 0 && len(b.Done) == 0 {
+		if len(b.Postures) == 0 && len(b.Done) == 0 && len(b.Cursors) == 0 {
 			return nil
 		}
 		if err := r.e.store.Write(ctx, b); err != nil {
@@ -273,7 +277,7 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu 
 			pool.Put(c[:cap(c)])
 		}
 		chunks = chunks[:0]
-		b.Postures, b.Done = b.Postures[:0], b.Done[:0]
+		b.Postures, b.Done, b.Cursors = b.Postures[:0], b.Done[:0], b.Cursors[:0]
 		return nil
 	}
 	add := func(it item) {
@@ -283,6 +287,9 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu 
 		}
 		if it.done != nil {
 			b.Done = append(b.Done, *it.done)
+		}
+		if it.cursor != nil {
+			b.Cursors = append(b.Cursors, *it.cursor)
 		}
 	}
 	for {
@@ -320,8 +327,6 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu 
 // GLOSSARY), and hands the records to the writer. A page cut off mid-way is
 // fetched again by the client before any of it is handed on.
 func (r *run) fetchClassic(ctx context.Context, b Batch, items chan<- item, pool *sync.Pool) error {
-	var counts compliance.Counts
-	hosts := map[int64]struct{}{}
 	send := func(it item) error {
 		select {
 		case items <- it:
@@ -330,19 +335,38 @@ func (r *run) fetchClassic(ctx context.Context, b Batch, items chan<- item, pool
 			return ctx.Err()
 		}
 	}
-	err := r.e.client.Classic.PostureInfo(ctx, b.Policy.PolicyID, 0, r.opts.Classic.Results, func(pg *qualys.PostureInfoPage) error {
+	params := r.opts.Classic.Results
+	if b.Filtered {
+		params = cloneParams(params)
+		since := r.rec.Since
+		if t, err := time.Parse(time.RFC3339, params.Get("status_changes_since")); err == nil && t.After(since) {
+			since = t // the configured filter is narrower: keep it
+		}
+		params.Set("status_changes_since", compliance.FormatDate(since))
+	}
+	// Each page commits with the batch's cursor and its counts, so a
+	// resumed run starts from the first page not stored.
+	err := r.e.client.Classic.PostureInfo(ctx, b.Policy.PolicyID, b.Cursor, params, func(pg *qualys.PostureInfoPage) error {
 		r.keepRejects(b, pg.Rejects)
 		r.e.Progress.WireBytes.Add(pg.Bytes) // the classic API sends no compression
 		r.e.Progress.DataBytes.Add(pg.Bytes)
-		for recs := range slices.Chunk(pg.Records, r.opts.ChunkRecords) {
+		var counts compliance.Counts
+		chunks := slices.Collect(slices.Chunk(pg.Records, r.opts.ChunkRecords))
+		if len(chunks) == 0 {
+			chunks = [][]compliance.Posture{nil}
+		}
+		for i, recs := range chunks {
 			chunk := pool.Get().([]compliance.Posture)
 			n := copy(chunk, recs)
-			for i := range n {
-				counts.Add(chunk[i].Status)
-				hosts[chunk[i].Host.ID] = struct{}{}
+			for j := range n {
+				counts.Add(chunk[j].Status)
 			}
 			r.e.Progress.Records.Add(int64(n))
-			if err := send(item{postures: chunk[:n], policy: b.Policy.PolicyID}); err != nil {
+			it := item{postures: chunk[:n], policy: b.Policy.PolicyID}
+			if i == len(chunks)-1 {
+				it.cursor = &store.BatchCursor{BatchNo: b.No, Next: pg.Next, Counts: counts}
+			}
+			if err := send(it); err != nil {
 				return err
 			}
 		}
@@ -351,6 +375,26 @@ func (r *run) fetchClassic(ctx context.Context, b Batch, items chan<- item, pool
 	if err != nil {
 		return err
 	}
-	done := &store.BatchDone{BatchNo: b.No, PolicyID: b.Policy.PolicyID, HostsReturned: int64(len(hosts)), Counts: counts}
-	return send(item{done: done, policy: b.Policy.PolicyID})
+	return send(item{done: &store.BatchDone{BatchNo: b.No, PolicyID: b.Policy.PolicyID, Counted: true}, policy: b.Policy.PolicyID})
+}
+
+// incremental narrows a PCRS request to what changed since the run's Since,
+// with the configured filter (a narrower filter already set is kept).
+func (r *run) incremental(req *qualys.PostureRequest) {
+	since := r.rec.Since
+	var dst *time.Time
+	switch r.opts.IncrementalFilter {
+	case "lastEvaluationDate":
+		dst = &req.LastEvaluationDate
+	case "lastScanDate":
+		dst = &req.LastScanDate
+		if !req.LastScanDateFrom.IsZero() { // cannot be combined: keep the range
+			return
+		}
+	default:
+		dst = &req.StatusChangedSince
+	}
+	if dst.Before(since) {
+		*dst = since
+	}
 }

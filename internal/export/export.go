@@ -24,7 +24,8 @@ import (
 var Formats = []string{"ndjson", "json", "csv"}
 
 // Tables are the tables that can be exported.
-var Tables = []string{"postures", "policies", "sections", "controls", "technologies", "frameworks", "hosts", "exceptions", "runs"}
+var Tables = []string{"postures", "history", "policies", "sections", "controls", "technologies", "frameworks", "hosts",
+	"exceptions", "runs"}
 
 // Write exports table from st to w in format.
 func Write(ctx context.Context, st store.Store, table, format string, w io.Writer) error {
@@ -78,6 +79,11 @@ func Write(ctx context.Context, st store.Store, table, format string, w io.Write
 		if err == nil {
 			err = st.Exceptions(ctx, func(id int64, x *compliance.Exception) error { r = exceptionRow(r[:0], id, x); return emit() })
 		}
+	case "history":
+		err = enc.begin(historyRow(nil, &compliance.StatusChange{}))
+		if err == nil {
+			err = st.History(ctx, func(x *compliance.StatusChange) error { r = historyRow(r[:0], x); return emit() })
+		}
 	case "runs":
 		err = enc.begin(runRow(nil, &compliance.Run{}))
 		if err == nil {
@@ -86,6 +92,25 @@ func Write(ctx context.Context, st store.Store, table, format string, w io.Write
 	}
 	if err != nil {
 		return fmt.Errorf("export %s: %w", table, err)
+	}
+	return enc.close()
+}
+
+// Changes writes the changes after run from up to run to, one row each:
+// kind (newly-failing, newly-passing, newly-error, new, stale), the posture
+// and its keys, the statuses before and after, when, and which run saw it.
+func Changes(ctx context.Context, st store.Store, from, to int64, format string, w io.Writer) error {
+	enc, err := newEncoder(format, w)
+	if err != nil {
+		return err
+	}
+	if err := enc.begin(changeRow(nil, &compliance.Change{})); err != nil {
+		return err
+	}
+	var r row
+	err = st.Changes(ctx, from, to, func(c *compliance.Change) error { r = changeRow(r[:0], c); return enc.row(r) })
+	if err != nil {
+		return fmt.Errorf("changes: %w", err)
 	}
 	return enc.close()
 }

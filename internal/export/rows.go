@@ -174,3 +174,15 @@ func runRow(r row, x *compliance.Run) row {
 		num("records", x.Records), num("passed", x.Passed), num("failed", x.Failed), num("errors", x.Errors),
 		num("rejects", x.Rejects), num("wireBytes", x.WireBytes), num("dataBytes", x.DataBytes))
 }
+
+func historyRow(r row, c *compliance.StatusChange) row {
+	return append(r, num("postureId", c.PostureID), num("policyId", c.PolicyID), num("hostId", c.HostID),
+		num("controlId", c.ControlID), str("oldStatus", string(c.OldStatus)), str("newStatus", string(c.NewStatus)),
+		date("changedAt", c.ChangedAt), num("runId", c.RunID))
+}
+
+func changeRow(r row, c *compliance.Change) row {
+	return append(r, str("kind", c.Kind), num("postureId", c.PostureID), num("policyId", c.PolicyID),
+		num("hostId", c.HostID), num("controlId", c.ControlID), str("oldStatus", string(c.OldStatus)),
+		str("newStatus", string(c.NewStatus)), date("changedAt", c.ChangedAt), num("runId", c.RunID))
+}

@@ -17,6 +17,35 @@ import (
 // ErrNotFound is returned by lookups of rows that do not exist.
 var ErrNotFound = errors.New("not found")
 
+// LockedError says another sync holds the database.
+type LockedError struct {
+	Holder string // what the lock says of its holder (pid, start time)
+}
+
+func (e *LockedError) Error() string {
+	return "another pcsync sync is writing to this database (" + e.Holder + "); wait for it to finish"
+}
+
+// PlannedBatch is one batch of a run's plan.
+type PlannedBatch struct {
+	No       int64
+	PolicyID int64
+	Kind     string   // "pcrs" (one postureInfo call) or "classic" (a policy's posture/info pages)
+	HostIDs  []string // pcrs: the hosts to ask for, as Qualys sent them
+	// SubscriptionID is sent back with the host ids, as Qualys's clients do.
+	SubscriptionID string
+	Filtered       bool  // ask only for what changed since the run's Since
+	Cursor         int64 // classic: id_min of the next page (0: from the start)
+}
+
+// BatchCursor records how far a classic batch got: the id_min of its next
+// page, and the statuses of the page just stored (added to the batch's).
+type BatchCursor struct {
+	BatchNo int64
+	Next    int64
+	Counts  compliance.Counts
+}
+
 // Batch is one unit of writing: posture records and the plan batches whose
 // last records they are. A Store applies a Batch in one transaction, so a
 // plan batch is marked done if and only if all its records are stored.
@@ -24,6 +53,8 @@ type Batch struct {
 	RunID    int64
 	Postures []compliance.Posture
 	Done     []BatchDone
+	// Cursors advance classic batches, committed with the page's records.
+	Cursors []BatchCursor
 	// Exceptions says the records carry exception information (classic
 	// posture): a record without one has none, and a stored one is removed.
 	Exceptions bool
@@ -36,6 +67,9 @@ type BatchDone struct {
 	PolicyID      int64
 	HostsReturned int64
 	Counts        compliance.Counts
+	// Counted says the batch's counts were added page by page with its
+	// cursors (classic); the marker only finishes it.
+	Counted bool
 }
 
 // Store is a pcsync database. Methods are safe for use by one writer
@@ -71,6 +105,37 @@ type Store interface {
 	// and b.Done is recorded in the same transaction.
 	Write(ctx context.Context, b *Batch) error
 
+	// AcquireSyncLock takes the database's sync lock, or fails with a
+	// *LockedError if another sync holds it. The lock dies with its process.
+	AcquireSyncLock(ctx context.Context) (release func(), err error)
+	// PlanRun records run runID's plan (every batch pending) and the
+	// per-policy facts known before fetching (title, hosts asked for,
+	// errors, hosts that left).
+	PlanRun(ctx context.Context, runID int64, batches []PlannedBatch, policies []compliance.PolicySummary) error
+	// UnfinishedRun returns the latest run whose plan has pending batches
+	// and that is not running any more (killed, failed or interrupted),
+	// with those batches; ErrNotFound if there is none.
+	UnfinishedRun(ctx context.Context) (*compliance.Run, []PlannedBatch, error)
+	// ResumeRun marks r running again and counts the resumption.
+	ResumeRun(ctx context.Context, r *compliance.Run) error
+	// AbandonRun discards the pending batches of an unfinished run.
+	AbandonRun(ctx context.Context, runID int64) error
+	// FailBatch records that a batch could not be fetched, and why.
+	FailBatch(ctx context.Context, runID, batchNo int64, msg string) error
+	// RunSummaries computes the per-policy summary of run runID from its
+	// plan and its finished batches.
+	RunSummaries(ctx context.Context, runID int64) ([]compliance.PolicySummary, error)
+	// LastSucceeded returns the latest run that succeeded; ErrNotFound if none.
+	LastSucceeded(ctx context.Context) (*compliance.Run, error)
+	// UpdatePolicyHosts records that policyID covers hostIDs as of run
+	// runID. Hosts it covered before and not now are marked stale, with
+	// their postures of the policy; it returns the hosts that are new to
+	// the policy or back in it, and how many hosts left.
+	UpdatePolicyHosts(ctx context.Context, runID, policyID int64, hostIDs []int64) (added []int64, left int64, err error)
+	// MarkStale marks stale the postures of policies that run runID, a
+	// complete full run, did not return, and returns how many per policy.
+	MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error)
+
 	// Postures calls fn for every stored posture record, in posture id order.
 	// The record passed to fn is reused between calls.
 	Postures(ctx context.Context, fn func(*compliance.Posture) error) error
@@ -90,6 +155,13 @@ type Store interface {
 	Frameworks(ctx context.Context, fn func(*compliance.Framework) error) error
 	// Exceptions calls fn for every posture exception, by posture id.
 	Exceptions(ctx context.Context, fn func(postureID int64, e *compliance.Exception) error) error
+	// History calls fn for every status change, in the order they were seen.
+	History(ctx context.Context, fn func(*compliance.StatusChange) error) error
+	// Diff summarizes per policy what changed after run from, up to and
+	// including run to.
+	Diff(ctx context.Context, from, to int64) ([]compliance.PolicyDiff, error)
+	// Changes calls fn for every change after run from up to run to.
+	Changes(ctx context.Context, from, to int64, fn func(*compliance.Change) error) error
 	// Runs calls fn for every run, oldest first.
 	Runs(ctx context.Context, fn func(*compliance.Run) error) error
 	// RunPolicies returns the per-policy summaries of run id.

@@ -236,29 +236,37 @@ func (s *Store) Exceptions(ctx context.Context, fn func(int64, *compliance.Excep
 
 // Runs calls fn for every run, oldest first.
 func (s *Store) Runs(ctx context.Context, fn func(*compliance.Run) error) error {
-	return s.query(ctx, `SELECT id, started_at, finished_at, status, source, params, message, policies, batches,
-		records, passed, failed, errors, rejects, wire_bytes, data_bytes FROM runs ORDER BY id`, func(st *sqlite3.Stmt) error {
-		r := compliance.Run{
-			ID: st.ColumnInt64(0), StartedAt: date(st, 1), FinishedAt: date(st, 2),
-			Status: compliance.RunStatus(st.ColumnText(3)), Source: st.ColumnText(4), Params: st.ColumnText(5),
-			Message: st.ColumnText(6), Policies: st.ColumnInt64(7), Batches: st.ColumnInt64(8),
-			Records: st.ColumnInt64(9), Passed: st.ColumnInt64(10), Failed: st.ColumnInt64(11),
-			Errors: st.ColumnInt64(12), Rejects: st.ColumnInt64(13),
-			WireBytes: st.ColumnInt64(14), DataBytes: st.ColumnInt64(15),
-		}
+	return s.query(ctx, `SELECT `+runColumns+` FROM runs ORDER BY id`, func(st *sqlite3.Stmt) error {
+		r := scanRun(st)
 		return fn(&r)
 	})
+}
+
+const runColumns = `id, started_at, finished_at, status, source, params, message, policies, batches,
+	records, passed, failed, errors, rejects, wire_bytes, data_bytes, mode, since, resumed`
+
+func scanRun(st *sqlite3.Stmt) compliance.Run {
+	return compliance.Run{
+		ID: st.ColumnInt64(0), StartedAt: date(st, 1), FinishedAt: date(st, 2),
+		Status: compliance.RunStatus(st.ColumnText(3)), Source: st.ColumnText(4), Params: st.ColumnText(5),
+		Message: st.ColumnText(6), Policies: st.ColumnInt64(7), Batches: st.ColumnInt64(8),
+		Records: st.ColumnInt64(9), Passed: st.ColumnInt64(10), Failed: st.ColumnInt64(11),
+		Errors: st.ColumnInt64(12), Rejects: st.ColumnInt64(13),
+		WireBytes: st.ColumnInt64(14), DataBytes: st.ColumnInt64(15),
+		Mode: st.ColumnText(16), Since: date(st, 17), Resumed: st.ColumnInt64(18),
+	}
 }
 
 // RunPolicies returns the per-policy summaries of run id.
 func (s *Store) RunPolicies(ctx context.Context, runID int64) ([]compliance.PolicySummary, error) {
 	var out []compliance.PolicySummary
-	err := s.query(ctx, `SELECT policy_id, title, hosts_requested, hosts_returned, records, passed, failed, errors, error
-		FROM run_policies WHERE run_id = ? ORDER BY policy_id`, func(st *sqlite3.Stmt) error {
+	err := s.query(ctx, `SELECT policy_id, title, hosts_requested, hosts_returned, records, passed, failed, errors, error,
+		stale_hosts, stale_postures FROM run_policies WHERE run_id = ? ORDER BY policy_id`, func(st *sqlite3.Stmt) error {
 		out = append(out, compliance.PolicySummary{
 			PolicyID: st.ColumnInt64(0), Title: st.ColumnText(1), HostsRequested: st.ColumnInt64(2),
 			HostsReturned: st.ColumnInt64(3), Records: st.ColumnInt64(4), Passed: st.ColumnInt64(5),
 			Failed: st.ColumnInt64(6), Errors: st.ColumnInt64(7), Error: st.ColumnText(8),
+			StaleHosts: st.ColumnInt64(9), StalePostures: st.ColumnInt64(10),
 		})
 		return nil
 	}, runID)

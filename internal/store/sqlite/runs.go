@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"pcsync/internal/compliance"
 )
 
@@ -21,8 +23,11 @@ func (s *Store) BeginRun(ctx context.Context, r *compliance.Run) error {
 	if r.Params == "" {
 		r.Params = "{}"
 	}
-	err := exec(s.conn, `INSERT INTO runs (started_at, status, source, params) VALUES (?, ?, ?, ?)`,
-		r.StartedAt.UTC().Format(time.RFC3339Nano), string(r.Status), r.Source, r.Params)
+	if r.Mode == "" {
+		r.Mode = compliance.ModeFull
+	}
+	err := exec(s.conn, `INSERT INTO runs (started_at, status, source, params, mode, since) VALUES (?, ?, ?, ?, ?, ?)`,
+		r.StartedAt.UTC().Format(time.RFC3339Nano), string(r.Status), r.Source, r.Params, r.Mode, r.Since)
 	if err != nil {
 		return fmt.Errorf("begin run: %w", err)
 	}
@@ -48,13 +53,7 @@ func (s *Store) FinishRun(ctx context.Context, r *compliance.Run, policies []com
 		if err != nil {
 			break
 		}
-		err = exec(s.conn, `INSERT INTO run_policies (run_id, policy_id, title, hosts_requested, hosts_returned,
-			records, passed, failed, errors, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (run_id, policy_id) DO UPDATE SET title = excluded.title,
-			hosts_requested = excluded.hosts_requested, hosts_returned = excluded.hosts_returned,
-			records = excluded.records, passed = excluded.passed, failed = excluded.failed,
-			errors = excluded.errors, error = excluded.error`,
-			r.ID, p.PolicyID, p.Title, p.HostsRequested, p.HostsReturned, p.Records, p.Passed, p.Failed, p.Errors, p.Error)
+		err = upsertRunPolicy(s.conn, r.ID, &p)
 	}
 	if err != nil {
 		_ = s.conn.Exec("ROLLBACK")
@@ -97,4 +96,16 @@ func (s *Store) UpsertPolicies(ctx context.Context, runID int64, policies []comp
 		return fmt.Errorf("store policies: %w", err)
 	}
 	return nil
+}
+
+func upsertRunPolicy(conn *sqlite3.Conn, runID int64, p *compliance.PolicySummary) error {
+	return exec(conn, `INSERT INTO run_policies (run_id, policy_id, title, hosts_requested, hosts_returned,
+		records, passed, failed, errors, error, stale_hosts, stale_postures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (run_id, policy_id) DO UPDATE SET title = excluded.title,
+		hosts_requested = excluded.hosts_requested, hosts_returned = excluded.hosts_returned,
+		records = excluded.records, passed = excluded.passed, failed = excluded.failed,
+		errors = excluded.errors, error = excluded.error, stale_hosts = excluded.stale_hosts,
+		stale_postures = excluded.stale_postures`,
+		runID, p.PolicyID, p.Title, p.HostsRequested, p.HostsReturned, p.Records, p.Passed, p.Failed, p.Errors, p.Error,
+		p.StaleHosts, p.StalePostures)
 }

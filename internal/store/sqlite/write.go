@@ -34,7 +34,7 @@ ON CONFLICT (id) DO UPDATE SET
 	last_evaluated_date = excluded.last_evaluated_date, created = excluded.created,
 	criticality_label = excluded.criticality_label, criticality_value = excluded.criticality_value,
 	evidence = excluded.evidence, cause_of_failure = excluded.cause_of_failure, extra = excluded.extra,
-	last_run = excluded.last_run`
+	last_run = excluded.last_run, stale_run = NULL`
 
 // postureRowsPerStmt is how many records one INSERT carries: one statement
 // per row spends as much in statement overhead (reset, unbind, halt) as in
@@ -86,10 +86,11 @@ const upsertExceptionSQL = `INSERT OR REPLACE INTO exceptions (posture_id, assig
 
 const insertPolicyControlSQL = `INSERT INTO policy_controls (policy_id, control_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING`
 
-const insertBatchSQL = `INSERT INTO run_batches (run_id, batch_no, policy_id, hosts_returned, records, passed, failed, errors, finished_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-ON CONFLICT (run_id, batch_no) DO UPDATE SET hosts_returned = excluded.hosts_returned, records = excluded.records,
-	passed = excluded.passed, failed = excluded.failed, errors = excluded.errors, finished_at = excluded.finished_at`
+const insertBatchSQL = `INSERT INTO run_batches (run_id, batch_no, policy_id, status, hosts_returned, records, passed, failed, errors, finished_at)
+VALUES (?1, ?2, ?3, 'done', ?4, ?5, ?6, ?7, ?8, ?9)
+ON CONFLICT (run_id, batch_no) DO UPDATE SET status = 'done', hosts_returned = excluded.hosts_returned,
+	records = excluded.records, passed = excluded.passed, failed = excluded.failed, errors = excluded.errors,
+	error = NULL, finished_at = excluded.finished_at`
 
 // writer holds the prepared statements of the write path and caches of the
 // small tables, so that a host, technology or control is written again only
@@ -98,7 +99,7 @@ type writer struct {
 	bare bool // Options.BareInsert
 
 	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
-	exception, noException, remediation                          *sqlite3.Stmt
+	exception, noException, remediation, cursor, finish          *sqlite3.Stmt
 	remediations                                                 map[int64]string
 
 	seed     maphash.Seed
@@ -134,6 +135,9 @@ func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 		{&w.control, upsertControlSQL}, {&w.policyControl, insertPolicyControlSQL}, {&w.batch, insertBatchSQL},
 		{&w.exception, upsertExceptionSQL}, {&w.noException, `DELETE FROM exceptions WHERE posture_id = ?`},
 		{&w.remediation, `UPDATE controls SET remediation = ? WHERE id = ?`},
+		{&w.cursor, `UPDATE run_batches SET cursor = ?, records = records + ?, passed = passed + ?, failed = failed + ?,
+			errors = errors + ? WHERE run_id = ? AND batch_no = ?`},
+		{&w.finish, `UPDATE run_batches SET status = 'done', error = NULL, finished_at = ? WHERE run_id = ? AND batch_no = ?`},
 	} {
 		if bare && (p.st == &w.posture || p.st == &w.postureN) {
 			if err := conn.Exec(bareTableSQL); err != nil {
@@ -156,7 +160,7 @@ func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 
 func (w *writer) close() {
 	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.tech, w.control, w.policyControl, w.batch,
-		w.exception, w.noException, w.remediation} {
+		w.exception, w.noException, w.remediation, w.cursor, w.finish} {
 		if st != nil {
 			st.Close()
 		}
@@ -227,8 +231,25 @@ func (w *writer) apply(b *store.Batch) error {
 		}
 		ps = ps[n:]
 	}
+	for _, c := range b.Cursors {
+		if err := bindAll(w.cursor, c.Next, c.Counts.Records, c.Counts.Passed, c.Counts.Failed, c.Counts.Errors, b.RunID, c.BatchNo); err != nil {
+			return err
+		}
+		if err := w.cursor.Exec(); err != nil {
+			return fmt.Errorf("advance batch %d: %w", c.BatchNo, err)
+		}
+	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	for _, d := range b.Done {
+		if d.Counted {
+			if err := bindAll(w.finish, now, b.RunID, d.BatchNo); err != nil {
+				return err
+			}
+			if err := w.finish.Exec(); err != nil {
+				return fmt.Errorf("record batch %d: %w", d.BatchNo, err)
+			}
+			continue
+		}
 		st := w.batch
 		if err := bindAll(st, b.RunID, d.BatchNo, d.PolicyID, d.HostsReturned, d.Counts.Records,
 			d.Counts.Passed, d.Counts.Failed, d.Counts.Errors, now); err != nil {

@@ -1,0 +1,109 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"pcsync/internal/compliance"
+	"pcsync/internal/export"
+	"pcsync/internal/store/sqlite"
+)
+
+type diffOptions struct {
+	db       string
+	from, to int64
+	changes  string
+}
+
+func newDiffCmd(io IOStreams) *cobra.Command {
+	o := &diffOptions{}
+	cmd := &cobra.Command{
+		Use:   "diff",
+		Short: "Show what changed between two runs: newly failing, newly passing, new and stale postures",
+		Long: `Diff summarizes, per policy, what changed after run --from up to and including
+run --to: postures that became Failed or Passed (from the status history),
+postures seen for the first time, and postures a full run no longer returned
+(stale). By default --to is the latest finished run and --from the one before
+it, so "pcsync diff" answers "what did last night's run find?".
+
+With --changes FORMAT (ndjson, csv or json) it lists every change instead,
+one row each: kind, postureId, policyId, hostId, controlId, oldStatus,
+newStatus, changedAt, runId.`,
+		Example: `  pcsync diff
+  pcsync diff --from 12 --to 19
+  pcsync diff --changes csv > changes.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return diffRun(cmd.Context(), io, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.db, "db", "pcsync.db", "SQLite database `path`")
+	f.Int64Var(&o.from, "from", 0, "compare after this `run` id (default: the run before --to)")
+	f.Int64Var(&o.to, "to", 0, "up to and including this `run` id (default: the latest finished run)")
+	f.StringVar(&o.changes, "changes", "", "list each change in this `format` (ndjson, csv or json) instead of the summary")
+	return cmd
+}
+
+func diffRun(ctx context.Context, io IOStreams, o *diffOptions) error {
+	if o.changes != "" && !slices.Contains(export.Formats, o.changes) {
+		return usageErr("--changes: unknown format %q; use ndjson, csv or json", o.changes)
+	}
+	if _, err := os.Stat(o.db); err != nil {
+		return usageErr("--db: %s does not exist; run pcsync sync first", o.db)
+	}
+	st, err := sqlite.Open(ctx, o.db, sqlite.Options{})
+	if err != nil {
+		return withCode(ExitDB, err)
+	}
+	defer st.Close()
+	var runs []compliance.Run
+	if err := st.Runs(ctx, func(r *compliance.Run) error { runs = append(runs, *r); return nil }); err != nil {
+		return withCode(ExitDB, err)
+	}
+	if o.to == 0 {
+		for _, r := range runs {
+			if r.Status != compliance.RunRunning && r.Status != "abandoned" {
+				o.to = r.ID
+			}
+		}
+	}
+	if o.to == 0 {
+		return usageErr("no finished run in %s to compare", o.db)
+	}
+	if o.from == 0 {
+		o.from = o.to - 1
+	}
+	if o.from >= o.to {
+		return usageErr("--from (%d) must be before --to (%d)", o.from, o.to)
+	}
+	if o.changes != "" {
+		return export.Changes(ctx, st, o.from, o.to, o.changes, io.Out)
+	}
+	diffs, err := st.Diff(ctx, o.from, o.to)
+	if err != nil {
+		return withCode(ExitDB, err)
+	}
+	fmt.Fprintf(io.Out, "Changes after run %d up to run %d:\n", o.from, o.to)
+	if len(diffs) == 0 {
+		fmt.Fprintln(io.Out, "  none")
+		return nil
+	}
+	tw := tabwriter.NewWriter(io.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "POLICY\tTITLE\tNEWLY FAILING\tNEWLY PASSING\tNEW\tSTALE")
+	var tot compliance.PolicyDiff
+	for _, d := range diffs {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%d\n", d.PolicyID, truncate(d.Title, 48), d.NewlyFailing, d.NewlyPassing, d.New, d.Stale)
+		tot.NewlyFailing += d.NewlyFailing
+		tot.NewlyPassing += d.NewlyPassing
+		tot.New += d.New
+		tot.Stale += d.Stale
+	}
+	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%d\n", tot.NewlyFailing, tot.NewlyPassing, tot.New, tot.Stale)
+	return tw.Flush()
+}

@@ -1,0 +1,39 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pcsync/internal/store"
+)
+
+// AcquireSyncLock takes an exclusive flock on <db>.lock. The kernel drops
+// it when the process ends, however it ends, so a killed sync never leaves
+// the database locked.
+func (s *Store) AcquireSyncLock(ctx context.Context) (func(), error) {
+	path := s.path + ".lock"
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sync lock %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, &store.LockedError{Holder: strings.TrimSpace(string(holder))}
+		}
+		return nil, fmt.Errorf("sync lock %s: %w", path, err)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d, since %s", os.Getpid(), time.Now().UTC().Format(time.RFC3339))), 0)
+	return func() {
+		_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
+}

@@ -1,0 +1,199 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"pcsync/internal/compliance"
+	"pcsync/internal/store"
+)
+
+// PlanRun records a run's plan and what is known of each policy before fetching.
+func (s *Store) PlanRun(ctx context.Context, runID int64, batches []store.PlannedBatch, policies []compliance.PolicySummary) error {
+	return s.tx(ctx, "record the plan", func(conn *sqlite3.Conn) error {
+		st, _, err := conn.Prepare(`INSERT INTO run_batches (run_id, batch_no, policy_id, kind, host_ids, hosts, filtered, cursor, subscription_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, b := range batches {
+			if err := bindAll(st, runID, b.No, b.PolicyID, b.Kind, strings.Join(b.HostIDs, ","), len(b.HostIDs), b.Filtered, b.Cursor, b.SubscriptionID); err != nil {
+				return err
+			}
+			if err := st.Exec(); err != nil {
+				return fmt.Errorf("batch %d: %w", b.No, err)
+			}
+		}
+		for i := range policies {
+			if err := upsertRunPolicy(conn, runID, &policies[i]); err != nil {
+				return err
+			}
+		}
+		return exec(conn, `UPDATE runs SET batches = ?, policies = ? WHERE id = ?`, len(batches), len(policies), runID)
+	})
+}
+
+// UnfinishedRun returns the latest stopped run with pending batches.
+func (s *Store) UnfinishedRun(ctx context.Context) (*compliance.Run, []store.PlannedBatch, error) {
+	var run *compliance.Run
+	err := s.query(ctx, `SELECT `+runColumns+` FROM runs r WHERE status IN ('running', 'failed', 'interrupted')
+		AND EXISTS (SELECT 1 FROM run_batches b WHERE b.run_id = r.id AND b.status IN ('pending', 'failed'))
+		AND NOT EXISTS (SELECT 1 FROM runs later WHERE later.id > r.id AND later.status <> 'abandoned')
+		ORDER BY id DESC LIMIT 1`, func(st *sqlite3.Stmt) error {
+		r := scanRun(st)
+		run = &r
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if run == nil {
+		return nil, nil, store.ErrNotFound
+	}
+	var batches []store.PlannedBatch
+	err = s.query(ctx, `SELECT batch_no, policy_id, kind, host_ids, filtered, cursor, subscription_id FROM run_batches
+		WHERE run_id = ? AND status IN ('pending', 'failed') ORDER BY batch_no`, func(st *sqlite3.Stmt) error {
+		b := store.PlannedBatch{No: st.ColumnInt64(0), PolicyID: st.ColumnInt64(1), Kind: st.ColumnText(2),
+			Filtered: st.ColumnBool(4), Cursor: st.ColumnInt64(5), SubscriptionID: st.ColumnText(6)}
+		if ids := st.ColumnText(3); ids != "" {
+			b.HostIDs = strings.Split(ids, ",")
+		}
+		batches = append(batches, b)
+		return nil
+	}, run.ID)
+	return run, batches, err
+}
+
+// ResumeRun marks r running again.
+func (s *Store) ResumeRun(ctx context.Context, r *compliance.Run) error {
+	r.Status, r.Resumed, r.Message = compliance.RunRunning, r.Resumed+1, ""
+	return s.tx(ctx, fmt.Sprintf("resume run %d", r.ID), func(conn *sqlite3.Conn) error {
+		return exec(conn, `UPDATE runs SET status = 'running', resumed = ?, message = NULL, finished_at = NULL WHERE id = ?`, r.Resumed, r.ID)
+	})
+}
+
+// AbandonRun discards the pending batches of an unfinished run.
+func (s *Store) AbandonRun(ctx context.Context, runID int64) error {
+	return s.tx(ctx, fmt.Sprintf("abandon run %d", runID), func(conn *sqlite3.Conn) error {
+		if err := exec(conn, `UPDATE run_batches SET status = 'discarded' WHERE run_id = ? AND status IN ('pending', 'failed')`, runID); err != nil {
+			return err
+		}
+		return exec(conn, `UPDATE runs SET status = 'abandoned', message = 'its unfinished plan was discarded (--restart)',
+			finished_at = coalesce(finished_at, ?) WHERE id = ?`, time.Now().UTC().Format(time.RFC3339Nano), runID)
+	})
+}
+
+// FailBatch records that a batch could not be fetched.
+func (s *Store) FailBatch(ctx context.Context, runID, batchNo int64, msg string) error {
+	return s.tx(context.WithoutCancel(ctx), fmt.Sprintf("record batch %d failed", batchNo), func(conn *sqlite3.Conn) error {
+		return exec(conn, `UPDATE run_batches SET status = 'failed', error = ? WHERE run_id = ? AND batch_no = ? AND status <> 'done'`,
+			msg, runID, batchNo)
+	})
+}
+
+// RunSummaries computes the per-policy summary of a run from its plan.
+func (s *Store) RunSummaries(ctx context.Context, runID int64) ([]compliance.PolicySummary, error) {
+	var out []compliance.PolicySummary
+	// Hosts that returned posture are counted from the postures this run
+	// stored, which holds however many times the run was resumed.
+	err := s.query(ctx, `SELECT p.policy_id, p.title, p.error, p.stale_hosts, p.stale_postures,
+		coalesce(sum(b.hosts), 0),
+		(SELECT count(DISTINCT host_id) FROM postures x WHERE x.policy_id = p.policy_id AND x.last_run = p.run_id),
+		coalesce(sum(b.records), 0),
+		coalesce(sum(b.passed), 0), coalesce(sum(b.failed), 0), coalesce(sum(b.errors), 0),
+		(SELECT group_concat('batch ' || f.batch_no || ': ' || f.error, '; ') FROM run_batches f
+			WHERE f.run_id = p.run_id AND f.policy_id = p.policy_id AND f.status = 'failed')
+		FROM run_policies p LEFT JOIN run_batches b ON b.run_id = p.run_id AND b.policy_id = p.policy_id
+		WHERE p.run_id = ? GROUP BY p.policy_id ORDER BY p.policy_id`, func(st *sqlite3.Stmt) error {
+		ps := compliance.PolicySummary{PolicyID: st.ColumnInt64(0), Title: st.ColumnText(1), Error: st.ColumnText(2),
+			StaleHosts: st.ColumnInt64(3), StalePostures: st.ColumnInt64(4), HostsRequested: st.ColumnInt64(5),
+			HostsReturned: st.ColumnInt64(6), Records: st.ColumnInt64(7), Passed: st.ColumnInt64(8),
+			Failed: st.ColumnInt64(9), Errors: st.ColumnInt64(10)}
+		if failed := st.ColumnText(11); failed != "" {
+			ps.Error = strings.TrimPrefix(ps.Error+"; "+failed, "; ")
+		}
+		out = append(out, ps)
+		return nil
+	}, runID)
+	return out, err
+}
+
+// LastSucceeded returns the latest run that succeeded.
+func (s *Store) LastSucceeded(ctx context.Context) (*compliance.Run, error) {
+	var run *compliance.Run
+	err := s.query(ctx, `SELECT `+runColumns+` FROM runs WHERE status = 'succeeded' ORDER BY id DESC LIMIT 1`, func(st *sqlite3.Stmt) error {
+		r := scanRun(st)
+		run = &r
+		return nil
+	})
+	if err == nil && run == nil {
+		err = store.ErrNotFound
+	}
+	return run, err
+}
+
+// UpdatePolicyHosts records the hosts a policy covers now and marks stale
+// the ones (and their postures) it no longer does.
+func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, hostIDs []int64) ([]int64, int64, error) {
+	known := map[int64]bool{} // host -> live
+	err := s.query(ctx, `SELECT host_id, stale_run IS NULL FROM policy_hosts WHERE policy_id = ?`, func(st *sqlite3.Stmt) error {
+		known[st.ColumnInt64(0)] = st.ColumnBool(1)
+		return nil
+	}, policyID)
+	if err != nil {
+		return nil, 0, err
+	}
+	var added []int64
+	var left int64
+	err = s.tx(ctx, fmt.Sprintf("record the hosts of policy %d", policyID), func(conn *sqlite3.Conn) error {
+		st, _, err := conn.Prepare(`INSERT INTO policy_hosts (policy_id, host_id, first_run, last_run) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO UPDATE SET last_run = excluded.last_run, stale_run = NULL`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, h := range hostIDs {
+			if live, ok := known[h]; !ok || !live {
+				added = append(added, h)
+			}
+			if err := bindAll(st, policyID, h, runID, runID); err != nil {
+				return err
+			}
+			if err := st.Exec(); err != nil {
+				return err
+			}
+		}
+		if err := exec(conn, `UPDATE policy_hosts SET stale_run = ? WHERE policy_id = ? AND last_run < ? AND stale_run IS NULL`,
+			runID, policyID, runID); err != nil {
+			return err
+		}
+		left = conn.Changes()
+		if left == 0 {
+			return nil
+		}
+		return exec(conn, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND stale_run IS NULL AND host_id IN
+			(SELECT host_id FROM policy_hosts WHERE policy_id = ? AND stale_run = ?)`, runID, policyID, policyID, runID)
+	})
+	return added, left, err
+}
+
+// MarkStale marks stale what a complete full run did not return.
+func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	err := s.tx(ctx, "mark stale postures", func(conn *sqlite3.Conn) error {
+		for _, id := range policyIDs {
+			if err := exec(conn, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND last_run < ? AND stale_run IS NULL`,
+				runID, id, runID); err != nil {
+				return err
+			}
+			out[id] = conn.Changes()
+		}
+		return nil
+	})
+	return out, err
+}
