@@ -55,8 +55,8 @@ type Server struct {
 	opts  Options
 	state atomic.Pointer[Estate] // the estate now; Advance swaps it
 	key   []byte                 // JWT signing key, random per server
-	mux    *http.ServeMux
-	log    *slog.Logger
+	mux   *http.ServeMux
+	log   *slog.Logger
 
 	mu     sync.Mutex
 	limits map[string]*window
