@@ -33,6 +33,8 @@ func (e *estateFlags) register(f *pflag.FlagSet, def emulator.Config) {
 	f.IntVar(&e.cfg.ControlsPerPolicy, "controls", def.ControlsPerPolicy, "controls per policy")
 	f.IntVar(&e.cfg.DBSharePercent, "db-share", def.DBSharePercent, "percent of hosts running Oracle instances")
 	f.StringVar(&e.epoch, "epoch", def.Epoch.Format(time.RFC3339), "time of scan cycle 0; all dates derive from it")
+	f.IntVar(&e.cfg.FlipPermille, "flip-permille", def.FlipPermille, "records in a thousand whose status flips at each later scan cycle")
+	f.IntVar(&e.cfg.ChurnPercent, "churn", def.ChurnPercent, "percent of each policy's hosts out of it in each later scan cycle")
 }
 
 func (e *estateFlags) estate() (*emulator.Estate, error) {
@@ -62,6 +64,8 @@ type emulateOptions struct {
 	emptyStyle      string
 	contentEncoding bool
 	cache           bool
+	advanceEvery    time.Duration
+	faults          emulator.Faults
 	log             logFlags
 }
 
@@ -97,6 +101,22 @@ It prints the URL it serves once it is ready, and the credentials to use.`,
 	f.StringVar(&o.emptyStyle, "empty-style", "empty", `unset dates as "empty" (""), null, omit or mixed`)
 	f.BoolVar(&o.contentEncoding, "content-encoding", false, "send Content-Encoding: gzip with compressed answers (Qualys does not)")
 	f.BoolVar(&o.cache, "cache-responses", false, "keep each posture answer and replay it (for benchmarks)")
+	f.DurationVar(&o.advanceEvery, "advance-every", 0, "advance the estate by a scan cycle this often (also: POST /emulator/advance)")
+	fl := &o.faults
+	f.Int64Var(&fl.CutAfter, "fault-cut-after", 0, "drop posture streams after this many bytes")
+	f.IntVar(&fl.CutStreams, "fault-cut-streams", 0, "only the first n streams for --fault-cut-after (0: all)")
+	f.IntVar(&fl.ResetPercent, "fault-reset-percent", 0, "reset this percent of posture streams mid-way")
+	f.DurationVar(&fl.Trickle, "fault-trickle", 0, "sleep this long before each write of a posture stream")
+	f.DurationVar(&fl.StallFor, "fault-stall", 0, "stall posture streams this long after their first write")
+	f.IntVar(&fl.StallStreams, "fault-stall-streams", 0, "only the first n streams for --fault-stall (0: all)")
+	f.Int64Var(&fl.CorruptAfter, "fault-corrupt-after", 0, "corrupt a byte of compressed posture streams at this offset")
+	f.IntVar(&fl.CorruptStreams, "fault-corrupt-streams", 0, "only the first n streams for --fault-corrupt-after (0: all)")
+	f.IntVar(&fl.MalformedEvery, "fault-malformed-every", 0, "send every nth posture record malformed (JSON or XML)")
+	f.IntVar(&fl.BrokenStreams, "fault-broken-streams", 0, "put garbage between the records of the first n streams")
+	f.IntVar(&fl.Status5xx, "fault-5xx", 0, "answer the first n calls of each API with 503")
+	f.IntVar(&fl.RateLimitStorm, "fault-429", 0, "answer the first n gateway calls with 429")
+	f.IntVar(&fl.ConflictStorm, "fault-409", 0, "answer the first n classic calls with 409 (code 1965)")
+	f.IntVar(&fl.Unauthorized, "fault-401", 0, "answer the first n posture calls with 401 JWT expired")
 	o.log.register(f)
 	return cmd
 }
@@ -111,7 +131,7 @@ func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.F
 	srv, err := emulator.New(emulator.Options{
 		Estate: est, Username: o.username, Password: o.password, TokenTTL: o.tokenTTL,
 		RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle},
-		ContentEncoding: o.contentEncoding, CacheResponses: o.cache, Logger: newLogger(io, lc, false),
+		ContentEncoding: o.contentEncoding, CacheResponses: o.cache, Logger: newLogger(io, lc, false), Faults: o.faults,
 	})
 	if err != nil {
 		return withCode(ExitUsage, err)
@@ -140,6 +160,21 @@ func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.F
 	printEmulatorBanner(io, url, o, est)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if o.advanceEvery > 0 {
+		go func() {
+			t := time.NewTicker(o.advanceEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					est := srv.Advance(time.Time{})
+					fmt.Fprintf(io.Out, "estate advanced to scan cycle %d at %s\n", est.Cycle(), est.Now().Format(time.RFC3339))
+				}
+			}
+		}()
+	}
 	select {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -1,6 +1,9 @@
 package engine_test
 
 import (
+	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,11 +16,16 @@ import (
 )
 
 // cleanRun syncs estate without faults and returns the exported postures.
-func cleanRun(t *testing.T, estate *emulator.Estate, opts engine.Options) map[int64]map[string]any {
+func cleanRun(t *testing.T, estate *emulator.Estate, opts engine.Options, mods ...func(*env, *qualys.Options)) map[int64]map[string]any {
 	t.Helper()
-	env := startEmulator(t, estate, emulator.Options{RateCalls: -1})
+	env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Classic: emulator.ClassicLimits{Calls: -1, Concurrency: -1}})
 	st := openStore(t)
-	if _, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), opts); err != nil {
+	mod := func(o *qualys.Options) {
+		for _, m := range mods {
+			m(env, o)
+		}
+	}
+	if _, err := engine.New(env.client(t, mod), st, nil).Run(t.Context(), opts); err != nil {
 		t.Fatalf("clean run: %v", err)
 	}
 	return exported(t, st)
@@ -167,4 +175,120 @@ func TestRateLimitIsWaitedOut(t *testing.T) {
 	}
 	checkSummaries(t, estate, res)
 	sameAsClean(t, clean, exported(t, st))
+}
+
+// TestTransientFaultsLeaveTheSameDatabase runs the sync against each fault
+// the emulator can inject that a retry cures, and compares the database
+// with a fault-free run's.
+func TestTransientFaultsLeaveTheSameDatabase(t *testing.T) {
+	t.Parallel()
+	estate := testEstate(t)
+	opts := engine.Options{HostsPerRequest: 8, Concurrency: 2, Compression: true, TxRecords: 50,
+		RetryBackoff: func(int) time.Duration { return time.Millisecond }, Classic: classicParams("60")}
+	clean := cleanRun(t, estate, opts)
+	classicOnly := func(e *env, o *qualys.Options) { o.APIURL, o.GatewayURL = e.url, "" }
+	cleanClassic := cleanRun(t, estate, opts, classicOnly)
+	for _, tc := range []struct {
+		name    string
+		faults  emulator.Faults
+		classic bool
+		idle    time.Duration
+		check   string // the emulator's count of the injected fault
+	}{
+		{"connection resets", emulator.Faults{ResetPercent: 40}, false, 0, "reset"},
+		{"slow stream", emulator.Faults{Trickle: 15 * time.Millisecond}, false, 0, ""},
+		{"stalled stream", emulator.Faults{StallFor: 1500 * time.Millisecond, StallStreams: 2}, false, 300 * time.Millisecond, "stall"},
+		{"corrupt gzip", emulator.Faults{CorruptAfter: 500, CorruptStreams: 2}, false, 0, "corrupt"},
+		{"garbage in a stream", emulator.Faults{BrokenStreams: 2}, false, 0, "broken"},
+		{"5xx", emulator.Faults{Status5xx: 2}, false, 0, "5xx:postureInfo"},
+		{"429 storm", emulator.Faults{RateLimitStorm: 4}, false, 0, "429"},
+		{"401 mid-run", emulator.Faults{Unauthorized: 3}, false, 0, "401"},
+		{"classic 409 storm", emulator.Faults{ConflictStorm: 4}, true, 0, "409"},
+		{"classic 5xx", emulator.Faults{Status5xx: 2}, true, 0, "5xx:classic/posture"},
+		{"classic page cut", emulator.Faults{CutAfter: 3000, CutStreams: 2}, true, 0, "cut"},
+		{"classic broken XML", emulator.Faults{BrokenStreams: 2}, true, 0, "broken"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Classic: emulator.ClassicLimits{Calls: -1, Concurrency: -1},
+				Faults: tc.faults})
+			st := openStore(t)
+			o := opts
+			mod := func(q *qualys.Options) {
+				if tc.idle > 0 {
+					q.IdleTimeout = tc.idle
+				}
+				if tc.classic {
+					q.APIURL, q.GatewayURL = env.url, ""
+				}
+			}
+			res, err := engine.New(env.client(t, mod), st, nil).Run(t.Context(), o)
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if tc.check != "" && env.server.Injected(tc.check) == 0 {
+				t.Fatalf("the emulator injected no %q; the test proves nothing", tc.check)
+			}
+			checkSummaries(t, estate, res)
+			want := clean
+			if tc.classic {
+				want = cleanClassic
+			}
+			sameAsClean(t, want, exported(t, st))
+		})
+	}
+}
+
+// TestBrokenDataIsReportedAndGoodRecordsKept: records that do not decode
+// go to the rejects file with their batch, position and reason, every other
+// record is stored, and the run ends failed; a stream that is garbage every
+// time fails its batch, with why, after the bounded retries.
+func TestBrokenDataIsReportedAndGoodRecordsKept(t *testing.T) {
+	t.Parallel()
+	estate := testEstate(t)
+	total := len(expected(t, estate, emulator.StreamOptions{}))
+	for _, classic := range []bool{false, true} {
+		name := map[bool]string{false: "pcrs", true: "classic"}[classic]
+		t.Run(name+"/malformed records", func(t *testing.T) {
+			t.Parallel()
+			env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Classic: emulator.ClassicLimits{Calls: -1, Concurrency: -1},
+				Faults: emulator.Faults{MalformedEvery: 10}})
+			st := openStore(t)
+			rejects := engine.NewRejectFile(filepath.Join(t.TempDir(), "rejects.ndjson"))
+			defer rejects.Close()
+			mod := func(q *qualys.Options) {
+				if classic {
+					q.APIURL, q.GatewayURL = env.url, ""
+				}
+			}
+			res, err := engine.New(env.client(t, mod), st, nil).Run(t.Context(), engine.Options{HostsPerRequest: 8, Compression: true,
+				Rejects: rejects, Classic: classicParams("1000")})
+			if !errors.Is(err, engine.ErrIncomplete) || res.Run.Status != compliance.RunFailed {
+				t.Fatalf("run: %v, %s", err, res.Run.Status)
+			}
+			stored := len(exported(t, st))
+			if int64(stored)+res.Run.Rejects != int64(total) || res.Run.Rejects == 0 || rejects.Count() != int(res.Run.Rejects) {
+				t.Fatalf("%d stored + %d rejected (%d in the file) of %d records", stored, res.Run.Rejects, rejects.Count(), total)
+			}
+		})
+	}
+	t.Run("pcrs/garbage every time", func(t *testing.T) {
+		t.Parallel()
+		env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Faults: emulator.Faults{BrokenStreams: 1000}})
+		st := openStore(t)
+		res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), engine.Options{HostsPerRequest: 8, Compression: true,
+			MaxStreamRetries: 2, RetryBackoff: func(int) time.Duration { return time.Millisecond }})
+		if !errors.Is(err, engine.ErrIncomplete) {
+			t.Fatalf("run: %v", err)
+		}
+		for _, p := range res.Policies {
+			if !strings.Contains(p.Error, "batch ") || !strings.Contains(p.Error, "malformed JSON stream at byte") {
+				t.Fatalf("policy %d: error %q does not say which batch failed and why", p.PolicyID, p.Error)
+			}
+		}
+		// each stream's first two records arrive before the garbage
+		if n := len(exported(t, st)); n == 0 {
+			t.Fatal("the good records before the garbage were not kept")
+		}
+	})
 }

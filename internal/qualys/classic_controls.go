@@ -118,11 +118,12 @@ func (s *ClassicService) ListControls(ctx context.Context, params Params, fn fun
 func (s *ClassicService) retryPage(ctx context.Context, fetch func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := fetch()
-		if err == nil || !errors.Is(err, ErrTruncated) || attempt > s.c.opts.MaxRetries || ctx.Err() != nil {
+		retry := errors.Is(err, ErrTruncated) || errors.Is(err, ErrMalformedXML)
+		if err == nil || !retry || attempt > s.c.opts.MaxRetries || ctx.Err() != nil {
 			return err
 		}
 		wait := s.c.opts.Backoff(attempt)
-		s.c.log.Warn("classic answer cut off, fetching the page again", "attempt", attempt, "wait", wait.String(), "err", err)
+		s.c.log.Warn("classic answer cut off or garbled, fetching the page again", "attempt", attempt, "wait", wait.String(), "err", err)
 		if err := sleep(ctx, wait); err != nil {
 			return err
 		}

@@ -100,8 +100,12 @@ func (s *xmlStream) wrap(err error) error {
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &syn) && strings.Contains(syn.Msg, "unexpected EOF")) {
 		return fmt.Errorf("%w: the XML answer ends inside <%s> at byte %d", ErrTruncated, strings.Join(s.path, "/"), s.dec.InputOffset())
 	}
-	return fmt.Errorf("malformed XML at byte %d: %w", s.dec.InputOffset(), err)
+	return fmt.Errorf("%w at byte %d: %w", ErrMalformedXML, s.dec.InputOffset(), err)
 }
+
+// ErrMalformedXML is an answer that is not well-formed XML: a proxy's error
+// page, or a stream damaged on the way. The page is fetched again.
+var ErrMalformedXML = errors.New("malformed XML")
 
 // xmlText trims an element's text.
 func xmlText(s string) string { return strings.TrimSpace(s) }

@@ -74,6 +74,9 @@ func (a *arrayReader) Next() ([]byte, error) {
 			if c == ']' {
 				a.start++
 				a.state = stateDone
+				if err := a.drain(); err != nil {
+					return nil, err
+				}
 				return nil, io.EOF
 			}
 			if a.state == stateAfterElement {
@@ -97,6 +100,33 @@ func (a *arrayReader) Next() ([]byte, error) {
 			return elem, nil
 		case stateDone:
 			return nil, io.EOF
+		}
+	}
+}
+
+// maxTrailing bounds the white space accepted after the closing bracket.
+const maxTrailing = 1 << 20
+
+// drain reads the stream to its end after the closing bracket: only white
+// space may follow, and reading to the end is what makes a gzip reader check
+// the body's CRC, so a corrupted body is caught rather than half-trusted.
+func (a *arrayReader) drain() error {
+	seen := 0
+	for {
+		for ; a.start < a.end; a.start++ {
+			switch a.buf[a.start] {
+			case ' ', '\t', '\n', '\r':
+				if seen++; seen > maxTrailing {
+					return a.syntaxErr("too much white space after the array")
+				}
+			default:
+				return a.syntaxErr(fmt.Sprintf("unexpected %s after the closing ']'", a.peekText()))
+			}
+		}
+		if err := a.fill(); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
 		}
 	}
 }
