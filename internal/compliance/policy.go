@@ -34,6 +34,9 @@ type PolicyHosts struct {
 	SubscriptionID string
 	HostIDs        []string
 	Error          string
+	// BadHostIDs are entries of the answer that are not host ids; they are
+	// left out (and reported), the others are used.
+	BadHostIDs []string
 }
 
 // Control is a compliance check as far as pcsync knows it. PCRS records give

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -331,6 +332,13 @@ func (c *Config) checkClassic(gw, api string) error {
 	if r["show_extended_evidence"] == "1" && r["hide_evidence"] == "1" {
 		return &Error{Where: "classic.results", Msg: "show_extended_evidence=1 cannot be combined with hide_evidence=1 " +
 			"(extended evidence is part of the evidence, and Qualys refuses the request): set one of them to 0"}
+	}
+	for section, m := range map[string]map[string]string{"controls": cl.Controls, "results": cl.Results} {
+		if v, ok := m["truncation_limit"]; ok && v != "" {
+			if n, err := strconv.Atoi(v); err != nil || n < 1 {
+				return &Error{Where: "classic." + section + ".truncation_limit", Msg: fmt.Sprintf("%q: use a page size of at least 1 (pcsync holds a page in memory; 0, Qualys's 'unlimited', would hold everything)", v)}
+			}
+		}
 	}
 	if v := r["status_changes_since"]; v != "" {
 		if _, err := ParseDate(v); err != nil {

@@ -13,6 +13,10 @@ import (
 // handleAuth is POST /auth: form username, password, token=true. The answer
 // is 201 with the raw JWT as its body.
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
+	if f := s.opts.Faults.Status5xx; f > 0 && s.take("5xx:auth", f) {
+		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "malformed form body"})

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"pcsync/internal/compliance"
+	"pcsync/internal/qualys"
 )
 
 // catalogue fetches the export of each policy ("PC Policies Detail"), then
@@ -48,15 +49,22 @@ func (r *run) catalogue(ctx context.Context, policies []int64) error {
 	for group := range slices.Chunk(controlIDs, 1000) {
 		p := cloneParams(r.opts.Classic.Controls)
 		p.Set("ids", idRanges(group))
-		err := r.e.client.Classic.ListControls(ctx, p, func(cs []compliance.Control) error {
+		err := r.e.client.Classic.ListControls(ctx, p, func(cs []compliance.Control, bad []*qualys.RecordError) error {
 			stored += len(cs)
+			r.keepRejects(Batch{}, bad)
 			if err := r.e.store.UpsertControls(ctx, r.rec.ID, cs); err != nil {
 				return &StoreError{err}
 			}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("controls: %w", err)
+			if fatal(ctx, err) {
+				return err
+			}
+			// posture is still worth fetching: say what is missing and go on
+			r.stepErrors = append(r.stepErrors, fmt.Sprintf("controls: %v", err))
+			r.log.Error("control list failed", "err", err)
+			return nil
 		}
 	}
 	r.log.Info("controls stored", "controls", stored)

@@ -177,6 +177,10 @@ func batchOf(p store.PlannedBatch) Batch {
 		Policy: compliance.PolicyHosts{PolicyID: p.PolicyID, SubscriptionID: p.SubscriptionID, HostIDs: p.HostIDs}}
 }
 
+// maxResumes is how many times a failed run is resumed before the next
+// sync gives up on its plan (a killed or interrupted run is always resumed).
+const maxResumes = 2
+
 // Run performs one sync, holding the database's sync lock: it resumes an
 // unfinished run (unless Restart), or starts a full or incremental one. It
 // always records the run's outcome in the store (unless the store itself
@@ -199,10 +203,16 @@ func (e *Engine) Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer release()
 	prev, pending, err := e.store.UnfinishedRun(ctx)
+	// A run that failed with batches Qualys keeps refusing would be resumed
+	// forever: after MaxResumes the next sync plans afresh instead.
+	exhausted := err == nil && prev.Status == compliance.RunFailed && prev.Resumed >= maxResumes
 	switch {
-	case err == nil && !opts.Restart:
+	case err == nil && !opts.Restart && !exhausted:
 		return r.resume(ctx, prev, pending)
 	case err == nil:
+		if exhausted {
+			e.log.Warn("unfinished run failed again after resumes; planning a new run", "run_id", prev.ID, "resumed", prev.Resumed)
+		}
 		if err := e.store.AbandonRun(ctx, prev.ID); err != nil {
 			return nil, &StoreError{err}
 		}
@@ -255,17 +265,18 @@ func (r *run) resume(ctx context.Context, prev *compliance.Run, pending []store.
 
 // run is the state of one Run call.
 type run struct {
-	e         *Engine
-	opts      Options
-	log       *slog.Logger
-	rec       compliance.Run
-	order     []int64 // policy ids in summary order
-	summaries map[int64]*compliance.PolicySummary
-	failed    int // batches that could not be fetched
-	slots     chan struct{}
-	skipped   []string
-	resumed   bool
-	stale     map[int64]int64 // postures marked stale per policy
+	e          *Engine
+	opts       Options
+	log        *slog.Logger
+	rec        compliance.Run
+	order      []int64 // policy ids in summary order
+	summaries  map[int64]*compliance.PolicySummary
+	failed     int // batches that could not be fetched
+	slots      chan struct{}
+	skipped    []string
+	resumed    bool
+	stale      map[int64]int64 // postures marked stale per policy
+	stepErrors []string        // steps that failed without stopping the run
 }
 
 func (r *run) summary(id int64) *compliance.PolicySummary {
@@ -340,8 +351,8 @@ func (r *run) load(ctx context.Context, batches []Batch) error {
 	if lerr := r.e.store.EndLoad(ctx); lerr != nil && err == nil {
 		err = &StoreError{lerr}
 	}
-	if err != nil || r.failed > 0 || r.rec.Mode != compliance.ModeFull {
-		return err
+	if err != nil || r.failed > 0 || r.rec.Mode != compliance.ModeFull || r.narrowed() || r.e.Progress.Rejects.Load() > 0 {
+		return err // staleness needs every posture Qualys has, decoded
 	}
 	done, serr := r.e.store.RunSummaries(ctx, r.rec.ID)
 	if serr != nil {
@@ -357,6 +368,26 @@ func (r *run) load(ctx context.Context, batches []Batch) error {
 		return &StoreError{serr}
 	}
 	return nil
+}
+
+// narrowed reports whether the run asked for less than all posture (a
+// filter, or parameters pcsync does not model), so that what it did not
+// see cannot be called stale.
+func (r *run) narrowed() bool {
+	o := &r.opts
+	if !o.LastEvaluationDate.IsZero() || !o.LastScanDate.IsZero() || !o.LastScanDateFrom.IsZero() ||
+		!o.StatusChangedSince.IsZero() || !o.HostIDsLastScanDate.IsZero() || len(o.ExtraParams) > 0 {
+		return true
+	}
+	if r.opts.Source == "classic" {
+		for _, k := range []string{"status", "status_changes_since", "host_ids", "control_ids", "ips", "evaluation_date",
+			"asset_group_ids", "criticality_labels", "criticality_values", "use_tags"} {
+			if o.Classic.Results.Get(k) != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkSource refuses a posture path the client has no URL for.
@@ -417,10 +448,17 @@ func (r *run) policies(ctx context.Context) ([]int64, error) {
 // Qualys reports an error for is recorded and skipped; the run goes on.
 func (r *run) resolveHosts(ctx context.Context, ids []int64) ([]compliance.PolicyHosts, error) {
 	var out []compliance.PolicyHosts
+	hopts := &qualys.HostIDsOptions{LastScanDate: r.opts.HostIDsLastScanDate}
 	for group := range slices.Chunk(ids, qualys.MaxPoliciesPerHostIDs) {
-		res, err := r.e.client.PCRS.HostIDs(ctx, group, nil)
+		res, err := r.e.client.PCRS.HostIDs(ctx, group, hopts)
 		if err != nil {
-			return nil, err
+			if fatal(ctx, err) {
+				return nil, err
+			}
+			for _, id := range group { // these policies are reported; the others go on
+				r.policyError(id, fmt.Errorf("host ids: %w", err))
+			}
+			continue
 		}
 		for _, ph := range res {
 			s := r.summary(ph.PolicyID)
@@ -428,6 +466,10 @@ func (r *run) resolveHosts(ctx context.Context, ids []int64) ([]compliance.Polic
 				s.Error = ph.Error
 				r.log.Warn("policy skipped", "policy_id", ph.PolicyID, "error", ph.Error)
 				continue
+			}
+			if len(ph.BadHostIDs) > 0 {
+				r.policyError(ph.PolicyID, fmt.Errorf("%d entries of the host id list are not host ids (first: %.40q); left out",
+					len(ph.BadHostIDs), ph.BadHostIDs[0]))
 			}
 			s.HostsRequested += int64(len(ph.HostIDs))
 			out = append(out, ph)
@@ -520,7 +562,7 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 				err = ErrIncomplete
 			}
 		}
-		if r.failed > 0 || r.rec.Rejects > 0 {
+		if r.failed > 0 || r.rec.Rejects > 0 || len(r.stepErrors) > 0 {
 			err = ErrIncomplete
 		}
 	}
@@ -556,6 +598,10 @@ func (r *run) incompleteMessage(ps []compliance.PolicySummary) string {
 			bad++
 		}
 	}
-	return fmt.Sprintf("incomplete: %d of %d policies reported errors, %d batches failed, %d records rejected",
+	msg := fmt.Sprintf("incomplete: %d of %d policies reported errors, %d batches failed, %d records rejected",
 		bad, len(ps), r.failed, r.rec.Rejects)
+	for _, e := range r.stepErrors {
+		msg += "; " + e
+	}
+	return msg
 }

@@ -61,7 +61,7 @@ func startEmulator(t *testing.T, estate *emulator.Estate, opts emulator.Options)
 
 func (e *env) client(t *testing.T, mod func(*qualys.Options)) *qualys.Client {
 	t.Helper()
-	o := qualys.Options{GatewayURL: e.url, Username: "pcsync", Password: "emulator", RootCAs: e.pool,
+	o := qualys.Options{GatewayURL: e.url, Username: "pcsync", Password: "emulator", RootCAs: e.pool, RateCalls: 100000,
 		Backoff: func(int) time.Duration { return 10 * time.Millisecond }}
 	if mod != nil {
 		mod(&o)

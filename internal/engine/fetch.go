@@ -178,6 +178,8 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 		if held {
 			return nil
 		}
+		s.Pause() // waiting for a slot is not the server's silence
+		defer s.Resume()
 		select {
 		case r.slots <- struct{}{}:
 			held = true
@@ -196,6 +198,8 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 	send := func(it item) error {
 		account()
 		release()
+		s.Pause() // nor is waiting for the writer
+		defer s.Resume()
 		select {
 		case items <- it:
 			return nil
@@ -365,6 +369,9 @@ func (r *run) fetchClassic(ctx context.Context, b Batch, items chan<- item, pool
 			it := item{postures: chunk[:n], policy: b.Policy.PolicyID}
 			if i == len(chunks)-1 {
 				it.cursor = &store.BatchCursor{BatchNo: b.No, Next: pg.Next, Counts: counts}
+				if pg.Next == 0 { // the last page: the batch is done in the same transaction
+					it.done = &store.BatchDone{BatchNo: b.No, PolicyID: b.Policy.PolicyID, Counted: true}
+				}
 			}
 			if err := send(it); err != nil {
 				return err
@@ -372,10 +379,7 @@ func (r *run) fetchClassic(ctx context.Context, b Batch, items chan<- item, pool
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return send(item{done: &store.BatchDone{BatchNo: b.No, PolicyID: b.Policy.PolicyID, Counted: true}, policy: b.Policy.PolicyID})
+	return err
 }
 
 // incremental narrows a PCRS request to what changed since the run's Since,

@@ -280,3 +280,42 @@ func TestSecondSyncIsRefused(t *testing.T) {
 		t.Fatalf("a second sync: %v; want a *store.LockedError naming the holder", err)
 	}
 }
+
+func TestFailedRunIsResumedTwiceThenReplanned(t *testing.T) {
+	t.Parallel()
+	estate := testEstate(t)
+	env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Faults: emulator.Faults{CutAfter: 200}})
+	st := openStore(t)
+	opts := engine.Options{HostsPerRequest: 20, MaxStreamRetries: -1, RetryBackoff: func(int) time.Duration { return 0 }}
+	var ids []int64
+	var resumed []bool
+	for range 4 {
+		res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), opts)
+		if !errors.Is(err, engine.ErrIncomplete) {
+			t.Fatalf("a run whose streams are always cut: %v", err)
+		}
+		ids, resumed = append(ids, res.Run.ID), append(resumed, res.Resumed)
+	}
+	if ids[0] != 1 || ids[1] != 1 || ids[2] != 1 || ids[3] != 2 || resumed[0] || !resumed[1] || !resumed[2] || resumed[3] {
+		t.Fatalf("runs %v, resumed %v; want run 1 resumed twice, then run 2 planned afresh", ids, resumed)
+	}
+}
+
+func TestFilteredFullRunMarksNothingStale(t *testing.T) {
+	t.Parallel()
+	estate := churnEstate(t)
+	env := startEmulator(t, estate, emulator.Options{RateCalls: -1})
+	st := openStore(t)
+	if _, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), engine.Options{Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	// a full run narrowed to recently evaluated postures sees few of them
+	res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), engine.Options{Full: true,
+		LastEvaluationDate: estate.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(staleIDs(t, st, res.Run.ID)); n != 0 {
+		t.Fatalf("a filtered full run marked %d postures stale", n)
+	}
+}

@@ -96,9 +96,12 @@ func (c *Client) login(ctx context.Context) (string, time.Duration, error) {
 			if err := sleep(ctx, c.opts.Backoff(attempt)); err != nil {
 				return "", 0, err
 			}
-		default:
+		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 			_, text := errorDetail(body)
 			return "", 0, &AuthError{URL: u.Redacted(), StatusCode: resp.StatusCode, Text: text}
+		default: // an outage or a limit, not the credentials
+			code, text := errorDetail(body)
+			return "", 0, fmt.Errorf("login to %s: %w", u.Redacted(), &APIError{Endpoint: "POST /auth", StatusCode: resp.StatusCode, Code: code, Text: text})
 		}
 	}
 }

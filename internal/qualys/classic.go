@@ -152,8 +152,10 @@ func (c *Client) doClassic(ctx context.Context, path string, params url.Values) 
 		if err := c.gate.acquire(ctx); err != nil {
 			return nil, err
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.classicURL(path), strings.NewReader(body))
+		reqCtx, cancel := context.WithCancel(ctx)
+		req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, c.classicURL(path), strings.NewReader(body))
 		if err != nil {
+			cancel()
 			c.gate.release()
 			return nil, err
 		}
@@ -166,13 +168,15 @@ func (c *Client) doClassic(ctx context.Context, path string, params url.Values) 
 			rl := parseRateLimit(resp.Header)
 			c.gate.observe(rl)
 			if err = checkResponse(endpoint, resp); err == nil {
+				body := newIdleBody(resp.Body, c.opts.IdleTimeout, cancel)
 				return &http.Response{Status: resp.Status, StatusCode: resp.StatusCode, Header: resp.Header,
-					Body: &releaseBody{ReadCloser: resp.Body, release: c.gate.release}}, nil
+					Body: &releaseBody{ReadCloser: body, release: c.gate.release}}, nil
 			}
 			resp.Body.Close()
 		} else {
 			err = fmt.Errorf("%s: %w", endpoint, redactErr(err))
 		}
+		cancel()
 		c.gate.release()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -66,15 +66,16 @@ func (x *xControl) to() (compliance.Control, error) {
 // ListControls is "PC Controls": /api/{v}/fo/compliance/control/?action=list
 // with params (the seed's default is details=All), following the WARNING
 // 1980 / id_min cursor page by page. fn gets each page whole, once it has
-// arrived whole: a page cut off mid-way is fetched again, so none of it is
-// stored twice.
-func (s *ClassicService) ListControls(ctx context.Context, params Params, fn func([]compliance.Control) error) error {
+// arrived whole (a page cut off mid-way is fetched again, so none of it is
+// stored twice), with the controls that did not decode, which are left out.
+func (s *ClassicService) ListControls(ctx context.Context, params Params, fn func([]compliance.Control, []*RecordError) error) error {
 	p := withAction(params, "list")
 	for page := 1; ; page++ {
 		var controls []compliance.Control
+		var bad []*RecordError
 		var next int64
 		err := s.retryPage(ctx, func() error {
-			controls, next = controls[:0], 0
+			controls, bad, next = controls[:0], bad[:0], 0
 			return s.each(ctx, "control", p, func(st *xmlStream, start xml.StartElement) error {
 				switch {
 				case st.at("CONTROL_LIST", "CONTROL"):
@@ -84,7 +85,8 @@ func (s *ClassicService) ListControls(ctx context.Context, params Params, fn fun
 					}
 					c, err := x.to()
 					if err != nil {
-						return err
+						bad = append(bad, &RecordError{Index: len(controls) + len(bad) + 1, Err: err, Raw: []byte(fmt.Sprintf("%+v", x))})
+						return nil
 					}
 					controls = append(controls, c)
 				case st.at("RESPONSE", "WARNING"):
@@ -104,11 +106,14 @@ func (s *ClassicService) ListControls(ctx context.Context, params Params, fn fun
 		if err != nil {
 			return fmt.Errorf("control list page %d: %w", page, err)
 		}
-		if err := fn(controls); err != nil {
+		if err := fn(controls, bad); err != nil {
 			return err
 		}
 		if next == 0 {
 			return nil
+		}
+		if prev, _ := strconv.ParseInt(p.Get("id_min"), 10, 64); next <= prev {
+			return fmt.Errorf("control list: paging did not advance (id_min %d after %d)", next, prev)
 		}
 		p.Set("id_min", strconv.FormatInt(next, 10))
 	}

@@ -107,6 +107,9 @@ func (s *ClassicService) PostureInfo(ctx context.Context, policyID, idMin int64,
 		return fmt.Errorf("posture info: show_extended_evidence=1 cannot be combined with hide_evidence=1 " +
 			"(extended evidence is part of the evidence); change one of them in the config")
 	}
+	if params.Get("truncation_limit") == "0" {
+		return fmt.Errorf("posture info: truncation_limit=0 would hold a whole policy's posture in memory; set a page size (1000 is the default)")
+	}
 	p := withAction(params, "list")
 	p.Set("policy_id", strconv.FormatInt(policyID, 10))
 	for page := 1; ; page++ {
@@ -126,6 +129,9 @@ func (s *ClassicService) PostureInfo(ctx context.Context, policyID, idMin int64,
 		}
 		if res.Next == 0 {
 			return nil
+		}
+		if res.Next <= idMin {
+			return fmt.Errorf("posture info of policy %d: paging did not advance (id_min %d after %d)", policyID, res.Next, idMin)
 		}
 		idMin = res.Next
 	}
@@ -262,10 +268,15 @@ func (pr *pageReader) resolve(policyID int64, x *xInfo) (compliance.Posture, err
 			ModifiedBy: xmlText(e.Modified.By), ModifiedDate: f.date("EXCEPTION/LAST_MODIFIED", e.Modified.DateTime),
 			EndDate: f.date("EXCEPTION/END_DATETIME", e.End)}
 	}
-	if f.err == nil && r.ID == 0 {
+	switch {
+	case f.err != nil:
+		return r, f.err
+	case r.ID == 0:
 		return r, fmt.Errorf("the record has no ID")
+	case r.Status == "":
+		return r, fmt.Errorf("record %d has no STATUS", r.ID)
 	}
-	return r, f.err
+	return r, nil
 }
 
 // evidence builds the PCRS evidence object: expectedValues are the values of

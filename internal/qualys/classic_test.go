@@ -160,7 +160,7 @@ func TestClassicControlListFollowsPages(t *testing.T) {
 	t.Parallel()
 	ts, calls := fixtureServer(t, "control_list_page1.xml", "control_list_page2.xml")
 	var pages [][]compliance.Control
-	err := classicClient(t, ts.URL, 1).Classic.ListControls(t.Context(), url.Values{"details": {"All"}}, func(cs []compliance.Control) error {
+	err := classicClient(t, ts.URL, 1).Classic.ListControls(t.Context(), url.Values{"details": {"All"}}, func(cs []compliance.Control, _ []*RecordError) error {
 		pages = append(pages, cs)
 		return nil
 	})
@@ -218,5 +218,15 @@ func TestClassicPostureFixtureAndCutOffPage(t *testing.T) {
 	})
 	if !errors.Is(err, ErrTruncated) || !strings.Contains(err.Error(), "ends inside") {
 		t.Fatalf("persistently cut-off page: %v", err)
+	}
+}
+
+func TestClassicPagingThatDoesNotAdvanceStops(t *testing.T) {
+	t.Parallel()
+	ts, calls := fixtureServer(t, "control_list_loop.xml")
+	err := classicClient(t, ts.URL, 1).Classic.ListControls(t.Context(), url.Values{"id_min": {"5"}},
+		func([]compliance.Control, []*RecordError) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "did not advance") || *calls != 1 {
+		t.Fatalf("%d calls, error %v", *calls, err)
 	}
 }

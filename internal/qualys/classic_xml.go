@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -166,14 +167,13 @@ func (w *xWarning) nextIDMin() (int64, error) {
 	if xmlText(w.Code) != strconv.Itoa(CodeTruncated) {
 		return 0, fmt.Errorf("unexpected WARNING %s: %s", xmlText(w.Code), xmlText(w.Text))
 	}
-	u := xmlText(w.URL)
-	i := strings.Index(u, "id_min=")
-	if i < 0 {
-		return 0, fmt.Errorf("WARNING %s has no id_min in its URL %q", xmlText(w.Code), u)
+	u, err := url.Parse(xmlText(w.URL))
+	if err != nil {
+		return 0, fmt.Errorf("WARNING %s has a malformed URL: %w", xmlText(w.Code), err)
 	}
-	v := u[i+len("id_min="):]
-	if j := strings.IndexAny(v, "&#"); j >= 0 {
-		v = v[:j]
+	v := u.Query().Get("id_min")
+	if v == "" {
+		return 0, fmt.Errorf("WARNING %s has no id_min in its URL %q", xmlText(w.Code), u.Redacted())
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {

@@ -239,8 +239,10 @@ func (c *Client) doGateway(ctx context.Context, ep string, build func(ctx contex
 		if err != nil {
 			return nil, err
 		}
-		req, err := build(ctx)
+		reqCtx, cancel := context.WithCancel(ctx)
+		req, err := build(reqCtx)
 		if err != nil {
+			cancel()
 			return nil, err
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -249,12 +251,14 @@ func (c *Client) doGateway(ctx context.Context, ep string, build func(ctx contex
 		resp, err := c.http.Do(req)
 		if err == nil {
 			if err = checkResponse(name, resp); err == nil {
+				resp.Body = newIdleBody(resp.Body, c.opts.IdleTimeout, cancel)
 				return resp, nil
 			}
 			resp.Body.Close()
 		} else {
 			err = fmt.Errorf("%s: %w", name, redactErr(err))
 		}
+		cancel()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -315,7 +319,10 @@ func redactErr(err error) error {
 }
 
 // idleBody cancels its request when no byte arrives for d, so that a stalled
-// stream fails instead of hanging; it sets no limit on the stream's length.
+// answer fails instead of hanging; it sets no limit on the answer's length.
+// Every answer's body is one. Pause stops the clock while the reader is
+// busy elsewhere (waiting for the database), so that only the server's
+// silence counts.
 type idleBody struct {
 	rc     io.ReadCloser
 	d      time.Duration
@@ -333,6 +340,10 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	b.timer.Reset(b.d)
 	return n, err
 }
+
+// Pause stops the idle clock; Resume restarts it.
+func (b *idleBody) Pause()  { b.timer.Stop() }
+func (b *idleBody) Resume() { b.timer.Reset(b.d) }
 
 func (b *idleBody) Close() error {
 	b.timer.Stop()

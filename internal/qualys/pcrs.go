@@ -231,7 +231,7 @@ func (d *recordDecoder) policyHosts(elem []byte) (compliance.PolicyHosts, error)
 	}
 	hosts := v.GetArray("hostIds")
 	ph.HostIDs = make([]string, 0, len(hosts))
-	for i, h := range hosts {
+	for _, h := range hosts {
 		var id string
 		switch h.Type() {
 		case fastjson.TypeString:
@@ -240,10 +240,11 @@ func (d *recordDecoder) policyHosts(elem []byte) (compliance.PolicyHosts, error)
 		case fastjson.TypeNumber:
 			id = string(h.MarshalTo(nil))
 		default:
-			return ph, fmt.Errorf("hostIds[%d]: want a string or number, got %s", i, h.Type())
+			id = string(h.MarshalTo(nil))
 		}
-		if _, err := strconv.ParseInt(id, 10, 64); err != nil {
-			return ph, fmt.Errorf("hostIds[%d]: %q is not a host id", i, id)
+		if n, err := strconv.ParseInt(id, 10, 64); err != nil || n <= 0 {
+			ph.BadHostIDs = append(ph.BadHostIDs, id)
+			continue
 		}
 		ph.HostIDs = append(ph.HostIDs, id)
 	}
@@ -325,7 +326,6 @@ func (s *PCRSService) Posture(ctx context.Context, r *PostureRequest) (*PostureS
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
 	resp, err := s.c.doGateway(ctx, epPostureInfo, func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url("postureInfo", q), bytes.NewReader(body))
 		if req != nil {
@@ -335,8 +335,7 @@ func (s *PCRSService) Posture(ctx context.Context, r *PostureRequest) (*PostureS
 		return req, err
 	})
 	if err != nil {
-		cancel()
 		return nil, fmt.Errorf("posture info: %w", err)
 	}
-	return newPostureStream(resp, s.c.opts.IdleTimeout, cancel)
+	return newPostureStream(resp)
 }

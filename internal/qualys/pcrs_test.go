@@ -131,3 +131,21 @@ func TestBadURLsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestGatewayOutageIsNotACredentialsError(t *testing.T) {
+	t.Parallel()
+	est, _ := newEmulator(t, emulator.Options{})
+	srv, err := emulator.New(emulator.Options{Estate: est, Faults: emulator.Faults{Status5xx: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	c := newTestClient(t, ts.URL, "emulator", nil)
+	_, _, err = c.PCRS.ListPolicies(t.Context(), nil)
+	var auth *AuthError
+	var api *APIError
+	if errors.As(err, &auth) || !errors.As(err, &api) || api.StatusCode != 503 || api.Endpoint != "POST /auth" {
+		t.Fatalf("login during an outage: %v; want a 503 *APIError from /auth, not an *AuthError", err)
+	}
+}

@@ -187,6 +187,10 @@ func (d *recordDecoder) decode(data []byte, r *compliance.Posture) error {
 		d.field = "id"
 		return fmt.Errorf("the record has no posture id")
 	}
+	if r.Status == "" {
+		d.field = "status"
+		return fmt.Errorf("the record has no status")
+	}
 	if len(d.extra) > 0 {
 		r.Extra = append(append(append(make([]byte, 0, len(d.extra)+2), '{'), d.extra...), '}')
 	}

@@ -106,6 +106,7 @@ func TestDecodeRejectsBadRecordsAndKeepsGoing(t *testing.T) {
 	  {"id":5,"hostId":1.5},
 	  {"status":"Passed"},
 	  {"id":7,"technology":"45"},
+	  {"id":9,"status":null},
 	  {"id":8,"status":"Passed"}]`
 	got, rejects, err := decodeAll(t, []byte(data))
 	if err != nil {
@@ -114,7 +115,7 @@ func TestDecodeRejectsBadRecordsAndKeepsGoing(t *testing.T) {
 	if len(got) != 2 || got[0].ID != 1 || got[1].ID != 8 {
 		t.Fatalf("kept %v, want records 1 and 8", got)
 	}
-	wantFields := []string{"id", "created", "", "hostId", "id", "technology"}
+	wantFields := []string{"id", "created", "", "hostId", "id", "technology", "status"}
 	if len(rejects) != len(wantFields) {
 		t.Fatalf("%d rejects, want %d: %v", len(rejects), len(wantFields), rejects)
 	}

@@ -3,12 +3,10 @@ package qualys
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"sync/atomic"
-	"time"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -39,8 +37,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func newPostureStream(resp *http.Response, idle time.Duration, cancel context.CancelFunc) (*PostureStream, error) {
-	s := &PostureStream{body: newIdleBody(resp.Body, idle, cancel), dec: newRecordDecoder()}
+func newPostureStream(resp *http.Response) (*PostureStream, error) {
+	s := &PostureStream{body: resp.Body, dec: newRecordDecoder()}
 	if resp.StatusCode == http.StatusNoContent {
 		s.empty = true
 		return s, nil
@@ -88,6 +86,22 @@ func (s *PostureStream) Next(r *compliance.Posture) error {
 		return &RecordError{Index: s.ar.Index(), Offset: start, Field: s.dec.field, Err: err, Raw: bytes.Clone(elem)}
 	}
 	return nil
+}
+
+// Pause stops the stream's idle clock while the caller is busy elsewhere
+// (waiting for the database); Resume restarts it. The server's silence is
+// what counts, not the caller's.
+func (s *PostureStream) Pause() {
+	if b, ok := s.body.(*idleBody); ok {
+		b.Pause()
+	}
+}
+
+// Resume restarts the idle clock Pause stopped.
+func (s *PostureStream) Resume() {
+	if b, ok := s.body.(*idleBody); ok {
+		b.Resume()
+	}
 }
 
 // WireBytes is how many bytes have come over the network so far.

@@ -5,40 +5,57 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// limiter is one API's call budget, shared by every worker: a token bucket
-// sized to the documented allowance (PCRS: 25 calls per 60 s per API), plus
-// a pause that a 429 imposes on all callers at once.
+// limiter is one API's call budget, shared by every worker: at most calls
+// in any window (PCRS: 25 per 60 s per API, a rolling window as the
+// gateway counts it), plus a pause that a 429 imposes on all callers at once.
 type limiter struct {
-	bucket *rate.Limiter
 	mu     sync.Mutex
+	calls  []time.Time // ring of the last limit call times
+	next   int
+	limit  int
+	window time.Duration
 	until  time.Time // no call before this time
 }
 
 func newLimiter(calls int, window time.Duration) *limiter {
-	if calls <= 0 || window <= 0 {
-		return &limiter{bucket: rate.NewLimiter(rate.Inf, 1)}
-	}
-	return &limiter{bucket: rate.NewLimiter(rate.Limit(float64(calls)/window.Seconds()), calls)}
+	return &limiter{limit: calls, window: window}
 }
 
-// Wait blocks until a call may be made or ctx ends.
+// Wait blocks until a call may be made, and counts it, or until ctx ends.
 func (l *limiter) Wait(ctx context.Context) error {
 	for {
-		l.mu.Lock()
-		d := time.Until(l.until)
-		l.mu.Unlock()
-		if d <= 0 {
-			break
+		wait := l.admit(time.Now())
+		if wait <= 0 {
+			return nil
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
-	return l.bucket.Wait(ctx)
+}
+
+// admit counts a call at now if the budget allows it, or says how long to wait.
+func (l *limiter) admit(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d := l.until.Sub(now); d > 0 {
+		return d
+	}
+	if l.limit <= 0 || l.window <= 0 {
+		return 0
+	}
+	if len(l.calls) < l.limit {
+		l.calls = append(l.calls, now)
+		return 0
+	}
+	if d := l.calls[l.next].Add(l.window).Sub(now); d > 0 {
+		return d
+	}
+	l.calls[l.next] = now
+	l.next = (l.next + 1) % l.limit
+	return 0
 }
 
 // PauseFor stops every caller for d from now (extending, never shortening,

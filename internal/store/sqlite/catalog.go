@@ -106,6 +106,8 @@ func (s *Store) UpsertPolicyDetail(ctx context.Context, runID int64, d *complian
 		for _, q := range []string{
 			`DELETE FROM sections WHERE policy_id = ?`, `DELETE FROM policy_technologies WHERE policy_id = ?`,
 			`DELETE FROM policy_control_technologies WHERE policy_id = ?`,
+			// controls an earlier export placed in a section; PCRS-only rows stay
+			`DELETE FROM policy_controls WHERE policy_id = ? AND section_number IS NOT NULL`,
 		} {
 			if err := exec(conn, q, id); err != nil {
 				return err

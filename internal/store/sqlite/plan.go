@@ -140,8 +140,13 @@ func (s *Store) LastSucceeded(ctx context.Context) (*compliance.Run, error) {
 // UpdatePolicyHosts records the hosts a policy covers now and marks stale
 // the ones (and their postures) it no longer does.
 func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, hostIDs []int64) ([]int64, int64, error) {
-	known := map[int64]bool{} // host -> live
-	err := s.query(ctx, `SELECT host_id, stale_run IS NULL FROM policy_hosts WHERE policy_id = ?`, func(st *sqlite3.Stmt) error {
+	// A host counts as known (live, with postures stored) only if a batch
+	// of it was stored: a host recorded by a run that stopped before its
+	// batch is treated as new again, and fetched whole.
+	known := map[int64]bool{} // host -> live with postures
+	err := s.query(ctx, `SELECT host_id, stale_run IS NULL AND EXISTS
+		(SELECT 1 FROM postures p WHERE p.policy_id = ph.policy_id AND p.host_id = ph.host_id)
+		FROM policy_hosts ph WHERE policy_id = ?`, func(st *sqlite3.Stmt) error {
 		known[st.ColumnInt64(0)] = st.ColumnBool(1)
 		return nil
 	}, policyID)

@@ -100,7 +100,7 @@ type writer struct {
 
 	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
 	exception, noException, remediation, cursor, finish          *sqlite3.Stmt
-	remediations                                                 map[int64]string
+	remediations, pRemediations                                  map[int64]string
 
 	seed     maphash.Seed
 	hosts    map[int64]uint64 // host id -> hash of its fields as last written
@@ -121,8 +121,8 @@ func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 	w := &writer{
 		bare:         bare,
 		seed:         maphash.MakeSeed(),
-		remediations: map[int64]string{},
-		hosts:        map[int64]uint64{}, techs: map[int64]string{}, controls: map[int64]compliance.Criticality{},
+		remediations: map[int64]string{}, pRemediations: map[int64]string{},
+		hosts: map[int64]uint64{}, techs: map[int64]string{}, controls: map[int64]compliance.Criticality{},
 		pcs:    map[[2]int64]struct{}{},
 		pHosts: map[int64]uint64{}, pTechs: map[int64]string{}, pControls: map[int64]compliance.Criticality{},
 		pPCs: map[[2]int64]struct{}{},
@@ -429,6 +429,9 @@ func (w *writer) commit() {
 	for k := range w.pPCs {
 		w.pcs[k] = struct{}{}
 	}
+	for k, v := range w.pRemediations {
+		w.remediations[k] = v
+	}
 	w.discard()
 }
 
@@ -439,6 +442,14 @@ func (w *writer) discard() {
 	clear(w.pTechs)
 	clear(w.pControls)
 	clear(w.pPCs)
+	clear(w.pRemediations)
+}
+
+func (w *writer) lookupRemediation(id int64) string {
+	if r, ok := w.pRemediations[id]; ok {
+		return r
+	}
+	return w.remediations[id]
 }
 
 // bindAll2 binds strings from parameter first on, "" as NULL.
@@ -476,14 +487,14 @@ func (w *writer) classicExtras(p *compliance.Posture, b *store.Batch) error {
 			return fmt.Errorf("exception: %w", err)
 		}
 	}
-	if p.Remediation != "" && w.remediations[p.ControlID] != p.Remediation {
+	if p.Remediation != "" && w.lookupRemediation(p.ControlID) != p.Remediation {
 		if err := bindAll(w.remediation, p.Remediation, p.ControlID); err != nil {
 			return err
 		}
 		if err := w.remediation.Exec(); err != nil {
 			return fmt.Errorf("remediation: %w", err)
 		}
-		w.remediations[p.ControlID] = p.Remediation
+		w.pRemediations[p.ControlID] = p.Remediation
 	}
 	return nil
 }

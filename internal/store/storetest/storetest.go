@@ -270,8 +270,12 @@ func testPolicyDetail(t *testing.T, st store.Store) {
 		Frameworks: []compliance.FrameworkControls{{Framework: compliance.Framework{ID: 3, Name: "PCI DSS v4.0"},
 			Controls: []compliance.FrameworkControl{{ControlID: 7, Reference: "2.2.1"}}}},
 	}
-	for range 2 { // a second export replaces the first
-		if err := st.UpsertPolicyDetail(t.Context(), 1, d); err != nil {
+	removed := *d // an earlier export had one more control, since removed from the policy
+	removed.Sections = []compliance.Section{d.Sections[0], d.Sections[1]}
+	removed.Sections[0].Controls = append([]compliance.PolicyControl{{ControlID: 6, Criticality: compliance.Criticality{Label: "URGENT", Value: 5}}},
+		d.Sections[0].Controls...)
+	for _, x := range []*compliance.PolicyDetail{&removed, d, d} { // a later export replaces an earlier one
+		if err := st.UpsertPolicyDetail(t.Context(), 1, x); err != nil {
 			t.Fatal(err)
 		}
 	}

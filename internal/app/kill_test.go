@@ -1,0 +1,119 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"pcsync/internal/emulator"
+)
+
+// buildPcsync builds the real binary once per test run.
+func buildPcsync(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pcsync")
+	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/pcsync")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func doneBatches(t *testing.T, db string) int64 {
+	t.Helper()
+	conn, err := sqlite3.OpenFlags(db, sqlite3.OPEN_READONLY)
+	if err != nil {
+		return 0
+	}
+	defer conn.Close()
+	st, _, err := conn.Prepare(`SELECT count(*) FROM run_batches WHERE status = 'done'`)
+	if err != nil {
+		return 0
+	}
+	defer st.Close()
+	if !st.Step() {
+		return 0
+	}
+	return st.ColumnInt64(0)
+}
+
+// TestSIGKILLedSyncIsResumedToTheSameDatabase kills a real pcsync sync in
+// the middle of its streams, runs it again, and compares the database with
+// a clean run's.
+func TestSIGKILLedSyncIsResumedToTheSameDatabase(t *testing.T) {
+	t.Parallel()
+	bin := buildPcsync(t)
+	cfg := emulator.DefaultConfig()
+	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy = 3, 0, 120, 40
+	est, err := emulator.NewEstate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := emulator.New(emulator.Options{Estate: est, RateCalls: -1, Faults: emulator.Faults{Trickle: 3 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	dir := t.TempDir()
+	sync := func(ctx context.Context, db string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, bin, "sync", "--gateway", ts.URL, "--db", db, "--hosts-per-request", "10",
+			"--compression=false", "--log-format", "json")
+		cmd.Env = append(os.Environ(), "QUALYS_USERNAME=pcsync", "QUALYS_PASSWORD=emulator")
+		return cmd
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+
+	db := filepath.Join(dir, "killed.db")
+	first := sync(ctx, db)
+	var firstOut bytes.Buffer
+	first.Stdout, first.Stderr = &firstOut, &firstOut
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for doneBatches(t, db) < 4 {
+		if ctx.Err() != nil {
+			t.Fatalf("the first sync never got going:\n%s", firstOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := first.Process.Kill(); err != nil { // SIGKILL, mid-stream
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	if n := doneBatches(t, db); n >= 36 {
+		t.Fatalf("all %d batches were done before the kill; the test proves nothing", n)
+	}
+
+	out, err := sync(ctx, db).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "resumed") || !strings.Contains(string(out), "Run 1 succeeded") {
+		t.Fatalf("the second sync: %v\n%s", err, out)
+	}
+	clean := filepath.Join(dir, "clean.db")
+	if out, err := sync(ctx, clean).CombinedOutput(); err != nil {
+		t.Fatalf("clean sync: %v\n%s", err, out)
+	}
+	export := func(db string) string {
+		out, err := exec.CommandContext(ctx, bin, "export", "--db", db, "--table", "postures").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	got, want := export(db), export(clean)
+	if got != want {
+		t.Fatalf("the resumed database differs from a clean run's: %d vs %d lines", strings.Count(got, "\n"), strings.Count(want, "\n"))
+	}
+	if strings.Count(want, "\n") == 0 {
+		t.Fatal("nothing was synced")
+	}
+}
