@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"pcsync/internal/emulator"
+	"pcsync/internal/store/sqlite"
 )
 
 // run executes pcsync with args in-process and returns its exit code and output.
@@ -225,5 +226,74 @@ func TestEmulateServesUntilCancelled(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("emulate did not stop")
+	}
+}
+
+func TestIncrementalSyncHistoryAndDiff(t *testing.T) {
+	t.Parallel()
+	cfg := emulator.DefaultConfig()
+	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy, cfg.FlipPermille, cfg.ChurnPercent = 2, 0, 30, 12, 200, 10
+	est, err := emulator.NewEstate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := emulator.New(emulator.Options{Estate: est, RateCalls: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	db := filepath.Join(t.TempDir(), "pcsync.db")
+	creds := credentials(t, "emulator")
+	sync := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := run(t, append([]string{"sync", "--config", creds, "--gateway", ts.URL, "--db", db}, args...)...)
+		if code != ExitOK {
+			t.Fatalf("sync exited %d\n%s\n%s", code, out, errOut)
+		}
+		return out
+	}
+	if out := sync(); !strings.Contains(out, "full run") {
+		t.Fatalf("first sync:\n%s", out)
+	}
+	srv.Advance(time.Time{})
+	if out := sync(); !strings.Contains(out, "incremental run (changes since") {
+		t.Fatalf("second sync:\n%s", out)
+	}
+	code, out, errOut := run(t, "diff", "--db", db)
+	if code != ExitOK || !strings.Contains(out, "Changes after run 1 up to run 2") || !strings.Contains(out, "NEWLY FAILING") {
+		t.Fatalf("diff: %d\n%s\n%s", code, out, errOut)
+	}
+	code, hist, _ := run(t, "export", "--db", db, "--table", "history", "--format", "csv")
+	if code != ExitOK || !strings.HasPrefix(hist, "postureId,policyId,hostId,controlId,oldStatus,newStatus,changedAt,runId\n") ||
+		strings.Count(hist, "\n") < 3 {
+		t.Fatalf("history export: %d\n%s", code, hist)
+	}
+	code, changes, _ := run(t, "diff", "--db", db, "--changes", "ndjson")
+	if code != ExitOK || strings.Count(changes, `"kind":"newly-`)+strings.Count(changes, `"kind":"stale"`) != strings.Count(changes, "\n") {
+		t.Fatalf("diff --changes: %d\n%.500s", code, changes)
+	}
+	if out := sync("--full"); !strings.Contains(out, "full run") {
+		t.Fatalf("--full:\n%s", out)
+	}
+}
+
+func TestConcurrentSyncExitsBusy(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	db := filepath.Join(t.TempDir(), "x.db")
+	st, err := sqlite.Open(t.Context(), db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	release, err := st.AcquireSyncLock(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	code, _, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile, "--db", db)
+	if code != ExitBusy || !strings.Contains(errOut, "another pcsync sync is writing to this database (pid ") {
+		t.Fatalf("exit %d, %q", code, errOut)
 	}
 }

@@ -24,14 +24,14 @@ func printSummary(w io.Writer, res *engine.Result) {
 	}
 	fmt.Fprintf(w, "Run %d %s in %s: %d records (%.0f/s), %s of %s, %s received\n",
 		r.ID, r.Status, d.Round(10*time.Millisecond), r.Records, rate, bytesHuman(r.DataBytes), format, bytesHuman(r.WireBytes))
-	mode := r.Mode
+	mode := r.Mode + " run"
 	if r.Mode == "incremental" {
-		mode += ", changes since " + r.Since.UTC().Format(time.RFC3339)
+		mode += " (changes since " + r.Since.UTC().Format(time.RFC3339) + ")"
 	}
 	if res.Resumed {
 		mode += fmt.Sprintf(", resumed (%d)", r.Resumed)
 	}
-	fmt.Fprintf(w, "  %s run, source %s\n", mode, r.Source)
+	fmt.Fprintf(w, "  %s, source %s\n", mode, r.Source)
 	if r.Message != "" && r.Status != "succeeded" {
 		fmt.Fprintf(w, "  %s\n", r.Message)
 	}

@@ -275,7 +275,7 @@ type run struct {
 	slots      chan struct{}
 	skipped    []string
 	resumed    bool
-	stale      map[int64]int64 // postures marked stale per policy
+	stale      map[int64]int64 // postures a complete full run marked stale, per policy
 	stepErrors []string        // steps that failed without stopping the run
 }
 
@@ -364,8 +364,12 @@ func (r *run) load(ctx context.Context, batches []Batch) error {
 			ids = append(ids, s.PolicyID)
 		}
 	}
-	if r.stale, serr = r.e.store.MarkStale(ctx, r.rec.ID, ids); serr != nil {
+	marked, serr := r.e.store.MarkStale(ctx, r.rec.ID, ids)
+	if serr != nil {
 		return &StoreError{serr}
+	}
+	for id, n := range marked {
+		r.stale[id] += n
 	}
 	return nil
 }
@@ -500,11 +504,11 @@ func (r *run) plan(ctx context.Context, hosts []compliance.PolicyHosts) ([]Batch
 			n, _ := strconv.ParseInt(h, 10, 64) // the client checked they are numbers
 			ids = append(ids, n)
 		}
-		added, left, err := r.e.store.UpdatePolicyHosts(ctx, r.rec.ID, ph.PolicyID, ids)
+		added, left, stale, err := r.e.store.UpdatePolicyHosts(ctx, r.rec.ID, ph.PolicyID, ids)
 		if err != nil {
 			return nil, &StoreError{err}
 		}
-		r.summary(ph.PolicyID).StaleHosts = left
+		r.summary(ph.PolicyID).StaleHosts, r.summary(ph.PolicyID).StalePostures = left, stale
 		if r.rec.Mode != compliance.ModeIncremental {
 			add(ph, ph.HostIDs, false)
 			continue
@@ -537,7 +541,7 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 			if mem, ok := r.summaries[stored[i].PolicyID]; ok && mem.Error != "" && !strings.Contains(stored[i].Error, mem.Error) {
 				stored[i].Error = strings.TrimPrefix(stored[i].Error+"; "+mem.Error, "; ")
 			}
-			stored[i].StalePostures = r.stale[stored[i].PolicyID]
+			stored[i].StalePostures += r.stale[stored[i].PolicyID] // plan time (hosts that left) + end of a full run
 		}
 		res.Policies = stored
 	} else {

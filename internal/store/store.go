@@ -130,9 +130,9 @@ type Store interface {
 	// UpdatePolicyHosts records that policyID covers hostIDs as of run
 	// runID. Hosts it covered before and not now are marked stale, with
 	// their postures of the policy; it returns the hosts that are new to
-	// the policy, back in it, or without any stored posture of it, and how
-	// many hosts left.
-	UpdatePolicyHosts(ctx context.Context, runID, policyID int64, hostIDs []int64) (added []int64, left int64, err error)
+	// the policy, back in it, or without any stored posture of it, how
+	// many hosts left, and how many postures that made stale.
+	UpdatePolicyHosts(ctx context.Context, runID, policyID int64, hostIDs []int64) (added []int64, left, stale int64, err error)
 	// MarkStale marks stale the postures of policies that run runID, a
 	// complete full run, did not return, and returns how many per policy.
 	MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error)

@@ -139,7 +139,7 @@ func (s *Store) LastSucceeded(ctx context.Context) (*compliance.Run, error) {
 
 // UpdatePolicyHosts records the hosts a policy covers now and marks stale
 // the ones (and their postures) it no longer does.
-func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, hostIDs []int64) ([]int64, int64, error) {
+func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, hostIDs []int64) ([]int64, int64, int64, error) {
 	// A host counts as known (live, with postures stored) only if a batch
 	// of it was stored: a host recorded by a run that stopped before its
 	// batch is treated as new again, and fetched whole.
@@ -151,10 +151,10 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 		return nil
 	}, policyID)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	var added []int64
-	var left int64
+	var left, stale int64
 	err = s.tx(ctx, fmt.Sprintf("record the hosts of policy %d", policyID), func(conn *sqlite3.Conn) error {
 		st, _, err := conn.Prepare(`INSERT INTO policy_hosts (policy_id, host_id, first_run, last_run) VALUES (?, ?, ?, ?)
 			ON CONFLICT DO UPDATE SET last_run = excluded.last_run, stale_run = NULL`)
@@ -181,10 +181,12 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 		if left == 0 {
 			return nil
 		}
-		return exec(conn, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND stale_run IS NULL AND host_id IN
+		err = exec(conn, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND stale_run IS NULL AND host_id IN
 			(SELECT host_id FROM policy_hosts WHERE policy_id = ? AND stale_run = ?)`, runID, policyID, policyID, runID)
+		stale = conn.Changes()
+		return err
 	})
-	return added, left, err
+	return added, left, stale, err
 }
 
 // MarkStale marks stale what a complete full run did not return.
