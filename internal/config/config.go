@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/sys/unix"
 )
 
 // Config is everything `pcsync sync` needs.
@@ -415,5 +416,23 @@ func CheckDBPath(path string) error {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
+	return checkFreeSpace(dir)
+}
+
+// MinFreeBytes is the free space a sync needs at the least: room for a
+// write-ahead log and the first transactions.
+const MinFreeBytes = 64 << 20
+
+// checkFreeSpace refuses a database directory on a (nearly) full disk.
+func checkFreeSpace(dir string) error {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		return nil // cannot tell: the database will say if it fills up
+	}
+	free := int64(fs.Bavail) * int64(fs.Bsize)
+	if free < MinFreeBytes {
+		return &Error{Where: "db", Msg: fmt.Sprintf("only %d MiB free in %s; a sync needs %d MiB at least: free some space or choose another --db",
+			free>>20, dir, MinFreeBytes>>20)}
+	}
 	return nil
 }

@@ -3,6 +3,8 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -318,4 +320,33 @@ func TestFilteredFullRunMarksNothingStale(t *testing.T) {
 	if n := len(staleIDs(t, st, res.Run.ID)); n != 0 {
 		t.Fatalf("a filtered full run marked %d postures stale", n)
 	}
+}
+
+func TestFullDiskStopsTheRunAndTheNextRunFinishesIt(t *testing.T) {
+	t.Parallel()
+	estate := testEstate(t)
+	opts := engine.Options{HostsPerRequest: 4, Compression: true, Evidence: true, TxRecords: 20}
+	clean := cleanRun(t, estate, opts)
+	env := startEmulator(t, estate, emulator.Options{RateCalls: -1})
+	path := filepath.Join(t.TempDir(), "pcsync.db")
+	full, err := sqlite.Open(t.Context(), path, sqlite.Options{MaxPages: 30}) // 30 x 32 KiB: the disk fills mid-run
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.New(env.client(t, nil), full, nil).Run(t.Context(), opts)
+	full.Close()
+	var se *engine.StoreError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("a run on a full disk: %v; want a StoreError saying the disk is full", err)
+	}
+	st, err := sqlite.Open(t.Context(), path, sqlite.Options{}) // space freed
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), opts)
+	if err != nil || !res.Resumed {
+		t.Fatalf("the next run: %v (resumed %v)", err, res.Resumed)
+	}
+	sameAsClean(t, clean, exported(t, st))
 }

@@ -42,6 +42,9 @@ type Options struct {
 	// hosts, technologies and controls are not written. It measures the
 	// "bare pipeline" the real write path is compared with.
 	BareInsert bool
+	// MaxPages caps the file (PRAGMA max_page_count): a disk that fills up
+	// at a known point, for tests. 0 means no cap.
+	MaxPages int
 }
 
 // Store is a SQLite pcsync database.
@@ -109,6 +112,9 @@ func (s *Store) open(ctx context.Context) (*sqlite3.Conn, error) {
 	// only applies to a new file.
 	pragmas := "PRAGMA page_size=32768; PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=2048; PRAGMA synchronous=" + sync +
 		"; PRAGMA cache_size=-" + strconv.Itoa(cache) + "; "
+	if s.opts.MaxPages > 0 {
+		pragmas += " PRAGMA max_page_count=" + strconv.Itoa(s.opts.MaxPages) + ";"
+	}
 	if err := conn.Exec(pragmas); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("open database %s: %w", s.path, err)
