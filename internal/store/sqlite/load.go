@@ -70,3 +70,24 @@ func (s *Store) scalarInt(sql string) (int64, error) {
 	}
 	return st.ColumnInt64(0), nil
 }
+
+// scalarIntAt is scalarInt with arguments, under the store's lock.
+func (s *Store) scalarIntAt(ctx context.Context, sql string, args ...any) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, _, err := s.conn.Prepare(sql)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	if err := bindAll(st, args...); err != nil {
+		return 0, err
+	}
+	if !st.Step() {
+		if err := st.Err(); err != nil {
+			return 0, err
+		}
+		return 0, fmt.Errorf("%s: no row", sql)
+	}
+	return st.ColumnInt64(0), nil
+}

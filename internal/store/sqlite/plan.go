@@ -99,11 +99,13 @@ func (s *Store) FailBatch(ctx context.Context, runID, batchNo int64, msg string)
 // RunSummaries computes the per-policy summary of a run from its plan.
 func (s *Store) RunSummaries(ctx context.Context, runID int64) ([]compliance.PolicySummary, error) {
 	var out []compliance.PolicySummary
-	// Hosts that returned posture are counted from the postures this run
-	// stored, which holds however many times the run was resumed.
+	// A PCRS batch is stored whole, with its hosts that returned posture;
+	// a classic listing's pages can split a host, so its hosts are counted
+	// from the postures the run stored (classic estates are small).
 	err := s.query(ctx, `SELECT p.policy_id, p.title, p.error, p.stale_hosts, p.stale_postures,
 		coalesce(sum(b.hosts), 0),
-		(SELECT count(DISTINCT host_id) FROM postures x WHERE x.policy_id = p.policy_id AND x.last_run = p.run_id),
+		CASE WHEN max(b.kind = 'classic') THEN (SELECT count(DISTINCT host_id) FROM postures x
+			WHERE x.policy_id = p.policy_id AND x.last_run = p.run_id) ELSE coalesce(sum(b.hosts_returned), 0) END,
 		coalesce(sum(b.records), 0),
 		coalesce(sum(b.passed), 0), coalesce(sum(b.failed), 0), coalesce(sum(b.errors), 0),
 		(SELECT group_concat('batch ' || f.batch_no || ': ' || f.error, '; ') FROM run_batches f
@@ -192,7 +194,13 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 // MarkStale marks stale what a complete full run did not return.
 func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error) {
 	out := map[int64]int64{}
-	err := s.tx(ctx, "mark stale postures", func(conn *sqlite3.Conn) error {
+	// Before any earlier run stored a batch nothing can be stale: spare the
+	// first (and largest) load a scan of every posture.
+	earlier, err := s.scalarIntAt(ctx, `SELECT EXISTS (SELECT 1 FROM run_batches WHERE run_id < ? AND status = 'done')`, runID)
+	if err != nil || earlier == 0 {
+		return out, err
+	}
+	err = s.tx(ctx, "mark stale postures", func(conn *sqlite3.Conn) error {
 		for _, id := range policyIDs {
 			if err := exec(conn, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND last_run < ? AND stale_run IS NULL`,
 				runID, id, runID); err != nil {
