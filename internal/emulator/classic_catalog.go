@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"pcsync/internal/compliance"
@@ -21,23 +22,43 @@ func (s *Server) handleClassicPolicy(w http.ResponseWriter, r *http.Request, c *
 	}
 }
 
+// listQuery holds the parameters the list actions share.
+type listQuery struct {
+	details      string
+	match        func(int64) bool // ids; nil: all
+	idMin, idMax int64
+}
+
+func (q *listQuery) selects(id int64) bool {
+	return (q.match == nil || q.match(id)) && id >= q.idMin && (q.idMax == 0 || id <= q.idMax)
+}
+
+// parseList checks an action's parameters and reads details, ids, id_min and id_max.
+func parseList(w http.ResponseWriter, r *http.Request, p url.Values, action string) (*listQuery, bool) {
+	if !checkParams(w, r, p, action) {
+		return nil, false
+	}
+	q := &listQuery{}
+	var ok, ok1, ok2 bool
+	if q.details, ok = oneOf(w, r, p, "details", "Basic", "None", "Basic", "All"); !ok {
+		return nil, false
+	}
+	if q.match, ok = idList(w, r, p, "ids"); !ok {
+		return nil, false
+	}
+	q.idMin, ok1 = intParam(w, r, p, "id_min", 0)
+	q.idMax, ok2 = intParam(w, r, p, "id_max", 0)
+	return q, ok1 && ok2
+}
+
 func (s *Server) classicPolicyList(w http.ResponseWriter, r *http.Request, c *classicRequest) {
 	p := c.params
-	if !checkParams(w, r, p, "policy/list") {
-		return
-	}
-	details, ok := oneOf(w, r, p, "details", "Basic", "None", "Basic", "All")
+	q, ok := parseList(w, r, p, "policy/list")
 	if !ok {
 		return
 	}
-	match, ok := idList(w, r, p, "ids")
+	after, ok := dateParam(w, r, p, "updated_after_datetime")
 	if !ok {
-		return
-	}
-	idMin, ok1 := intParam(w, r, p, "id_min", 0)
-	idMax, ok2 := intParam(w, r, p, "id_max", 0)
-	after, ok3 := dateParam(w, r, p, "updated_after_datetime")
-	if !ok1 || !ok2 || !ok3 {
 		return
 	}
 	est := s.Estate()
@@ -48,14 +69,13 @@ func (s *Server) classicPolicyList(w http.ResponseWriter, r *http.Request, c *cl
 	x.text("DATETIME", compliance.FormatDate(est.Now()))
 	x.open("POLICY_LIST")
 	for _, pol := range est.Policies() {
-		if (match != nil && !match(pol.ID)) || pol.ID < idMin || (idMax > 0 && pol.ID > idMax) ||
-			(!after.IsZero() && pol.ModifiedDate.Before(after)) {
+		if !q.selects(pol.ID) || (!after.IsZero() && pol.ModifiedDate.Before(after)) {
 			continue
 		}
 		x.open("POLICY")
 		x.int("ID", pol.ID)
 		x.cdata("TITLE", pol.Title)
-		if details != "None" {
+		if q.details != "None" {
 			x.open("CREATED")
 			x.date("DATETIME", pol.CreatedDate)
 			x.cdata("BY", pol.CreatedBy)
@@ -226,21 +246,12 @@ func (s *Server) handleClassicControl(w http.ResponseWriter, r *http.Request, c 
 		}
 		return
 	}
-	if !checkParams(w, r, p, "control/list") {
-		return
-	}
-	details, ok := oneOf(w, r, p, "details", "Basic", "None", "Basic", "All")
+	q, ok := parseList(w, r, p, "control/list")
 	if !ok {
 		return
 	}
-	match, ok := idList(w, r, p, "ids")
+	limit, ok := intParam(w, r, p, "truncation_limit", 1000)
 	if !ok {
-		return
-	}
-	idMin, ok1 := intParam(w, r, p, "id_min", 0)
-	idMax, ok2 := intParam(w, r, p, "id_max", 0)
-	limit, ok3 := intParam(w, r, p, "truncation_limit", 1000)
-	if !ok1 || !ok2 || !ok3 {
 		return
 	}
 	est := s.Estate()
@@ -257,7 +268,7 @@ func (s *Server) handleClassicControl(w http.ResponseWriter, r *http.Request, c 
 	n := int64(0)
 	next := int64(-1)
 	for _, id := range ids {
-		if (match != nil && !match(id)) || id < idMin || (idMax > 0 && id > idMax) {
+		if !q.selects(id) {
 			continue
 		}
 		if limit > 0 && n == limit {
@@ -265,7 +276,7 @@ func (s *Server) handleClassicControl(w http.ResponseWriter, r *http.Request, c 
 			break
 		}
 		ctl, _ := est.Control(id)
-		writeControl(x, &ctl, details)
+		writeControl(x, &ctl, q.details)
 		n++
 	}
 	x.close("CONTROL_LIST")

@@ -246,9 +246,9 @@ func (g *recordGen) fill(p *policy, hi *hostInfo, k, slot int, instance string, 
 	if t.status == compliance.StatusFailed {
 		g.missing, g.unexpected = topic.expected[:1], topic.current[int(h>>40)%len(topic.current):][:1]
 		g.cfBuf = append(g.cfBuf[:0], `{"missing":`...)
-		g.cfBuf = appendStrings(g.cfBuf, g.missing)
+		g.cfBuf = jsonenc.AppendStrings(g.cfBuf, g.missing)
 		g.cfBuf = append(g.cfBuf, `,"unexpected":`...)
-		g.cfBuf = appendStrings(g.cfBuf, g.unexpected)
+		g.cfBuf = jsonenc.AppendStrings(g.cfBuf, g.unexpected)
 		g.cfBuf = append(g.cfBuf, '}')
 		r.CauseOfFailure = g.cfBuf
 	}
@@ -285,19 +285,8 @@ func evidenceLines(dst, current []string, id int64, h uint64) []string {
 // appendEvidence writes the evidence object of a PCRS record.
 func appendEvidence(b []byte, expected, current []string) []byte {
 	b = append(b, `{"expectedValues":`...)
-	b = appendStrings(b, expected)
+	b = jsonenc.AppendStrings(b, expected)
 	b = append(b, `,"currentValues":`...)
-	b = appendStrings(b, current)
+	b = jsonenc.AppendStrings(b, current)
 	return append(b, '}')
-}
-
-func appendStrings(b []byte, vs []string) []byte {
-	b = append(b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonenc.AppendString(b, v)
-	}
-	return append(b, ']')
 }

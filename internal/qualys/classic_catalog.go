@@ -29,17 +29,17 @@ func (x xCriticality) to(f *fieldErrs) compliance.Criticality {
 	return compliance.Criticality{Label: xmlText(x.Label), Value: f.int("CRITICALITY/VALUE", x.Value)}
 }
 
+// xBy is a DATETIME and BY pair (CREATED, LAST_MODIFIED).
+type xBy struct {
+	DateTime string `xml:"DATETIME"`
+	By       string `xml:"BY"`
+}
+
 type xPolicy struct {
-	ID      string `xml:"ID"`
-	Title   string `xml:"TITLE"`
-	Created struct {
-		DateTime string `xml:"DATETIME"`
-		By       string `xml:"BY"`
-	} `xml:"CREATED"`
-	Modified struct {
-		DateTime string `xml:"DATETIME"`
-		By       string `xml:"BY"`
-	} `xml:"LAST_MODIFIED"`
+	ID        string `xml:"ID"`
+	Title     string `xml:"TITLE"`
+	Created   xBy    `xml:"CREATED"`
+	Modified  xBy    `xml:"LAST_MODIFIED"`
 	Evaluated struct {
 		DateTime string `xml:"DATETIME"`
 	} `xml:"LAST_EVALUATED"`

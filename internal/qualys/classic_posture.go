@@ -30,14 +30,8 @@ type xInfo struct {
 		Assignee string `xml:"ASSIGNEE"`
 		Status   string `xml:"STATUS"`
 		End      string `xml:"END_DATETIME"`
-		Created  struct {
-			DateTime string `xml:"DATETIME"`
-			By       string `xml:"BY"`
-		} `xml:"CREATED"`
-		Modified struct {
-			DateTime string `xml:"DATETIME"`
-			By       string `xml:"BY"`
-		} `xml:"LAST_MODIFIED"`
+		Created  xBy    `xml:"CREATED"`
+		Modified xBy    `xml:"LAST_MODIFIED"`
 		Comments string `xml:"COMMENTS"`
 	} `xml:"EXCEPTION"`
 	Evidence *struct {
@@ -257,9 +251,9 @@ func (pr *pageReader) resolve(policyID int64, x *xInfo) (compliance.Posture, err
 	}
 	if x.Cause != nil {
 		b := []byte(`{"missing":`)
-		b = appendXMLStrings(b, x.Cause.Missing)
+		b = jsonenc.AppendStrings(b, x.Cause.Missing)
 		b = append(b, `,"unexpected":`...)
-		b = appendXMLStrings(b, x.Cause.Unexpected)
+		b = jsonenc.AppendStrings(b, x.Cause.Unexpected)
 		r.CauseOfFailure = append(b, '}')
 	}
 	if e := x.Exception; e != nil {
@@ -291,22 +285,11 @@ func (pr *pageReader) evidence(x *xInfo) []byte {
 		current = append(current, d.V...)
 	}
 	b := []byte(`{"expectedValues":`)
-	b = appendXMLStrings(b, expected)
+	b = jsonenc.AppendStrings(b, expected)
 	b = append(b, `,"currentValues":`...)
-	b = appendXMLStrings(b, current)
+	b = jsonenc.AppendStrings(b, current)
 	if ext := xmlText(x.Evidence.Extended); ext != "" {
 		b = jsonenc.AppendString(append(b, `,"extendedEvidence":`...), ext)
 	}
 	return append(b, '}')
-}
-
-func appendXMLStrings(b []byte, vs []string) []byte {
-	b = append(b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = jsonenc.AppendString(b, v)
-	}
-	return append(b, ']')
 }
