@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,30 @@ func TestDemoRunsWithoutFlags(t *testing.T) {
 	}
 	if fi, err := os.Stat(db); err != nil || fi.Size() == 0 {
 		t.Fatalf("demo database: %v", err)
+	}
+	if strings.Contains(out, "Changes after") {
+		t.Fatalf("a first demo run has nothing to compare with:\n%s", out)
+	}
+
+	// Again on the same database: the estate has moved on a scan cycle, the
+	// run is incremental and demo shows what changed.
+	code, out, errOut = run(t, "demo", "--db", db, "--hosts", "60", "--hosts-per-policy", "50", "--controls", "12")
+	if code != ExitOK || !strings.Contains(out, "scan cycle 1") || !strings.Contains(out, "incremental run") {
+		t.Fatalf("second demo exited %d\n%s\n%s", code, out, errOut)
+	}
+	_, total, ok := strings.Cut(out, "Changes after run 1 up to run 2:")
+	if !ok {
+		t.Fatalf("second demo shows no changes:\n%s", out)
+	}
+	var failing, passing int
+	for _, line := range strings.Split(total, "\n") {
+		if f := strings.Fields(line); len(f) == 5 && f[0] == "total" {
+			failing, _ = strconv.Atoi(f[1])
+			passing, _ = strconv.Atoi(f[2])
+		}
+	}
+	if failing+passing == 0 {
+		t.Fatalf("a scan cycle flipped no status:\n%s", out)
 	}
 }
 

@@ -1,13 +1,18 @@
 package app
 
 import (
+	"context"
 	"crypto/x509"
+	"errors"
+	"io/fs"
+	"os"
 	"fmt"
 	"net/http/httptest"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"pcsync/internal/compliance"
 	"pcsync/internal/config"
 	"pcsync/internal/emulator"
 	"pcsync/internal/qualys"
@@ -35,7 +40,12 @@ func newDemoCmd(io IOStreams) *cobra.Command {
 		Long: `Demo starts the Qualys emulator inside pcsync (https, with a throwaway
 certificate that only this process trusts), syncs its estate into the database
 exactly as "pcsync sync" would sync Qualys, prints the summary, and shows where
-to look next.`,
+to look next.
+
+Run it again on the same database and the emulated estate moves on one scan
+cycle per earlier successful demo run (statuses flip, hosts leave and
+rejoin policies), so the second run is an incremental one and demo prints
+what changed, as "pcsync diff" would.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			est, err := o.estate.estate()
@@ -45,6 +55,16 @@ to look next.`,
 			srv, err := emulator.New(emulator.Options{Estate: est, Username: "demo", Password: "demo-password", RateCalls: -1})
 			if err != nil {
 				return err
+			}
+			prior, err := succeededRuns(cmd.Context(), o.db)
+			if err != nil {
+				return withCode(ExitDB, err)
+			}
+			// One scan cycle per earlier run, each a second apart and ending
+			// now, so they all fall after the last run's start.
+			now := time.Now()
+			for i := prior; i > 0; i-- {
+				srv.Advance(now.Add(-time.Duration(i-1) * time.Second))
 			}
 			ts := httptest.NewUnstartedServer(srv)
 			ts.StartTLS()
@@ -61,8 +81,8 @@ to look next.`,
 			}
 			log := newLogger(io, cfg.Log, true)
 			c := est.Config()
-			fmt.Fprintf(io.Out, "Emulated Qualys at %s: %d policies (+%d inactive), %d hosts, %d controls per policy\n",
-				ts.URL, c.Policies, c.InactivePolicies, c.Hosts, c.ControlsPerPolicy)
+			fmt.Fprintf(io.Out, "Emulated Qualys at %s: %d policies (+%d inactive), %d hosts, %d controls per policy, scan cycle %d\n",
+				ts.URL, c.Policies, c.InactivePolicies, c.Hosts, c.ControlsPerPolicy, srv.Estate().Cycle())
 			copts := clientOptions(&cfg)
 			copts.RootCAs, copts.Logger = pool, log
 			client, err := qualys.NewClient(copts)
@@ -74,10 +94,18 @@ to look next.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(io.Out, "\nDone in %s. Next:\n", time.Since(start).Round(10*time.Millisecond))
+			took := time.Since(start).Round(10 * time.Millisecond)
+			if prior > 0 {
+				fmt.Fprintln(io.Out)
+				if err := diffRun(cmd.Context(), io, &diffOptions{db: o.db}); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(io.Out, "\nDone in %s. Next:\n", took)
 			fmt.Fprintf(io.Out, "  go run ./cmd/pcsync export --db %s --table postures --format csv --out postures.csv\n", o.db)
 			fmt.Fprintf(io.Out, "  go run ./cmd/pcsync export --db %s --table runs --format json\n", o.db)
 			fmt.Fprintf(io.Out, "  sqlite3 %s \"SELECT status, count(*) FROM postures GROUP BY status\"   # any SQLite client\n", o.db)
+			fmt.Fprintf(io.Out, "  go run ./cmd/pcsync demo --db %s    # again: the estate moves on a scan cycle; see what changed\n", o.db)
 			fmt.Fprintf(io.Out, "  go run ./cmd/pcsync emulate    # the same emulator, served for your own tools\n")
 			return nil
 		},
@@ -87,4 +115,25 @@ to look next.`,
 	f.StringVar(&o.db, "db", "pcsync.db", "SQLite database `path`")
 	o.log.register(f)
 	return cmd
+}
+
+// succeededRuns counts the successful runs already in the database at path
+// (0 when there is no database yet).
+func succeededRuns(ctx context.Context, path string) (int, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	n := 0
+	err = st.Runs(ctx, func(r *compliance.Run) error {
+		if r.Status == compliance.RunSucceeded {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
