@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
-	"io/fs"
-	"os"
 	"fmt"
+	"io/fs"
 	"net/http/httptest"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
