@@ -90,11 +90,7 @@ func (s *ClassicService) ListControls(ctx context.Context, params Params, fn fun
 					}
 					controls = append(controls, c)
 				case st.at("RESPONSE", "WARNING"):
-					var w xWarning
-					if err := st.decode(&w, start); err != nil {
-						return err
-					}
-					n, err := w.nextIDMin()
+					n, err := st.nextIDMin(start)
 					if err != nil {
 						return err
 					}

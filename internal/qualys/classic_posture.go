@@ -189,11 +189,7 @@ func (s *ClassicService) posturePage(ctx context.Context, policyID int64, p Para
 			}
 			pr.fvs[xmlText(l.Label)] = l.V
 		case st.at("RESPONSE", "WARNING"):
-			var w xWarning
-			if err := st.decode(&w, start); err != nil {
-				return err
-			}
-			n, err := w.nextIDMin()
+			n, err := st.nextIDMin(start)
 			if err != nil {
 				return err
 			}

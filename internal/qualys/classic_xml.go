@@ -162,7 +162,17 @@ type xWarning struct {
 	URL  string `xml:"URL"`
 }
 
-// nextIDMin extracts id_min from a WARNING's URL (0 if absent).
+// nextIDMin decodes the WARNING element that start opens and returns the
+// id_min of the next page its URL names.
+func (s *xmlStream) nextIDMin(start xml.StartElement) (int64, error) {
+	var w xWarning
+	if err := s.decode(&w, start); err != nil {
+		return 0, err
+	}
+	return w.nextIDMin()
+}
+
+// nextIDMin extracts id_min from a WARNING's URL.
 func (w *xWarning) nextIDMin() (int64, error) {
 	if xmlText(w.Code) != strconv.Itoa(CodeTruncated) {
 		return 0, fmt.Errorf("unexpected WARNING %s: %s", xmlText(w.Code), xmlText(w.Text))
