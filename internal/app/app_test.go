@@ -211,7 +211,7 @@ func TestDemoRunsWithoutFlags(t *testing.T) {
 	}
 	var failing, passing int
 	for _, line := range strings.Split(total, "\n") {
-		if f := strings.Fields(line); len(f) == 5 && f[0] == "total" {
+		if f := strings.Fields(line); len(f) == 7 && f[0] == "total" {
 			failing, _ = strconv.Atoi(f[1])
 			passing, _ = strconv.Atoi(f[2])
 		}

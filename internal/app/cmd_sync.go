@@ -284,7 +284,10 @@ func classifyRunError(err error) error {
 	var auth *qualys.AuthError
 	var se *engine.StoreError
 	var locked *store.LockedError
+	var ce *engine.ConfigError
 	switch {
+	case errors.As(err, &ce):
+		return withCode(ExitUsage, err)
 	case errors.As(err, &locked):
 		return withCode(ExitBusy, err)
 	case errors.Is(err, context.Canceled):

@@ -13,17 +13,25 @@ import (
 // printSummary writes the run's outcome and its per-policy table.
 func printSummary(w io.Writer, res *engine.Result) {
 	r := res.Run
-	d := r.FinishedAt.Sub(r.StartedAt)
-	rate := 0.0
+	d := res.Elapsed
+	rate, n := 0.0, r.Records
+	if res.Resumed {
+		n = res.Fetched
+	}
 	if d > 0 {
-		rate = float64(r.Records) / d.Seconds()
+		rate = float64(n) / d.Seconds()
 	}
 	format := "JSON"
 	if r.Source == "classic" {
 		format = "XML"
 	}
-	fmt.Fprintf(w, "Run %d %s in %s: %d records (%.0f/s), %s of %s, %s received\n",
-		r.ID, r.Status, d.Round(10*time.Millisecond), r.Records, rate, bytesHuman(r.DataBytes), format, bytesHuman(r.WireBytes))
+	if res.Resumed { // the run's totals span its invocations; the rate is this one's
+		fmt.Fprintf(w, "Run %d %s: %d records in all; this invocation fetched %d in %s (%.0f/s), %s of %s, %s received in all\n",
+			r.ID, r.Status, r.Records, res.Fetched, d.Round(10*time.Millisecond), rate, bytesHuman(r.DataBytes), format, bytesHuman(r.WireBytes))
+	} else {
+		fmt.Fprintf(w, "Run %d %s in %s: %d records (%.0f/s), %s of %s, %s received\n",
+			r.ID, r.Status, d.Round(10*time.Millisecond), r.Records, rate, bytesHuman(r.DataBytes), format, bytesHuman(r.WireBytes))
+	}
 	mode := r.Mode + " run"
 	if r.Mode == "incremental" {
 		mode += " (changes since " + r.Since.UTC().Format(time.RFC3339) + ")"
@@ -52,6 +60,9 @@ func printSummary(w io.Writer, res *engine.Result) {
 			if problem == "" && p.HostsReturned < p.HostsRequested && r.Mode != "incremental" {
 				problem = fmt.Sprintf("%d hosts returned no posture", p.HostsRequested-p.HostsReturned)
 			}
+		}
+		if p.Rejects > 0 {
+			problem = strings.TrimPrefix(problem+fmt.Sprintf("; %d records rejected", p.Rejects), "; ")
 		}
 		if p.StaleHosts > 0 || p.StalePostures > 0 {
 			problem = strings.TrimPrefix(problem+fmt.Sprintf("; %d hosts left the policy, %d postures stale", p.StaleHosts, p.StalePostures), "; ")

@@ -38,6 +38,13 @@ type Run struct {
 	Mode    string    // "full" or "incremental"
 	Since   time.Time // incremental: what changed since this time was asked for
 	Resumed int64     // how many times the run was resumed after a stop
+
+	// Request is what shapes the data the run asks for (JSON), so that a
+	// resumed run asks as it was planned.
+	Request string
+	// Problems are steps that failed without stopping the run (the control
+	// list, say); the run is incomplete.
+	Problems []string
 }
 
 // Run modes.
@@ -65,13 +72,15 @@ type PolicyDiff struct {
 	Title        string
 	NewlyFailing int64 // postures that became Failed
 	NewlyPassing int64 // postures that became Passed
+	NewlyError   int64 // postures that became Error
 	New          int64 // postures first seen
-	Stale        int64 // postures a full run no longer returned
+	Stale        int64 // postures marked stale (no longer returned, or their host left the policy)
+	Revived      int64 // stale postures Qualys returned again
 }
 
 // Change is one posture change between two runs, for diff listings.
 type Change struct {
-	Kind      string // newly-failing, newly-passing, newly-error, new, stale
+	Kind      string // newly-failing, newly-passing, newly-error, new, stale, revived
 	PostureID int64
 	PolicyID  int64
 	HostID    int64
@@ -95,6 +104,8 @@ type PolicySummary struct {
 	Error          string
 	StaleHosts     int64 // hosts that left the policy's host list in this run
 	StalePostures  int64 // postures marked stale by this run
+	Rejects        int64 // records that did not decode, in batches stored
+	FailedBatches  int64 // batches that could not be fetched
 }
 
 // Counts tallies posture statuses.

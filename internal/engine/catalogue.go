@@ -45,13 +45,19 @@ func (r *run) catalogue(ctx context.Context, policies []int64) error {
 	}
 	// Ask only for the controls the policies use, in groups that keep the
 	// form body small; the library holds tens of thousands more.
-	stored := 0
+	stored, rejected := 0, 0
+	defer func() {
+		if rejected > 0 { // the catalogue is not resumed: say so in the run's problems
+			r.stepErrors = append(r.stepErrors, fmt.Sprintf("controls: %d records could not be decoded (see the rejects file)", rejected))
+		}
+	}()
 	for group := range slices.Chunk(controlIDs, 1000) {
 		p := cloneParams(r.opts.Classic.Controls)
 		p.Set("ids", idRanges(group))
 		err := r.e.client.Classic.ListControls(ctx, p, func(cs []compliance.Control, bad []*qualys.RecordError) error {
 			stored += len(cs)
 			r.keepRejects(Batch{}, bad)
+			rejected += len(bad)
 			if err := r.e.store.UpsertControls(ctx, r.rec.ID, cs); err != nil {
 				return &StoreError{err}
 			}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -115,13 +116,20 @@ type ClassicParams struct {
 // RejectSink keeps records that could not be decoded, with where they were
 // and why.
 type RejectSink interface {
-	Reject(batch Batch, err *qualys.RecordError) error
+	Reject(runID int64, batch Batch, err *qualys.RecordError) error
 }
 
 // ErrIncomplete means the run finished but not everything was fetched: a
 // policy or batch failed, or records were rejected. What was fetched is
 // stored; the run summary says what is missing.
 var ErrIncomplete = errors.New("the run is incomplete")
+
+// ConfigError says the options cannot work as given (a posture path without
+// its URL, a resume asked with other options); nothing was fetched.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // StoreError wraps a failure of the database, which stops the run.
 type StoreError struct{ Err error }
@@ -151,6 +159,10 @@ type Result struct {
 	Policies []compliance.PolicySummary
 	Skipped  []string // steps not taken, with why
 	Resumed  bool     // the run continued an unfinished one
+	// Elapsed and Fetched are this invocation's: a resumed run's Records
+	// and times span every invocation.
+	Elapsed time.Duration
+	Fetched int64
 }
 
 // Batch is one unit of the plan: a postureInfo request for one policy and
@@ -189,9 +201,10 @@ const maxResumes = 2
 // the context's error, or the Qualys error that stopped it.
 func (e *Engine) Run(ctx context.Context, opts Options) (*Result, error) {
 	opts.setDefaults(e.client)
-	r := &run{e: e, opts: opts, log: e.log, summaries: map[int64]*compliance.PolicySummary{}, stale: map[int64]int64{}}
+	r := &run{e: e, opts: opts, log: e.log, summaries: map[int64]*compliance.PolicySummary{}, stale: map[int64]int64{},
+		started: time.Now()}
 	if err := r.checkSource(); err != nil {
-		return nil, err
+		return nil, &ConfigError{err}
 	}
 	release, err := e.store.AcquireSyncLock(ctx)
 	if err != nil {
@@ -210,17 +223,22 @@ func (e *Engine) Run(ctx context.Context, opts Options) (*Result, error) {
 	case err == nil && !opts.Restart && !exhausted:
 		return r.resume(ctx, prev, pending)
 	case err == nil:
+		why := "its unfinished plan was discarded (--restart)"
 		if exhausted {
+			why = fmt.Sprintf("it failed again after %d resumes; a new run was planned", prev.Resumed)
 			e.log.Warn("unfinished run failed again after resumes; planning a new run", "run_id", prev.ID, "resumed", prev.Resumed)
 		}
-		if err := e.store.AbandonRun(ctx, prev.ID); err != nil {
+		if err := e.store.AbandonRun(ctx, prev.ID, why); err != nil {
 			return nil, &StoreError{err}
 		}
 		e.log.Info("unfinished run discarded", "run_id", prev.ID, "batches", len(pending))
 	case !errors.Is(err, store.ErrNotFound):
 		return nil, &StoreError{err}
 	}
-	r.rec = compliance.Run{Source: opts.Source, Params: opts.Params, Mode: compliance.ModeFull}
+	if err := e.store.AbandonStopped(ctx, 0); err != nil {
+		return nil, &StoreError{err}
+	}
+	r.rec = compliance.Run{Source: opts.Source, Params: opts.Params, Mode: compliance.ModeFull, Request: requestOf(&opts).encode()}
 	if !opts.Full {
 		last, err := e.store.LastSucceeded(ctx)
 		switch {
@@ -243,9 +261,11 @@ func (e *Engine) Run(ctx context.Context, opts Options) (*Result, error) {
 // batches not marked done are fetched (classic ones from their cursor).
 func (r *run) resume(ctx context.Context, prev *compliance.Run, pending []store.PlannedBatch) (*Result, error) {
 	r.rec = *prev
-	r.opts.Source = prev.Source
-	if err := r.checkSource(); err != nil {
-		return nil, fmt.Errorf("cannot resume run %d: %w (or discard it with --restart)", prev.ID, err)
+	if err := r.resumeOptions(prev); err != nil {
+		return nil, &ConfigError{err}
+	}
+	if err := r.e.store.AbandonStopped(ctx, prev.ID); err != nil {
+		return nil, &StoreError{err}
 	}
 	if err := r.e.store.ResumeRun(ctx, &r.rec); err != nil {
 		return nil, &StoreError{err}
@@ -263,6 +283,37 @@ func (r *run) resume(ctx context.Context, prev *compliance.Run, pending []store.
 	return r.finish(ctx, err)
 }
 
+// resumeOptions makes the run ask as prev was planned to, refusing options
+// that ask for something else: the batches left must be fetched as the
+// stored ones were.
+func (r *run) resumeOptions(prev *compliance.Run) error {
+	if r.opts.Full && prev.Mode != compliance.ModeFull {
+		return fmt.Errorf("run %d, an incremental run, stopped before it finished; resume it without --full, or discard it with --restart", prev.ID)
+	}
+	if prev.Request == "" { // a run of an older pcsync: only its source is known
+		r.opts.Source = prev.Source
+	} else {
+		diffs, err := differences(prev.Request, requestOf(&r.opts).encode())
+		if err != nil {
+			return fmt.Errorf("run %d cannot be resumed: %w; discard it with --restart", prev.ID, err)
+		}
+		if len(diffs) > 0 {
+			return fmt.Errorf("run %d stopped before it finished and is resumed with the options it started with (%s); "+
+				"this command asks for a different %s: run it with those options to resume run %d, or add --restart to discard its unfinished part",
+				prev.ID, describe(prev.Request), strings.Join(diffs, ", "), prev.ID)
+		}
+		var stored request
+		if err := json.Unmarshal([]byte(prev.Request), &stored); err != nil {
+			return fmt.Errorf("run %d cannot be resumed: its options are not readable (%w); discard it with --restart", prev.ID, err)
+		}
+		stored.apply(&r.opts)
+	}
+	if err := r.checkSource(); err != nil {
+		return fmt.Errorf("cannot resume run %d: %w (or discard it with --restart)", prev.ID, err)
+	}
+	return nil
+}
+
 // run is the state of one Run call.
 type run struct {
 	e          *Engine
@@ -271,12 +322,12 @@ type run struct {
 	rec        compliance.Run
 	order      []int64 // policy ids in summary order
 	summaries  map[int64]*compliance.PolicySummary
-	failed     int // batches that could not be fetched
 	slots      chan struct{}
 	skipped    []string
 	resumed    bool
 	stale      map[int64]int64 // postures a complete full run marked stale, per policy
 	stepErrors []string        // steps that failed without stopping the run
+	started    time.Time       // this invocation
 }
 
 func (r *run) summary(id int64) *compliance.PolicySummary {
@@ -329,7 +380,8 @@ func (r *run) execute(ctx context.Context) error {
 	for _, id := range r.order {
 		summaries = append(summaries, *r.summaries[id])
 	}
-	if err := r.e.store.PlanRun(ctx, r.rec.ID, planned, summaries); err != nil {
+	r.rec.Problems = r.stepErrors
+	if err := r.e.store.PlanRun(ctx, r.rec.ID, &store.Plan{Batches: planned, Policies: summaries, Problems: r.stepErrors}); err != nil {
 		return &StoreError{err}
 	}
 	r.rec.Batches = int64(len(batches))
@@ -351,16 +403,17 @@ func (r *run) load(ctx context.Context, batches []Batch) error {
 	if lerr := r.e.store.EndLoad(ctx); lerr != nil && err == nil {
 		err = &StoreError{lerr}
 	}
-	if err != nil || r.failed > 0 || r.rec.Mode != compliance.ModeFull || r.narrowed() || r.e.Progress.Rejects.Load() > 0 {
-		return err // staleness needs every posture Qualys has, decoded
+	if err != nil || r.rec.Mode != compliance.ModeFull || r.narrowed() {
+		return err // staleness needs every posture Qualys has
 	}
+	// The store's account covers every invocation of a resumed run.
 	done, serr := r.e.store.RunSummaries(ctx, r.rec.ID)
 	if serr != nil {
 		return &StoreError{serr}
 	}
 	var ids []int64
 	for _, s := range done {
-		if s.Error == "" {
+		if s.Error == "" && s.FailedBatches == 0 && s.Rejects == 0 { // every posture, decoded
 			ids = append(ids, s.PolicyID)
 		}
 	}
@@ -536,11 +589,11 @@ func (r *run) plan(ctx context.Context, hosts []compliance.PolicyHosts) ([]Batch
 // batches it finished before it stopped.
 func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	res := &Result{}
+	// The plan's policies with what every invocation stored, failed and
+	// rejected; the figures in memory only when the run stopped before
+	// its plan was recorded.
 	if stored, serr := r.e.store.RunSummaries(context.WithoutCancel(ctx), r.rec.ID); serr == nil && len(stored) > 0 {
 		for i := range stored {
-			if mem, ok := r.summaries[stored[i].PolicyID]; ok && mem.Error != "" && !strings.Contains(stored[i].Error, mem.Error) {
-				stored[i].Error = strings.TrimPrefix(stored[i].Error+"; "+mem.Error, "; ")
-			}
 			stored[i].StalePostures += r.stale[stored[i].PolicyID] // plan time (hosts that left) + end of a full run
 		}
 		res.Policies = stored
@@ -549,15 +602,20 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 			res.Policies = append(res.Policies, *r.summaries[id])
 		}
 	}
-	r.rec.Records, r.rec.Passed, r.rec.Failed, r.rec.Errors = 0, 0, 0, 0
+	if !r.resumed {
+		r.rec.Problems = r.stepErrors
+	}
+	r.rec.Records, r.rec.Passed, r.rec.Failed, r.rec.Errors, r.rec.Rejects = 0, 0, 0, 0, 0
+	var failedBatches int64
 	for _, s := range res.Policies {
 		r.rec.Records += s.Records
 		r.rec.Passed += s.Passed
 		r.rec.Failed += s.Failed
 		r.rec.Errors += s.Errors
+		r.rec.Rejects += s.Rejects
+		failedBatches += s.FailedBatches
 	}
 	r.rec.Policies = int64(len(res.Policies))
-	r.rec.Rejects += r.e.Progress.Rejects.Load()
 	r.rec.WireBytes += r.e.Progress.WireBytes.Load()
 	r.rec.DataBytes += r.e.Progress.DataBytes.Load()
 	if err == nil {
@@ -566,7 +624,7 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 				err = ErrIncomplete
 			}
 		}
-		if r.failed > 0 || r.rec.Rejects > 0 || len(r.stepErrors) > 0 {
+		if failedBatches > 0 || r.rec.Rejects > 0 || len(r.rec.Problems) > 0 {
 			err = ErrIncomplete
 		}
 	}
@@ -580,7 +638,7 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 		r.rec.Status = compliance.RunFailed
 		r.rec.Message = err.Error()
 		if errors.Is(err, ErrIncomplete) {
-			r.rec.Message = r.incompleteMessage(res.Policies)
+			r.rec.Message = r.incompleteMessage(res.Policies, failedBatches)
 		}
 	}
 	// The outcome is recorded even when ctx is cancelled.
@@ -591,11 +649,12 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	res.Run = r.rec
 	res.Skipped = r.skipped
 	res.Resumed = r.resumed
+	res.Elapsed, res.Fetched = time.Since(r.started), r.e.Progress.Records.Load()
 	r.log.Info("run finished", "status", r.rec.Status, "records", r.rec.Records, "rejects", r.rec.Rejects)
 	return res, err
 }
 
-func (r *run) incompleteMessage(ps []compliance.PolicySummary) string {
+func (r *run) incompleteMessage(ps []compliance.PolicySummary, failedBatches int64) string {
 	var bad int
 	for _, s := range ps {
 		if s.Error != "" {
@@ -603,8 +662,8 @@ func (r *run) incompleteMessage(ps []compliance.PolicySummary) string {
 		}
 	}
 	msg := fmt.Sprintf("incomplete: %d of %d policies reported errors, %d batches failed, %d records rejected",
-		bad, len(ps), r.failed, r.rec.Rejects)
-	for _, e := range r.stepErrors {
+		bad, len(ps), failedBatches, r.rec.Rejects)
+	for _, e := range r.rec.Problems {
 		msg += "; " + e
 	}
 	return msg

@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,12 +22,21 @@ type item struct {
 	done     *store.BatchDone
 	cursor   *store.BatchCursor // classic: the page is stored
 	policy   int64
+	// rejected are the records of the batch (or classic page) that did not
+	// decode: counted in the transaction that stores the rest, and written
+	// to the rejects file once it committed, so a replay never repeats them.
+	rejected *rejected
+}
+
+type rejected struct {
+	batch Batch
+	errs  []*qualys.RecordError
 }
 
 // fetch runs the batches on Concurrency workers feeding one writer, and
 // waits for all of them. It returns the first fatal error (authentication,
 // database, cancellation); batches that fail on their own are recorded and
-// counted in r.failed.
+// recorded in the store (FailBatch).
 func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -38,7 +48,7 @@ func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	r.slots = make(chan struct{}, max(1, min(r.opts.Concurrency, runtime.GOMAXPROCS(0)-1)))
 	items := make(chan item, 2*r.opts.Concurrency+2)
 	pool := &sync.Pool{New: func() any { return make([]compliance.Posture, r.opts.ChunkRecords) }}
-	var mu sync.Mutex // guards r.summaries and r.failed between workers and writer
+	var mu sync.Mutex // guards r.summaries between workers and writer
 
 	writerDone := make(chan error, 1)
 	go func() {
@@ -66,9 +76,6 @@ func (r *run) fetch(ctx context.Context, batches []Batch) error {
 					cancel(err)
 					continue
 				}
-				mu.Lock()
-				r.failed++
-				mu.Unlock()
 				r.log.Error("batch failed", "batch", b.No, "policy_id", b.Policy.PolicyID, "hosts", len(b.Policy.HostIDs), "err", err)
 				if ferr := r.e.store.FailBatch(ctx, r.rec.ID, b.No, err.Error()); ferr != nil {
 					cancel(&StoreError{ferr})
@@ -118,8 +125,8 @@ func (r *run) fetchBatch(ctx context.Context, b Batch, items chan<- item, pool *
 	for attempt := 0; ; attempt++ {
 		rejects, err := r.stream(ctx, b, items, pool)
 		if err == nil || !retryable(err) || attempt >= r.opts.MaxStreamRetries || ctx.Err() != nil {
-			if ctx.Err() == nil {
-				r.keepRejects(b, rejects)
+			if err != nil && rejects > 0 { // the batch is fetched again by the next run
+				r.log.Warn("records of a failed batch did not decode", "batch", b.No, "policy_id", b.Policy.PolicyID, "records", rejects)
 			}
 			return err
 		}
@@ -138,16 +145,16 @@ func (r *run) keepRejects(b Batch, rejects []*qualys.RecordError) {
 		r.e.Progress.Rejects.Add(1)
 		r.log.Error("record rejected", "batch", b.No, "policy_id", b.Policy.PolicyID, "record", re.Index, "offset", re.Offset, "err", re.Error())
 		if r.opts.Rejects != nil {
-			if err := r.opts.Rejects.Reject(b, re); err != nil {
+			if err := r.opts.Rejects.Reject(r.rec.ID, b, re); err != nil {
 				r.log.Error("cannot write to the rejects file", "err", err)
 			}
 		}
 	}
 }
 
-// stream makes one attempt at a batch. It returns the records of this
-// attempt that did not decode; they are kept only if the attempt is final.
-func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync.Pool) ([]*qualys.RecordError, error) {
+// stream makes one attempt at a batch. The records that did not decode go
+// with the batch's completion; a failed attempt returns how many there were.
+func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync.Pool) (int, error) {
 	req := &qualys.PostureRequest{
 		Policies: []compliance.PolicyHosts{b.Policy}, Evidence: r.opts.Evidence, Compression: r.opts.Compression,
 		LastEvaluationDate: r.opts.LastEvaluationDate, LastScanDate: r.opts.LastScanDate,
@@ -159,7 +166,7 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 	}
 	s, err := r.e.client.PCRS.Posture(ctx, req)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer s.Close()
 	p := &r.e.Progress
@@ -215,7 +222,7 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 	for {
 		if err := acquire(); err != nil {
 			pool.Put(chunk)
-			return rejects, err
+			return len(rejects), err
 		}
 		rec := &chunk[n]
 		err := s.Next(rec)
@@ -233,20 +240,33 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 			} else {
 				pool.Put(chunk)
 			}
-			return rejects, err
+			return len(rejects), err
 		}
 		counts.Add(rec.Status)
 		hosts[rec.Host.ID] = struct{}{}
 		p.Records.Add(1)
 		if n++; n == len(chunk) {
 			if err := send(item{postures: chunk, policy: b.Policy.PolicyID}); err != nil {
-				return rejects, err
+				return len(rejects), err
 			}
 			chunk, n = pool.Get().([]compliance.Posture), 0
 		}
 	}
-	done := &store.BatchDone{BatchNo: b.No, PolicyID: b.Policy.PolicyID, HostsReturned: int64(len(hosts)), Counts: counts}
-	return rejects, send(item{postures: chunk[:n], done: done, policy: b.Policy.PolicyID})
+	done := &store.BatchDone{BatchNo: b.No, PolicyID: b.Policy.PolicyID, HostsReturned: int64(len(hosts)), Counts: counts,
+		Rejects: int64(len(rejects))}
+	if !b.Filtered { // every posture of these hosts is stored with it
+		done.Whole = make([]int64, 0, len(b.Policy.HostIDs))
+		for _, h := range b.Policy.HostIDs {
+			if id, err := strconv.ParseInt(h, 10, 64); err == nil {
+				done.Whole = append(done.Whole, id)
+			}
+		}
+	}
+	it := item{postures: chunk[:n], done: done, policy: b.Policy.PolicyID}
+	if len(rejects) > 0 {
+		it.rejected = &rejected{batch: b, errs: rejects}
+	}
+	return len(rejects), send(it)
 }
 
 // write is the single writer: it gathers chunks into transactions of about
@@ -255,6 +275,7 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu *sync.Mutex) error {
 	b := &store.Batch{RunID: r.rec.ID, Exceptions: r.opts.Source == "classic"}
 	var chunks [][]compliance.Posture
+	var rejects []*rejected
 	flush := func() error {
 		if len(b.Postures) == 0 && len(b.Done) == 0 && len(b.Cursors) == 0 {
 			return nil
@@ -277,6 +298,10 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu 
 			s.Errors += d.Counts.Errors
 		}
 		mu.Unlock()
+		for _, rj := range rejects { // committed: now they are the run's
+			r.keepRejects(rj.batch, rj.errs)
+		}
+		rejects = rejects[:0]
 		for _, c := range chunks {
 			pool.Put(c[:cap(c)])
 		}
@@ -294,6 +319,9 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu 
 		}
 		if it.cursor != nil {
 			b.Cursors = append(b.Cursors, *it.cursor)
+		}
+		if it.rejected != nil {
+			rejects = append(rejects, it.rejected)
 		}
 	}
 	for {
@@ -351,7 +379,6 @@ func (r *run) fetchClassic(ctx context.Context, b Batch, items chan<- item, pool
 	// Each page commits with the batch's cursor and its counts, so a
 	// resumed run starts from the first page not stored.
 	err := r.e.client.Classic.PostureInfo(ctx, b.Policy.PolicyID, b.Cursor, params, func(pg *qualys.PostureInfoPage) error {
-		r.keepRejects(b, pg.Rejects)
 		r.e.Progress.WireBytes.Add(pg.Bytes) // the classic API sends no compression
 		r.e.Progress.DataBytes.Add(pg.Bytes)
 		var counts compliance.Counts
@@ -368,7 +395,10 @@ func (r *run) fetchClassic(ctx context.Context, b Batch, items chan<- item, pool
 			r.e.Progress.Records.Add(int64(n))
 			it := item{postures: chunk[:n], policy: b.Policy.PolicyID}
 			if i == len(chunks)-1 {
-				it.cursor = &store.BatchCursor{BatchNo: b.No, Next: pg.Next, Counts: counts}
+				it.cursor = &store.BatchCursor{BatchNo: b.No, Next: pg.Next, Counts: counts, Rejects: int64(len(pg.Rejects))}
+				if len(pg.Rejects) > 0 {
+					it.rejected = &rejected{batch: b, errs: pg.Rejects}
+				}
 				if pg.Next == 0 { // the last page: the batch is done in the same transaction
 					it.done = &store.BatchDone{BatchNo: b.No, PolicyID: b.Policy.PolicyID, Counted: true}
 				}

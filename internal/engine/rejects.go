@@ -9,8 +9,8 @@ import (
 )
 
 // RejectFile writes rejected records as NDJSON, one line each with the
-// batch, policy, position, field and reason, and the record as received. The
-// file is created on the first reject only.
+// run, batch, policy, position, field and reason, and the record as
+// received. The file is created on the first reject only.
 type RejectFile struct {
 	path string
 	mu   sync.Mutex
@@ -22,7 +22,7 @@ type RejectFile struct {
 func NewRejectFile(path string) *RejectFile { return &RejectFile{path: path} }
 
 // Reject appends one record.
-func (r *RejectFile) Reject(b Batch, e *qualys.RecordError) error {
+func (r *RejectFile) Reject(runID int64, b Batch, e *qualys.RecordError) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.f == nil {
@@ -33,7 +33,7 @@ func (r *RejectFile) Reject(b Batch, e *qualys.RecordError) error {
 		r.f = f
 	}
 	line, err := json.Marshal(map[string]any{
-		"batch": b.No, "policyId": b.Policy.PolicyID, "record": e.Index, "offset": e.Offset,
+		"runId": runID, "batch": b.No, "policyId": b.Policy.PolicyID, "record": e.Index, "offset": e.Offset,
 		"field": e.Field, "error": e.Err.Error(), "raw": string(e.Raw),
 	})
 	if err != nil {

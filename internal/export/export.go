@@ -97,7 +97,7 @@ func Write(ctx context.Context, st store.Store, table, format string, w io.Write
 }
 
 // Changes writes the changes after run from up to run to, one row each:
-// kind (newly-failing, newly-passing, newly-error, new, stale), the posture
+// kind (newly-failing, newly-passing, newly-error, new, stale, revived), the posture
 // and its keys, the statuses before and after, when, and which run saw it.
 func Changes(ctx context.Context, st store.Store, from, to int64, format string, w io.Writer) error {
 	enc, err := newEncoder(format, w)

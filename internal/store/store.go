@@ -44,6 +44,7 @@ type BatchCursor struct {
 	BatchNo int64
 	Next    int64
 	Counts  compliance.Counts
+	Rejects int64 // records of the page that did not decode
 }
 
 // Batch is one unit of writing: posture records and the plan batches whose
@@ -70,6 +71,22 @@ type BatchDone struct {
 	// Counted says the batch's counts were added page by page with its
 	// cursors (classic); the marker only finishes it.
 	Counted bool
+	// Rejects is how many of the batch's records did not decode.
+	Rejects int64
+	// Whole lists the hosts whose every posture of the policy the batch
+	// asked for (an unfiltered PCRS batch): their pending whole fetch, set
+	// by UpdatePolicyHosts, is done.
+	Whole []int64
+}
+
+// Plan is what a run will fetch, recorded before it fetches any of it.
+type Plan struct {
+	Batches []PlannedBatch
+	// Policies are the per-policy facts known before fetching: title,
+	// hosts asked for, errors, hosts that left.
+	Policies []compliance.PolicySummary
+	// Problems are steps that failed without stopping the run.
+	Problems []string
 }
 
 // Store is a pcsync database. Methods are safe for use by one writer
@@ -108,30 +125,35 @@ type Store interface {
 	// AcquireSyncLock takes the database's sync lock, or fails with a
 	// *LockedError if another sync holds it. The lock dies with its process.
 	AcquireSyncLock(ctx context.Context) (release func(), err error)
-	// PlanRun records run runID's plan (every batch pending) and the
-	// per-policy facts known before fetching (title, hosts asked for,
-	// errors, hosts that left).
-	PlanRun(ctx context.Context, runID int64, batches []PlannedBatch, policies []compliance.PolicySummary) error
-	// UnfinishedRun returns the latest run whose plan has pending batches
-	// and that is not running any more (killed, failed or interrupted),
-	// with those batches; ErrNotFound if there is none.
+	// PlanRun records run runID's plan, every batch pending; from then on
+	// the run can be resumed.
+	PlanRun(ctx context.Context, runID int64, plan *Plan) error
+	// UnfinishedRun returns the latest planned run, with no run after it,
+	// that did not finish: killed or interrupted, or failed with batches
+	// pending. It returns the run's batches not done (none when only its
+	// end steps are left); ErrNotFound if there is no such run.
 	UnfinishedRun(ctx context.Context) (*compliance.Run, []PlannedBatch, error)
 	// ResumeRun marks r running again and counts the resumption.
 	ResumeRun(ctx context.Context, r *compliance.Run) error
-	// AbandonRun discards the pending batches of an unfinished run.
-	AbandonRun(ctx context.Context, runID int64) error
+	// AbandonRun discards the pending batches of an unfinished run, saying why.
+	AbandonRun(ctx context.Context, runID int64, why string) error
+	// AbandonStopped marks abandoned every run still "running" but run
+	// except: the sync lock is held, so their process is gone.
+	AbandonStopped(ctx context.Context, except int64) error
 	// FailBatch records that a batch could not be fetched, and why.
 	FailBatch(ctx context.Context, runID, batchNo int64, msg string) error
 	// RunSummaries computes the per-policy summary of run runID from its
-	// plan and its finished batches.
+	// plan and its batches: what the stored ones returned and rejected, and
+	// which failed (their errors follow the policy's error of the plan).
 	RunSummaries(ctx context.Context, runID int64) ([]compliance.PolicySummary, error)
 	// LastSucceeded returns the latest run that succeeded; ErrNotFound if none.
 	LastSucceeded(ctx context.Context) (*compliance.Run, error)
 	// UpdatePolicyHosts records that policyID covers hostIDs as of run
 	// runID. Hosts it covered before and not now are marked stale, with
 	// their postures of the policy; it returns the hosts that are new to
-	// the policy, back in it, or without any stored posture of it, how
-	// many hosts left, and how many postures that made stale.
+	// the policy, back in it, or not yet fetched whole since (each must be
+	// fetched whole; see BatchDone.Whole), how many hosts left, and how
+	// many postures that made stale.
 	UpdatePolicyHosts(ctx context.Context, runID, policyID int64, hostIDs []int64) (added []int64, left, stale int64, err error)
 	// MarkStale marks stale the postures of policies that run runID, a
 	// complete full run, did not return, and returns how many per policy.

@@ -20,7 +20,9 @@ func (s *Store) History(ctx context.Context, fn func(*compliance.StatusChange) e
 }
 
 // changesSQL lists the changes after run ?1 up to run ?2: status changes
-// from the history, postures first seen, postures marked stale.
+// from the history, postures first seen, postures marked stale and stale
+// postures returned again (from their own history, so that a later return
+// does not erase an earlier mark).
 const changesSQL = `
 SELECT CASE h.new_status WHEN 'Failed' THEN 'newly-failing' WHEN 'Passed' THEN 'newly-passing' ELSE 'newly-error' END,
 	h.posture_id, h.policy_id, h.host_id, h.control_id, h.old_status, h.new_status, h.changed_at, h.run_id
@@ -29,8 +31,9 @@ UNION ALL
 SELECT 'new', p.id, p.policy_id, p.host_id, p.control_id, NULL, p.status, p.created, p.first_run
 FROM postures p WHERE p.first_run > ?1 AND p.first_run <= ?2
 UNION ALL
-SELECT 'stale', p.id, p.policy_id, p.host_id, p.control_id, p.status, NULL, NULL, p.stale_run
-FROM postures p WHERE p.stale_run > ?1 AND p.stale_run <= ?2`
+SELECT CASE s.stale WHEN 1 THEN 'stale' ELSE 'revived' END, s.posture_id, s.policy_id, s.host_id, s.control_id,
+	s.status, NULL, NULL, s.run_id
+FROM stale_history s WHERE s.run_id > ?1 AND s.run_id <= ?2`
 
 // Changes calls fn for every change after run from up to run to.
 func (s *Store) Changes(ctx context.Context, from, to int64, fn func(*compliance.Change) error) error {
@@ -48,11 +51,13 @@ func (s *Store) Diff(ctx context.Context, from, to int64) ([]compliance.PolicyDi
 	err := s.query(ctx, `WITH c(kind, posture_id, policy_id, host_id, control_id, old_status, new_status, changed_at, run_id)
 		AS (`+changesSQL+`)
 		SELECT c.policy_id, pol.title,
-		sum(c.kind = 'newly-failing'), sum(c.kind = 'newly-passing'), sum(c.kind = 'new'), sum(c.kind = 'stale')
+		sum(c.kind = 'newly-failing'), sum(c.kind = 'newly-passing'), sum(c.kind = 'newly-error'), sum(c.kind = 'new'),
+		sum(c.kind = 'stale'), sum(c.kind = 'revived')
 		FROM c LEFT JOIN policies pol ON pol.id = c.policy_id
 		GROUP BY c.policy_id ORDER BY c.policy_id`, func(st *sqlite3.Stmt) error {
 		out = append(out, compliance.PolicyDiff{PolicyID: st.ColumnInt64(0), Title: st.ColumnText(1),
-			NewlyFailing: st.ColumnInt64(2), NewlyPassing: st.ColumnInt64(3), New: st.ColumnInt64(4), Stale: st.ColumnInt64(5)})
+			NewlyFailing: st.ColumnInt64(2), NewlyPassing: st.ColumnInt64(3), NewlyError: st.ColumnInt64(4),
+			New: st.ColumnInt64(5), Stale: st.ColumnInt64(6), Revived: st.ColumnInt64(7)})
 		return nil
 	}, from, to)
 	return out, err

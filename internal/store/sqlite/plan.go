@@ -13,7 +13,8 @@ import (
 )
 
 // PlanRun records a run's plan and what is known of each policy before fetching.
-func (s *Store) PlanRun(ctx context.Context, runID int64, batches []store.PlannedBatch, policies []compliance.PolicySummary) error {
+func (s *Store) PlanRun(ctx context.Context, runID int64, plan *store.Plan) error {
+	batches, policies := plan.Batches, plan.Policies
 	return s.tx(ctx, "record the plan", func(conn *sqlite3.Conn) error {
 		st, _, err := conn.Prepare(`INSERT INTO run_batches (run_id, batch_no, policy_id, kind, host_ids, hosts, filtered, cursor, subscription_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -33,16 +34,21 @@ func (s *Store) PlanRun(ctx context.Context, runID int64, batches []store.Planne
 			if err := upsertRunPolicy(conn, runID, &policies[i]); err != nil {
 				return err
 			}
+			if err := exec(conn, `UPDATE run_policies SET plan_error = error WHERE run_id = ? AND policy_id = ?`,
+				runID, policies[i].PolicyID); err != nil {
+				return err
+			}
 		}
-		return exec(conn, `UPDATE runs SET batches = ?, policies = ? WHERE id = ?`, len(batches), len(policies), runID)
+		return exec(conn, `UPDATE runs SET batches = ?, policies = ?, planned = 1, problems = ? WHERE id = ?`,
+			len(batches), len(policies), joinProblems(plan.Problems), runID)
 	})
 }
 
-// UnfinishedRun returns the latest stopped run with pending batches.
+// UnfinishedRun returns the latest planned run that did not finish.
 func (s *Store) UnfinishedRun(ctx context.Context) (*compliance.Run, []store.PlannedBatch, error) {
 	var run *compliance.Run
-	err := s.query(ctx, `SELECT `+runColumns+` FROM runs r WHERE status IN ('running', 'failed', 'interrupted')
-		AND EXISTS (SELECT 1 FROM run_batches b WHERE b.run_id = r.id AND b.status IN ('pending', 'failed'))
+	err := s.query(ctx, `SELECT `+runColumns+` FROM runs r WHERE planned AND (status IN ('running', 'interrupted')
+		OR status = 'failed' AND EXISTS (SELECT 1 FROM run_batches b WHERE b.run_id = r.id AND b.status IN ('pending', 'failed')))
 		AND NOT EXISTS (SELECT 1 FROM runs later WHERE later.id > r.id AND later.status <> 'abandoned')
 		ORDER BY id DESC LIMIT 1`, func(st *sqlite3.Stmt) error {
 		r := scanRun(st)
@@ -78,14 +84,29 @@ func (s *Store) ResumeRun(ctx context.Context, r *compliance.Run) error {
 }
 
 // AbandonRun discards the pending batches of an unfinished run.
-func (s *Store) AbandonRun(ctx context.Context, runID int64) error {
+func (s *Store) AbandonRun(ctx context.Context, runID int64, why string) error {
 	return s.tx(ctx, fmt.Sprintf("abandon run %d", runID), func(conn *sqlite3.Conn) error {
 		if err := exec(conn, `UPDATE run_batches SET status = 'discarded' WHERE run_id = ? AND status IN ('pending', 'failed')`, runID); err != nil {
 			return err
 		}
-		return exec(conn, `UPDATE runs SET status = 'abandoned', message = 'its unfinished plan was discarded (--restart)',
-			finished_at = coalesce(finished_at, ?) WHERE id = ?`, time.Now().UTC().Format(time.RFC3339Nano), runID)
+		return exec(conn, `UPDATE runs SET status = 'abandoned', message = ?,
+			finished_at = coalesce(finished_at, ?) WHERE id = ?`, why, time.Now().UTC().Format(time.RFC3339Nano), runID)
 	})
+}
+
+// AbandonStopped marks abandoned the runs whose process is gone.
+func (s *Store) AbandonStopped(ctx context.Context, except int64) error {
+	return s.tx(ctx, "close stopped runs", func(conn *sqlite3.Conn) error {
+		return exec(conn, `UPDATE runs SET status = 'abandoned', message = 'the process stopped before the run was planned or resumed',
+			finished_at = ? WHERE status = 'running' AND id <> ?`, time.Now().UTC().Format(time.RFC3339Nano), except)
+	})
+}
+
+func joinProblems(ps []string) any {
+	if len(ps) == 0 {
+		return nil
+	}
+	return strings.Join(ps, "\n")
 }
 
 // FailBatch records that a batch could not be fetched.
@@ -102,20 +123,21 @@ func (s *Store) RunSummaries(ctx context.Context, runID int64) ([]compliance.Pol
 	// A PCRS batch is stored whole, with its hosts that returned posture;
 	// a classic listing's pages can split a host, so its hosts are counted
 	// from the postures the run stored (classic estates are small).
-	err := s.query(ctx, `SELECT p.policy_id, p.title, p.error, p.stale_hosts, p.stale_postures,
+	err := s.query(ctx, `SELECT p.policy_id, p.title, p.plan_error, p.stale_hosts, p.stale_postures,
 		coalesce(sum(b.hosts), 0),
 		CASE WHEN max(b.kind = 'classic') THEN (SELECT count(DISTINCT host_id) FROM postures x
 			WHERE x.policy_id = p.policy_id AND x.last_run = p.run_id) ELSE coalesce(sum(b.hosts_returned), 0) END,
 		coalesce(sum(b.records), 0),
 		coalesce(sum(b.passed), 0), coalesce(sum(b.failed), 0), coalesce(sum(b.errors), 0),
 		(SELECT group_concat('batch ' || f.batch_no || ': ' || f.error, '; ') FROM run_batches f
-			WHERE f.run_id = p.run_id AND f.policy_id = p.policy_id AND f.status = 'failed')
+			WHERE f.run_id = p.run_id AND f.policy_id = p.policy_id AND f.status = 'failed'),
+		coalesce(sum(b.rejects), 0), coalesce(sum(b.status = 'failed'), 0)
 		FROM run_policies p LEFT JOIN run_batches b ON b.run_id = p.run_id AND b.policy_id = p.policy_id
 		WHERE p.run_id = ? GROUP BY p.policy_id ORDER BY p.policy_id`, func(st *sqlite3.Stmt) error {
 		ps := compliance.PolicySummary{PolicyID: st.ColumnInt64(0), Title: st.ColumnText(1), Error: st.ColumnText(2),
 			StaleHosts: st.ColumnInt64(3), StalePostures: st.ColumnInt64(4), HostsRequested: st.ColumnInt64(5),
 			HostsReturned: st.ColumnInt64(6), Records: st.ColumnInt64(7), Passed: st.ColumnInt64(8),
-			Failed: st.ColumnInt64(9), Errors: st.ColumnInt64(10)}
+			Failed: st.ColumnInt64(9), Errors: st.ColumnInt64(10), Rejects: st.ColumnInt64(12), FailedBatches: st.ColumnInt64(13)}
 		if failed := st.ColumnText(11); failed != "" {
 			ps.Error = strings.TrimPrefix(ps.Error+"; "+failed, "; ")
 		}
@@ -142,13 +164,13 @@ func (s *Store) LastSucceeded(ctx context.Context) (*compliance.Run, error) {
 // UpdatePolicyHosts records the hosts a policy covers now and marks stale
 // the ones (and their postures) it no longer does.
 func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, hostIDs []int64) ([]int64, int64, int64, error) {
-	// A host counts as known (live, with postures stored) only if a batch
-	// of it was stored: a host recorded by a run that stopped before its
-	// batch is treated as new again, and fetched whole.
-	known := map[int64]bool{} // host -> live with postures
-	err := s.query(ctx, `SELECT host_id, stale_run IS NULL AND EXISTS
-		(SELECT 1 FROM postures p WHERE p.policy_id = ph.policy_id AND p.host_id = ph.host_id)
-		FROM policy_hosts ph WHERE policy_id = ?`, func(st *sqlite3.Stmt) error {
+	// A host is known (fetched filtered) only while it is live and a batch
+	// that asked for all its postures was stored since it (re)joined: a
+	// host recorded by a run that stopped before its batch is fetched whole
+	// by the next one.
+	known := map[int64]bool{} // host -> live and fetched whole
+	err := s.query(ctx, `SELECT host_id, stale_run IS NULL AND NOT whole
+		FROM policy_hosts WHERE policy_id = ?`, func(st *sqlite3.Stmt) error {
 		known[st.ColumnInt64(0)] = st.ColumnBool(1)
 		return nil
 	}, policyID)
@@ -158,8 +180,8 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 	var added []int64
 	var left, stale int64
 	err = s.tx(ctx, fmt.Sprintf("record the hosts of policy %d", policyID), func(conn *sqlite3.Conn) error {
-		st, _, err := conn.Prepare(`INSERT INTO policy_hosts (policy_id, host_id, first_run, last_run) VALUES (?, ?, ?, ?)
-			ON CONFLICT DO UPDATE SET last_run = excluded.last_run, stale_run = NULL`)
+		st, _, err := conn.Prepare(`INSERT INTO policy_hosts (policy_id, host_id, first_run, last_run, whole) VALUES (?, ?, ?, ?, 1)
+			ON CONFLICT DO UPDATE SET last_run = excluded.last_run, whole = whole OR stale_run IS NOT NULL, stale_run = NULL`)
 		if err != nil {
 			return err
 		}
@@ -194,9 +216,9 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 // MarkStale marks stale what a complete full run did not return.
 func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error) {
 	out := map[int64]int64{}
-	// Before any earlier run stored a batch nothing can be stale: spare the
-	// first (and largest) load a scan of every posture.
-	earlier, err := s.scalarIntAt(ctx, `SELECT EXISTS (SELECT 1 FROM run_batches WHERE run_id < ? AND status = 'done')`, runID)
+	// Before any earlier run stored a posture nothing can be stale: spare
+	// the first (and largest) load a scan of every posture.
+	earlier, err := s.scalarIntAt(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE id < ? AND wrote)`, runID)
 	if err != nil || earlier == 0 {
 		return out, err
 	}

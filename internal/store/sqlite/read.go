@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -243,7 +244,7 @@ func (s *Store) Runs(ctx context.Context, fn func(*compliance.Run) error) error 
 }
 
 const runColumns = `id, started_at, finished_at, status, source, params, message, policies, batches,
-	records, passed, failed, errors, rejects, wire_bytes, data_bytes, mode, since, resumed`
+	records, passed, failed, errors, rejects, wire_bytes, data_bytes, mode, since, resumed, request, problems`
 
 func scanRun(st *sqlite3.Stmt) compliance.Run {
 	return compliance.Run{
@@ -254,7 +255,15 @@ func scanRun(st *sqlite3.Stmt) compliance.Run {
 		Errors: st.ColumnInt64(12), Rejects: st.ColumnInt64(13),
 		WireBytes: st.ColumnInt64(14), DataBytes: st.ColumnInt64(15),
 		Mode: st.ColumnText(16), Since: date(st, 17), Resumed: st.ColumnInt64(18),
+		Request: st.ColumnText(19), Problems: splitProblems(st.ColumnText(20)),
 	}
+}
+
+func splitProblems(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
 }
 
 // RunPolicies returns the per-policy summaries of run id.

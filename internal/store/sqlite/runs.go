@@ -26,8 +26,8 @@ func (s *Store) BeginRun(ctx context.Context, r *compliance.Run) error {
 	if r.Mode == "" {
 		r.Mode = compliance.ModeFull
 	}
-	err := exec(s.conn, `INSERT INTO runs (started_at, status, source, params, mode, since) VALUES (?, ?, ?, ?, ?, ?)`,
-		r.StartedAt.UTC().Format(time.RFC3339Nano), string(r.Status), r.Source, r.Params, r.Mode, r.Since)
+	err := exec(s.conn, `INSERT INTO runs (started_at, status, source, params, mode, since, request) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.StartedAt.UTC().Format(time.RFC3339Nano), string(r.Status), r.Source, r.Params, r.Mode, r.Since, r.Request)
 	if err != nil {
 		return fmt.Errorf("begin run: %w", err)
 	}
@@ -46,9 +46,9 @@ func (s *Store) FinishRun(ctx context.Context, r *compliance.Run, policies []com
 		return fmt.Errorf("finish run: %w", err)
 	}
 	err := exec(s.conn, `UPDATE runs SET finished_at = ?, status = ?, message = ?, policies = ?, batches = ?,
-		records = ?, passed = ?, failed = ?, errors = ?, rejects = ?, wire_bytes = ?, data_bytes = ? WHERE id = ?`,
+		records = ?, passed = ?, failed = ?, errors = ?, rejects = ?, wire_bytes = ?, data_bytes = ?, problems = ? WHERE id = ?`,
 		r.FinishedAt.UTC().Format(time.RFC3339Nano), string(r.Status), r.Message, r.Policies, r.Batches,
-		r.Records, r.Passed, r.Failed, r.Errors, r.Rejects, r.WireBytes, r.DataBytes, r.ID)
+		r.Records, r.Passed, r.Failed, r.Errors, r.Rejects, r.WireBytes, r.DataBytes, joinProblems(r.Problems), r.ID)
 	for _, p := range policies {
 		if err != nil {
 			break

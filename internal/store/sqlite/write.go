@@ -86,11 +86,11 @@ const upsertExceptionSQL = `INSERT OR REPLACE INTO exceptions (posture_id, assig
 
 const insertPolicyControlSQL = `INSERT INTO policy_controls (policy_id, control_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING`
 
-const insertBatchSQL = `INSERT INTO run_batches (run_id, batch_no, policy_id, status, hosts_returned, records, passed, failed, errors, finished_at)
-VALUES (?1, ?2, ?3, 'done', ?4, ?5, ?6, ?7, ?8, ?9)
+const insertBatchSQL = `INSERT INTO run_batches (run_id, batch_no, policy_id, status, hosts_returned, records, passed, failed, errors, finished_at, rejects)
+VALUES (?1, ?2, ?3, 'done', ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 ON CONFLICT (run_id, batch_no) DO UPDATE SET status = 'done', hosts_returned = excluded.hosts_returned,
 	records = excluded.records, passed = excluded.passed, failed = excluded.failed, errors = excluded.errors,
-	error = NULL, finished_at = excluded.finished_at`
+	error = NULL, finished_at = excluded.finished_at, rejects = excluded.rejects`
 
 // writer holds the prepared statements of the write path and caches of the
 // small tables, so that a host, technology or control is written again only
@@ -100,6 +100,7 @@ type writer struct {
 
 	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
 	exception, noException, remediation, cursor, finish          *sqlite3.Stmt
+	whole, wrote                                                 *sqlite3.Stmt
 	remediations, pRemediations                                  map[int64]string
 
 	seed     maphash.Seed
@@ -115,6 +116,9 @@ type writer struct {
 
 	date     []byte
 	lastHost compliance.Host
+	// the run recorded as having stored postures (runs.wrote), and the one
+	// the open transaction records
+	wroteRun, pWroteRun int64
 }
 
 func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
@@ -136,7 +140,9 @@ func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 		{&w.exception, upsertExceptionSQL}, {&w.noException, `DELETE FROM exceptions WHERE posture_id = ?`},
 		{&w.remediation, `UPDATE controls SET remediation = ? WHERE id = ?`},
 		{&w.cursor, `UPDATE run_batches SET cursor = ?, records = records + ?, passed = passed + ?, failed = failed + ?,
-			errors = errors + ? WHERE run_id = ? AND batch_no = ?`},
+			errors = errors + ?, rejects = rejects + ? WHERE run_id = ? AND batch_no = ?`},
+		{&w.whole, `UPDATE policy_hosts SET whole = 0 WHERE policy_id = ? AND host_id = ? AND whole`},
+		{&w.wrote, `UPDATE runs SET wrote = 1 WHERE id = ? AND NOT wrote`},
 		{&w.finish, `UPDATE run_batches SET status = 'done', error = NULL, finished_at = ? WHERE run_id = ? AND batch_no = ?`},
 	} {
 		if bare && (p.st == &w.posture || p.st == &w.postureN) {
@@ -160,7 +166,7 @@ func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 
 func (w *writer) close() {
 	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.tech, w.control, w.policyControl, w.batch,
-		w.exception, w.noException, w.remediation, w.cursor, w.finish} {
+		w.exception, w.noException, w.remediation, w.cursor, w.finish, w.whole, w.wrote} {
 		if st != nil {
 			st.Close()
 		}
@@ -231,8 +237,17 @@ func (w *writer) apply(b *store.Batch) error {
 		}
 		ps = ps[n:]
 	}
+	if len(b.Postures) > 0 && b.RunID != w.wroteRun && b.RunID != w.pWroteRun {
+		if err := bindAll(w.wrote, b.RunID); err != nil {
+			return err
+		}
+		if err := w.wrote.Exec(); err != nil {
+			return fmt.Errorf("record run %d stored postures: %w", b.RunID, err)
+		}
+		w.pWroteRun = b.RunID
+	}
 	for _, c := range b.Cursors {
-		if err := bindAll(w.cursor, c.Next, c.Counts.Records, c.Counts.Passed, c.Counts.Failed, c.Counts.Errors, b.RunID, c.BatchNo); err != nil {
+		if err := bindAll(w.cursor, c.Next, c.Counts.Records, c.Counts.Passed, c.Counts.Failed, c.Counts.Errors, c.Rejects, b.RunID, c.BatchNo); err != nil {
 			return err
 		}
 		if err := w.cursor.Exec(); err != nil {
@@ -241,6 +256,14 @@ func (w *writer) apply(b *store.Batch) error {
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	for _, d := range b.Done {
+		for _, h := range d.Whole {
+			if err := bindAll(w.whole, d.PolicyID, h); err != nil {
+				return err
+			}
+			if err := w.whole.Exec(); err != nil {
+				return fmt.Errorf("record host %d fetched whole: %w", h, err)
+			}
+		}
 		if d.Counted {
 			if err := bindAll(w.finish, now, b.RunID, d.BatchNo); err != nil {
 				return err
@@ -252,7 +275,7 @@ func (w *writer) apply(b *store.Batch) error {
 		}
 		st := w.batch
 		if err := bindAll(st, b.RunID, d.BatchNo, d.PolicyID, d.HostsReturned, d.Counts.Records,
-			d.Counts.Passed, d.Counts.Failed, d.Counts.Errors, now); err != nil {
+			d.Counts.Passed, d.Counts.Failed, d.Counts.Errors, now, d.Rejects); err != nil {
 			return err
 		}
 		if err := st.Exec(); err != nil {
@@ -417,6 +440,9 @@ func (w *writer) bindDate(st *sqlite3.Stmt, param int, t time.Time) error {
 
 // commit merges the open transaction's cache entries.
 func (w *writer) commit() {
+	if w.pWroteRun != 0 {
+		w.wroteRun, w.pWroteRun = w.pWroteRun, 0
+	}
 	for k, v := range w.pHosts {
 		w.hosts[k] = v
 	}
@@ -437,6 +463,7 @@ func (w *writer) commit() {
 
 // discard forgets the open transaction's cache entries (after a rollback).
 func (w *writer) discard() {
+	w.pWroteRun = 0
 	w.lastHost = compliance.Host{}
 	clear(w.pHosts)
 	clear(w.pTechs)
