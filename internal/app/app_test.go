@@ -152,6 +152,7 @@ func TestExitCodes(t *testing.T) {
 		{"policy not a number", []string{"sync", "--config", good, "--platform", "US1", "--policy", "12,abc", "--db", db}, ExitUsage, `"abc" is not a policy id`},
 		{"malformed url", []string{"sync", "--config", good, "--gateway", "gateway.example.com", "--db", db}, ExitUsage, "not a URL"},
 		{"unwritable db", []string{"sync", "--config", good, "--platform", "US1", "--db", filepath.Join(dir, "nope", "x.db")}, ExitUsage, "does not exist"},
+		{"classic without its url", []string{"sync", "--config", good, "--gateway", e.url, "--source", "classic", "--db", db}, ExitUsage, "classic API URL"},
 		{"wrong password", []string{"sync", "--config", credentials(t, "wrong"), "--gateway", e.url, "--ca-cert", e.certFile, "--db", db}, ExitAuth, "refused"},
 		{"untrusted certificate", []string{"sync", "--config", good, "--gateway", e.url, "--db", db}, ExitAPI, "certificate"},
 		{"export missing db", []string{"export", "--db", filepath.Join(dir, "missing.db")}, ExitUsage, "does not exist"},

@@ -110,8 +110,8 @@ func TestSIGKILLedSyncIsResumedToTheSameDatabase(t *testing.T) {
 	if out, err := sync(ctx, clean).CombinedOutput(); err != nil {
 		t.Fatalf("clean sync: %v\n%s", err, out)
 	}
-	export := func(db string) string {
-		out, err := exec.CommandContext(ctx, bin, "export", "--db", db, "--table", "postures").Output()
+	export := func(db string, table ...string) string {
+		out, err := exec.CommandContext(ctx, bin, "export", "--db", db, "--table", append(table, "postures")[0]).Output()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,4 +124,47 @@ func TestSIGKILLedSyncIsResumedToTheSameDatabase(t *testing.T) {
 	if strings.Count(want, "\n") == 0 {
 		t.Fatal("nothing was synced")
 	}
+	for _, table := range []string{"hosts", "controls", "technologies", "history"} {
+		if got, want := export(db, table), export(clean, table); got != want {
+			t.Fatalf("table %s of the resumed database differs from a clean run's:\n%s\nvs\n%s", table, got, want)
+		}
+	}
+	// what the run recorded: membership, and per policy what it asked for and got
+	for _, q := range []string{
+		`SELECT policy_id, host_id, first_run, last_run, stale_run, whole FROM policy_hosts ORDER BY 1, 2`,
+		`SELECT policy_id, hosts_requested, hosts_returned, records, passed, failed, errors, coalesce(error, ''),
+			stale_hosts, stale_postures FROM run_policies ORDER BY 1`,
+		`SELECT status, mode, policies, batches, records, passed, failed, errors, rejects, coalesce(message, '') FROM runs`,
+		`SELECT batch_no, policy_id, status, hosts, hosts_returned, records, rejects FROM run_batches ORDER BY 1`,
+	} {
+		if got, want := rows(t, db, q), rows(t, clean, q); got != want {
+			t.Fatalf("%s\nresumed:\n%s\nclean:\n%s", q, got, want)
+		}
+	}
+}
+
+// rows runs a query on a database file and prints its rows.
+func rows(t *testing.T, db, query string) string {
+	t.Helper()
+	conn, err := sqlite3.OpenFlags(db, sqlite3.OPEN_READONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	st, _, err := conn.Prepare(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var b strings.Builder
+	for st.Step() {
+		for i := range st.ColumnCount() {
+			b.WriteString(st.ColumnText(i) + "\t")
+		}
+		b.WriteByte('\n')
+	}
+	if err := st.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

@@ -97,6 +97,7 @@ func TestIncrementalRunsFindExactlyTheChanges(t *testing.T) {
 		est := env.server.Advance(time.Time{})
 		after := records(t, est)
 		was := storedPostures(t, st, nil)
+		staleBefore := staleNow(t, st)
 		res := sync(compliance.ModeIncremental)
 		// history: exactly the served records whose stored status changed
 		// (hosts back in a policy bring the changes of the cycles they missed)
@@ -149,6 +150,47 @@ func TestIncrementalRunsFindExactlyTheChanges(t *testing.T) {
 		}
 		if len(stale) == 0 {
 			t.Fatalf("cycle %d: no host left any policy; the test proves nothing", cycle)
+		}
+		// diff: the same changes, counted
+		var wantDiff, gotDiff compliance.PolicyDiff
+		for _, w := range want {
+			switch w[1] {
+			case compliance.StatusFailed:
+				wantDiff.NewlyFailing++
+			case compliance.StatusPassed:
+				wantDiff.NewlyPassing++
+			default:
+				wantDiff.NewlyError++
+			}
+		}
+		for id := range after {
+			if _, ok := was[id]; !ok {
+				wantDiff.New++
+			}
+			if staleBefore[id] {
+				wantDiff.Revived++
+			}
+		}
+		for id := range was {
+			if _, served := after[id]; !served && !staleBefore[id] {
+				wantDiff.Stale++
+			}
+		}
+		t.Logf("cycle %d: %+v", cycle, wantDiff)
+		diffs, err := st.Diff(t.Context(), res.Run.ID-1, res.Run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range diffs {
+			gotDiff.NewlyFailing += d.NewlyFailing
+			gotDiff.NewlyPassing += d.NewlyPassing
+			gotDiff.NewlyError += d.NewlyError
+			gotDiff.New += d.New
+			gotDiff.Stale += d.Stale
+			gotDiff.Revived += d.Revived
+		}
+		if gotDiff != wantDiff {
+			t.Fatalf("cycle %d: diff counts %+v, the emulator changed %+v", cycle, gotDiff, wantDiff)
 		}
 		before = after
 	}
