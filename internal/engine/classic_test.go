@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"net/url"
 	"slices"
 	"testing"
@@ -178,4 +180,97 @@ func TestClassicLimitsAreWaitedOut(t *testing.T) {
 	if n := len(exported(t, st)); int64(n) != res.Run.Records {
 		t.Fatalf("%d postures stored, %d reported", n, res.Run.Records)
 	}
+}
+
+func classicOnly(env *env) func(*qualys.Options) {
+	return func(o *qualys.Options) { o.APIURL, o.GatewayURL = env.url, "" }
+}
+
+// TestClassicIncrementalRunFindsTheChanges: after a scan cycle the classic
+// path asks with status_changes_since and stores exactly the changes.
+func TestClassicIncrementalRunFindsTheChanges(t *testing.T) {
+	t.Parallel()
+	cfg := emulator.DefaultConfig()
+	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.HostsPerPolicy, cfg.ControlsPerPolicy = 2, 0, 30, 20, 10
+	cfg.FlipPermille, cfg.ChurnPercent = 150, 0 // the classic path has no host lists to see hosts come back
+	estate, err := emulator.NewEstate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Classic: emulator.ClassicLimits{Calls: -1, Concurrency: -1}})
+	st := openStore(t)
+	opts := engine.Options{Classic: classicParams("25")}
+	if res, err := engine.New(env.client(t, classicOnly(env)), st, nil).Run(t.Context(), opts); err != nil || res.Run.Mode != compliance.ModeFull {
+		t.Fatalf("first classic run: %v", err)
+	}
+	was := storedPostures(t, st, nil)
+	after := records(t, env.server.Advance(time.Time{}))
+	res, err := engine.New(env.client(t, classicOnly(env)), st, nil).Run(t.Context(), opts)
+	if err != nil || res.Run.Mode != compliance.ModeIncremental {
+		t.Fatalf("incremental classic run: %v (%s)", err, res.Run.Mode)
+	}
+	changed := 0
+	for id, r := range after {
+		if was[id] != r.Status {
+			changed++
+		}
+	}
+	if changed == 0 || res.Run.Records == 0 || res.Run.Records >= int64(len(after)) {
+		t.Fatalf("%d changes, the incremental run fetched %d of %d records", changed, res.Run.Records, len(after))
+	}
+	now := storedPostures(t, st, nil)
+	for id, r := range after {
+		if now[id] != r.Status {
+			t.Fatalf("posture %d is %s, the estate says %s", id, now[id], r.Status)
+		}
+	}
+	rows := 0
+	for _, h := range history(t, st) {
+		if h.RunID == res.Run.ID {
+			rows++
+		}
+	}
+	if rows != changed {
+		t.Fatalf("%d history rows for %d changes", rows, changed)
+	}
+}
+
+// TestInterruptedClassicRunResumesFromItsCursor: a classic listing stopped
+// after some pages carries on from the first page not stored.
+func TestInterruptedClassicRunResumesFromItsCursor(t *testing.T) {
+	t.Parallel()
+	estate := testEstate(t)
+	opts := engine.Options{Classic: classicParams("20"), Concurrency: 1}
+	limits := emulator.ClassicLimits{Calls: -1, Concurrency: -1}
+	ref := startEmulator(t, estate, emulator.Options{RateCalls: -1, Classic: limits})
+	clean := openStore(t)
+	if _, err := engine.New(ref.client(t, classicOnly(ref)), clean, nil).Run(t.Context(), opts); err != nil {
+		t.Fatal(err)
+	}
+	fullPages := ref.server.Calls("classic/posture")
+
+	env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Classic: limits,
+		Faults: emulator.Faults{ClassicDelay: 30 * time.Millisecond}})
+	st := openStore(t)
+	eng := engine.New(env.client(t, classicOnly(env)), st, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		for eng.Progress.Stored.Load() < 50 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		cancel() // some pages of the first policy stored
+	}()
+	if _, err := eng.Run(ctx, opts); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted classic run: %v", err)
+	}
+	stopped := env.server.Calls("classic/posture")
+	res, err := engine.New(env.client(t, classicOnly(env)), st, nil).Run(t.Context(), opts)
+	if err != nil || !res.Resumed {
+		t.Fatalf("resumed classic run: %v", err)
+	}
+	if again := env.server.Calls("classic/posture") - stopped; again >= fullPages {
+		t.Fatalf("the resumed run asked for %d pages, a whole run %d: it did not start from its cursor", again, fullPages)
+	}
+	sameAsClean(t, exported(t, clean), exported(t, st))
+	checkSummaries(t, estate, res)
 }
