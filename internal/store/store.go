@@ -94,8 +94,9 @@ type Plan struct {
 type Store interface {
 	// BeginRun records a new run in state running and sets r.ID.
 	BeginRun(ctx context.Context, r *compliance.Run) error
-	// FinishRun records how run r ended: status, message, counts and the
-	// summary of each policy.
+	// FinishRun records how run r ended: status, message, counts, its
+	// problems (those recorded with the plan are kept when r has none) and
+	// the summary of each policy.
 	FinishRun(ctx context.Context, r *compliance.Run, policies []compliance.PolicySummary) error
 	// UpsertPolicies stores policies as the policy list gave them.
 	UpsertPolicies(ctx context.Context, runID int64, policies []compliance.Policy) error

@@ -46,7 +46,7 @@ func (s *Store) FinishRun(ctx context.Context, r *compliance.Run, policies []com
 		return fmt.Errorf("finish run: %w", err)
 	}
 	err := exec(s.conn, `UPDATE runs SET finished_at = ?, status = ?, message = ?, policies = ?, batches = ?,
-		records = ?, passed = ?, failed = ?, errors = ?, rejects = ?, wire_bytes = ?, data_bytes = ?, problems = ? WHERE id = ?`,
+		records = ?, passed = ?, failed = ?, errors = ?, rejects = ?, wire_bytes = ?, data_bytes = ?, problems = coalesce(?, problems) WHERE id = ?`,
 		r.FinishedAt.UTC().Format(time.RFC3339Nano), string(r.Status), r.Message, r.Policies, r.Batches,
 		r.Records, r.Passed, r.Failed, r.Errors, r.Rejects, r.WireBytes, r.DataBytes, joinProblems(r.Problems), r.ID)
 	for _, p := range policies {

@@ -25,6 +25,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Catalog", func(t *testing.T) { testCatalog(t, newStore(t)) })
 	t.Run("PolicyDetail", func(t *testing.T) { testPolicyDetail(t, newStore(t)) })
 	t.Run("ClassicExtras", func(t *testing.T) { testClassicExtras(t, newStore(t)) })
+	t.Run("Plans", func(t *testing.T) { testPlans(t, newStore(t)) })
+	t.Run("Membership", func(t *testing.T) { testMembership(t, newStore(t)) })
+	t.Run("StaleAfterAbandonedRun", func(t *testing.T) { testStaleAfterAbandonedRun(t, newStore(t)) })
 }
 
 func date(s string) time.Time {
