@@ -39,6 +39,20 @@ func startEmulator(t *testing.T) *emu {
 	t.Helper()
 	cfg := emulator.DefaultConfig()
 	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.HostsPerPolicy, cfg.ControlsPerPolicy = 2, 1, 20, 15, 10
+	srv := newEmulator(t, cfg)
+	est := srv.Estate()
+	ts := httptest.NewTLSServer(srv)
+	t.Cleanup(ts.Close)
+	cert := filepath.Join(t.TempDir(), "emulator.pem")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &emu{url: ts.URL, certFile: cert, estate: est}
+}
+
+// newEmulator makes an emulator of the estate cfg describes, with no rate limit.
+func newEmulator(t *testing.T, cfg emulator.Config) *emulator.Server {
+	t.Helper()
 	est, err := emulator.NewEstate(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -47,13 +61,7 @@ func startEmulator(t *testing.T) *emu {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewTLSServer(srv)
-	t.Cleanup(ts.Close)
-	cert := filepath.Join(t.TempDir(), "emulator.pem")
-	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &emu{url: ts.URL, certFile: cert, estate: est}
+	return srv
 }
 
 // credentials writes a config file with the emulator's credentials (tests
@@ -259,14 +267,7 @@ func TestIncrementalSyncHistoryAndDiff(t *testing.T) {
 	t.Parallel()
 	cfg := emulator.DefaultConfig()
 	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy, cfg.FlipPermille, cfg.ChurnPercent = 2, 0, 30, 12, 200, 10
-	est, err := emulator.NewEstate(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := emulator.New(emulator.Options{Estate: est, RateCalls: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newEmulator(t, cfg)
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	db := filepath.Join(t.TempDir(), "pcsync.db")
