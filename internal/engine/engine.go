@@ -380,7 +380,6 @@ func (r *run) execute(ctx context.Context) error {
 	for _, id := range r.order {
 		summaries = append(summaries, *r.summaries[id])
 	}
-	r.rec.Problems = r.stepErrors
 	if err := r.e.store.PlanRun(ctx, r.rec.ID, &store.Plan{Batches: planned, Policies: summaries, Problems: r.stepErrors}); err != nil {
 		return &StoreError{err}
 	}
@@ -590,8 +589,8 @@ func (r *run) plan(ctx context.Context, hosts []compliance.PolicyHosts) ([]Batch
 func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	res := &Result{}
 	// The plan's policies with what every invocation stored, failed and
-	// rejected; the figures in memory only when the run stopped before
-	// its plan was recorded.
+	// rejected (the store keeps the account of every batch); what is known
+	// in memory only when the run stopped before its plan was recorded.
 	if stored, serr := r.e.store.RunSummaries(context.WithoutCancel(ctx), r.rec.ID); serr == nil && len(stored) > 0 {
 		for i := range stored {
 			stored[i].StalePostures += r.stale[stored[i].PolicyID] // plan time (hosts that left) + end of a full run

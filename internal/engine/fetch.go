@@ -35,8 +35,8 @@ type rejected struct {
 
 // fetch runs the batches on Concurrency workers feeding one writer, and
 // waits for all of them. It returns the first fatal error (authentication,
-// database, cancellation); batches that fail on their own are recorded and
-// recorded in the store (FailBatch).
+// database, cancellation); a batch that fails on its own is recorded as
+// failed in the store (FailBatch) and the others go on.
 func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -48,11 +48,9 @@ func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	r.slots = make(chan struct{}, max(1, min(r.opts.Concurrency, runtime.GOMAXPROCS(0)-1)))
 	items := make(chan item, 2*r.opts.Concurrency+2)
 	pool := &sync.Pool{New: func() any { return make([]compliance.Posture, r.opts.ChunkRecords) }}
-	var mu sync.Mutex // guards r.summaries between workers and writer
-
 	writerDone := make(chan error, 1)
 	go func() {
-		err := r.write(ctx, items, pool, &mu)
+		err := r.write(ctx, items, pool)
 		if err != nil {
 			cancel(err)
 		}
@@ -272,7 +270,7 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 // write is the single writer: it gathers chunks into transactions of about
 // TxRecords records (fewer when the streams are slower than the database)
 // and commits each batch's completion with its last records.
-func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu *sync.Mutex) error {
+func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool) error {
 	b := &store.Batch{RunID: r.rec.ID, Exceptions: r.opts.Source == "classic"}
 	var chunks [][]compliance.Posture
 	var rejects []*rejected
@@ -288,16 +286,6 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool, mu 
 		}
 		r.e.Progress.Stored.Add(int64(len(b.Postures)))
 		r.e.Progress.BatchesDone.Add(int64(len(b.Done)))
-		mu.Lock()
-		for _, d := range b.Done {
-			s := r.summary(d.PolicyID)
-			s.HostsReturned += d.HostsReturned
-			s.Records += d.Counts.Records
-			s.Passed += d.Counts.Passed
-			s.Failed += d.Counts.Failed
-			s.Errors += d.Counts.Errors
-		}
-		mu.Unlock()
 		for _, rj := range rejects { // committed: now they are the run's
 			r.keepRejects(rj.batch, rj.errs)
 		}

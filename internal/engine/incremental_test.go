@@ -326,9 +326,10 @@ func TestInterruptedRunIsResumedAndLosesNothing(t *testing.T) {
 func TestRestartDiscardsTheUnfinishedPlan(t *testing.T) {
 	t.Parallel()
 	estate := testEstate(t)
-	env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Faults: emulator.Faults{CutAfter: 100}})
+	env := cutEverything(t, estate)
 	st := openStore(t)
-	opts := engine.Options{HostsPerRequest: 10, MaxStreamRetries: -1, RetryBackoff: func(int) time.Duration { return 0 }}
+	opts := noRetries
+	opts.HostsPerRequest = 10
 	if _, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), opts); !errors.Is(err, engine.ErrIncomplete) {
 		t.Fatalf("a run whose every stream is cut: %v", err)
 	}
@@ -364,9 +365,10 @@ func TestSecondSyncIsRefused(t *testing.T) {
 func TestFailedRunIsResumedTwiceThenReplanned(t *testing.T) {
 	t.Parallel()
 	estate := testEstate(t)
-	env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Faults: emulator.Faults{CutAfter: 200}})
+	env := cutEverything(t, estate)
 	st := openStore(t)
-	opts := engine.Options{HostsPerRequest: 20, MaxStreamRetries: -1, RetryBackoff: func(int) time.Duration { return 0 }}
+	opts := noRetries
+	opts.HostsPerRequest = 20
 	var ids []int64
 	var resumed []bool
 	for range 4 {

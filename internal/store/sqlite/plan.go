@@ -34,10 +34,9 @@ func (s *Store) PlanRun(ctx context.Context, runID int64, plan *store.Plan) erro
 			if err := upsertRunPolicy(conn, runID, &policies[i]); err != nil {
 				return err
 			}
-			if err := exec(conn, `UPDATE run_policies SET plan_error = error WHERE run_id = ? AND policy_id = ?`,
-				runID, policies[i].PolicyID); err != nil {
-				return err
-			}
+		}
+		if err := exec(conn, `UPDATE run_policies SET plan_error = error WHERE run_id = ?`, runID); err != nil {
+			return err
 		}
 		return exec(conn, `UPDATE runs SET batches = ?, policies = ?, planned = 1, problems = ? WHERE id = ?`,
 			len(batches), len(policies), joinProblems(plan.Problems), runID)
