@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +32,8 @@ type benchOptions struct {
 	hostsPerRequest int
 	concurrency     int
 	baseline        bool
+	shape           string
+	incremental     bool
 }
 
 func newBenchCmd(io IOStreams) *cobra.Command {
@@ -43,9 +46,20 @@ func newBenchCmd(io IOStreams) *cobra.Command {
 cache (so that the emulator replays pre-generated answers and is not what is
 measured), then runs "pcsync sync" --runs times into fresh SQLite files and
 reports, for each run and as medians: records/s, MB/s of JSON and of the
-wire, and the sync process's peak RSS.`,
-		Example: `  pcsync bench --records 1000000 --runs 3
-  pcsync bench --records 1000000 --evidence`,
+wire, and the sync process's peak RSS.
+
+--shape picks the estate:
+  single  --policies x hosts x --controls, records host by host (the default)
+  wide    400 policies, 200,000 hosts (500 a policy), controls to make
+          --records, records in random order, posture ids of all policies
+          interleaved
+  churn   wide, and a host's address, DNS name and scan date vary from
+          record to record (hosts rescanned during the run)
+--incremental then moves the estate one scan cycle on and times a second,
+incremental sync into the last run's database.`,
+		Example: `  pcsync bench --records 1000000 --runs 3 --baseline
+  pcsync bench --records 1000000 --evidence --shape wide --baseline
+  pcsync bench --records 10000000 --runs 1 --shape wide --incremental`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return benchRun(cmd.Context(), io, o)
@@ -61,6 +75,8 @@ wire, and the sync process's peak RSS.`,
 	f.IntVar(&o.hostsPerRequest, "hosts-per-request", 5000, "passed to sync")
 	f.IntVar(&o.concurrency, "concurrency", 2, "passed to sync")
 	f.BoolVar(&o.baseline, "baseline", false, "alternate each run with a bare-pipeline run (plain inserts, no index, no upsert) and report the ratio")
+	f.StringVar(&o.shape, "shape", "single", "estate shape: single, wide or churn")
+	f.BoolVar(&o.incremental, "incremental", false, "after the runs, advance the estate a scan cycle and time an incremental sync of the last database")
 	return cmd
 }
 
@@ -76,7 +92,10 @@ func benchRun(ctx context.Context, io IOStreams, o *benchOptions) error {
 	if o.records < 1 || o.policies < 1 || o.controls < 1 || o.runs < 1 {
 		return usageErr("--records, --policies, --controls and --runs must be at least 1")
 	}
-	hosts := max(1, o.records/(o.policies*o.controls))
+	est, err := benchEstate(o)
+	if err != nil {
+		return err
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -90,13 +109,13 @@ func benchRun(ctx context.Context, io IOStreams, o *benchOptions) error {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return withCode(ExitUsage, err)
 	}
-	url, stop, err := startBenchEmulator(ctx, exe, o, hosts)
+	url, stop, err := startBenchEmulator(ctx, exe, est)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	fmt.Fprintf(io.Out, "estate: %d policies x %d hosts x %d controls = %d records, evidence %v, emulator at %s\n",
-		o.policies, hosts, o.controls, o.policies*hosts*o.controls, o.evidence, url)
+	fmt.Fprintf(io.Out, "estate: %s shape, %d policies x %d hosts x %d controls = %d records, evidence %v, emulator at %s\n",
+		o.shape, est.policies, est.perPolicy, est.controls, est.policies*est.perPolicy*est.controls, o.evidence, url)
 	var results, bare []benchResult
 	tw := tabwriter.NewWriter(io.Out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "run\trecords\tseconds\trecords/s\tJSON MB/s\twire MB/s\tpeak RSS MB\t")
@@ -117,7 +136,7 @@ func benchRun(ctx context.Context, io IOStreams, o *benchOptions) error {
 			if err != nil {
 				return err
 			}
-			if o.dir == "" {
+			if o.dir == "" && !(o.incremental && i == o.runs && !bareMode) {
 				for _, suffix := range []string{"", "-wal", "-shm"} {
 					os.Remove(db + suffix)
 				}
@@ -145,7 +164,62 @@ func benchRun(ctx context.Context, io IOStreams, o *benchOptions) error {
 		fmt.Fprintf(io.Out, "sync / bare pipeline: %.2f (records/s ratio of the medians, measured in this run)\n",
 			bmed.dur.Seconds()/med.dur.Seconds())
 	}
+	if o.incremental {
+		if err := benchIncremental(ctx, tw, exe, o, url, filepath.Join(dir, fmt.Sprintf("bench-%d-false.db", o.runs))); err != nil {
+			return err
+		}
+	}
 	return tw.Flush()
+}
+
+// benchIncremental moves the emulated estate one scan cycle on and times an
+// incremental sync into db, which holds a full sync.
+func benchIncremental(ctx context.Context, tw *tabwriter.Writer, exe string, o *benchOptions, url, db string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/emulator/advance", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("advance the estate: %w", err)
+	}
+	resp.Body.Close()
+	syscall.Sync()
+	r, err := benchSync(ctx, exe, o, url, db, false)
+	if err != nil {
+		return err
+	}
+	benchRow(tw, "incremental", r)
+	if o.dir == "" {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(db + suffix)
+		}
+	}
+	return nil
+}
+
+// benchShape is the estate a bench syncs.
+type benchShape struct {
+	policies, hosts, perPolicy, controls int
+	flags                                []string // emulate's shape flags
+}
+
+// benchEstate sizes the estate of o.shape for o.records records.
+func benchEstate(o *benchOptions) (benchShape, error) {
+	switch o.shape {
+	case "single":
+		hosts := max(1, o.records/(o.policies*o.controls))
+		return benchShape{policies: o.policies, hosts: hosts, perPolicy: hosts, controls: o.controls}, nil
+	case "wide", "churn":
+		const policies, hosts = 400, 200_000
+		sh := benchShape{policies: policies, hosts: hosts, perPolicy: hosts / policies,
+			controls: max(1, o.records/hosts), flags: []string{"--shuffle", "--scatter-ids"}}
+		if o.shape == "churn" {
+			sh.flags = append(sh.flags, "--host-churn")
+		}
+		return sh, nil
+	}
+	return benchShape{}, usageErr("--shape %q: want single, wide or churn", o.shape)
 }
 
 func benchRow(tw *tabwriter.Writer, label string, r benchResult) {
@@ -181,10 +255,12 @@ func benchMedian(rs []benchResult) benchResult {
 
 // startBenchEmulator runs "pcsync emulate" in its own process and returns
 // its URL once it listens.
-func startBenchEmulator(ctx context.Context, exe string, o *benchOptions, hosts int) (string, func(), error) {
-	cmd := exec.CommandContext(ctx, exe, "emulate", "--listen", "127.0.0.1:0", "--cache-responses", "--rate-calls", "-1",
-		"--policies", strconv.Itoa(o.policies), "--inactive-policies", "0", "--hosts", strconv.Itoa(hosts),
-		"--controls", strconv.Itoa(o.controls), "--db-share", "0", "--log-level", "warn")
+func startBenchEmulator(ctx context.Context, exe string, sh benchShape) (string, func(), error) {
+	args := append([]string{"emulate", "--listen", "127.0.0.1:0", "--cache-responses", "--rate-calls", "-1",
+		"--policies", strconv.Itoa(sh.policies), "--inactive-policies", "0", "--hosts", strconv.Itoa(sh.hosts),
+		"--hosts-per-policy", strconv.Itoa(sh.perPolicy), "--controls", strconv.Itoa(sh.controls), "--db-share", "0",
+		"--log-level", "warn"}, sh.flags...)
+	cmd := exec.CommandContext(ctx, exe, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", nil, err

@@ -35,6 +35,9 @@ func (e *estateFlags) register(f *pflag.FlagSet, def emulator.Config) {
 	f.StringVar(&e.epoch, "epoch", def.Epoch.Format(time.RFC3339), "time of scan cycle 0; all dates derive from it")
 	f.IntVar(&e.cfg.FlipPermille, "flip-permille", def.FlipPermille, "records in a thousand whose status flips at each later scan cycle")
 	f.IntVar(&e.cfg.ChurnPercent, "churn", def.ChurnPercent, "percent of each policy's hosts out of it in each later scan cycle")
+	f.BoolVar(&e.cfg.Shuffle, "shuffle", false, "list each posture answer's records in an order unrelated to host, control or id")
+	f.BoolVar(&e.cfg.ScatterIDs, "scatter-ids", false, "interleave the posture ids of all policies")
+	f.BoolVar(&e.cfg.HostChurn, "host-churn", false, "vary host address, DNS name and scan date from record to record (rescans)")
 }
 
 func (e *estateFlags) estate() (*emulator.Estate, error) {

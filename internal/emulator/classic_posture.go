@@ -159,17 +159,9 @@ func (q *classicPostureQuery) selects(r *compliance.Posture) bool {
 }
 
 // eachPostureByID calls fn for the records of policy p with id >= idMin in
-// id order (hosts by index, then control slot, then instance).
+// id order (hosts in id order, then control slot, then instance).
 func (e *Estate) eachPostureByID(p *policy, idMin int64, g *recordGen, fn func(*compliance.Posture, *hostInfo) bool) {
-	start := 0
-	if idMin > postureIDBase {
-		per := int64(e.cfg.ControlsPerPolicy) * maxInstances
-		start = max(0, int((idMin-postureIDBase)/per-int64(p.idx)*int64(e.cfg.Hosts)))
-	}
-	for idx := start; idx < e.cfg.Hosts; idx++ {
-		if !e.covers(p, idx) {
-			continue
-		}
+	for idx := range e.hostsByID(p, idMin) {
 		hi := e.hostInfo(idx)
 		if !g.eachRecord(p, &hi, func(r *compliance.Posture) bool {
 			return r.ID < idMin || fn(r, &hi)

@@ -24,6 +24,15 @@ type Config struct {
 	// that cycle (they come back in a later one).
 	FlipPermille int
 	ChurnPercent int
+	// The shape of a large estate (shape.go), all off by default: Shuffle
+	// lists a postureInfo answer's records in an order unrelated to host,
+	// control or id; ScatterIDs interleaves the record ids of all
+	// policies; HostChurn varies a host's address, DNS name and scan date
+	// from record to record, as when hosts are rescanned during a long run
+	// (PCRS records carry their host; the classic glossary does not vary).
+	Shuffle    bool
+	ScatterIDs bool
+	HostChurn  bool
 }
 
 // DefaultConfig is the estate `pcsync emulate` serves without flags: 5 active

@@ -101,11 +101,6 @@ func (hi *hostInfo) offset(c int) time.Duration {
 	return hi.cycleScan
 }
 
-// postureID is the record id of policy p, host idx, control slot k, instance slot i.
-func (e *Estate) postureID(p *policy, idx, k, i int) int64 {
-	return postureIDBase + ((int64(p.idx)*int64(e.cfg.Hosts)+int64(idx))*int64(e.cfg.ControlsPerPolicy)+int64(k))*maxInstances + int64(i)
-}
-
 // timeline is a record's status history reduced to what a record shows.
 type timeline struct {
 	status, previous                         compliance.Status
@@ -205,20 +200,29 @@ type recordGen struct {
 // order, and stops early when fn returns false.
 func (g *recordGen) eachRecord(p *policy, hi *hostInfo, fn func(*compliance.Posture) bool) bool {
 	for k := range p.controls {
-		c := &p.controls[k]
-		if !c.db {
-			if !fn(g.fill(p, hi, k, 0, "os", hi.tech)) {
-				return false
-			}
-			continue
-		}
-		for s, sid := range hi.sids {
-			if !fn(g.fill(p, hi, k, s+1, sid, compliance.Technology{ID: dbTech.id, Name: dbTech.name})) {
+		for i := range maxInstances {
+			if r := g.record(p, hi, k, i); r != nil && !fn(r) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// record fills the record of control slot k and instance slot i on host
+// hi: slot 0 is the OS, slots 1-3 the host's database instances. It
+// returns nil for a slot the host does not have.
+func (g *recordGen) record(p *policy, hi *hostInfo, k, i int) *compliance.Posture {
+	if !p.controls[k].db {
+		if i != 0 {
+			return nil
+		}
+		return g.fill(p, hi, k, 0, "os", hi.tech)
+	}
+	if i == 0 || i > len(hi.sids) {
+		return nil
+	}
+	return g.fill(p, hi, k, i, hi.sids[i-1], compliance.Technology{ID: dbTech.id, Name: dbTech.name})
 }
 
 func (g *recordGen) fill(p *policy, hi *hostInfo, k, slot int, instance string, tech compliance.Technology) *compliance.Posture {
@@ -234,6 +238,9 @@ func (g *recordGen) fill(p *policy, hi *hostInfo, k, slot int, instance string, 
 		FirstFailDate: t.firstFail, LastFailDate: t.lastFail, FirstPassDate: t.firstPass, LastPassDate: t.lastPass,
 		PostureModifiedDate: t.modified, LastEvaluatedDate: t.evaluated, Created: created,
 		Host: hi.host, Technology: tech, Criticality: c.criticality,
+	}
+	if e.cfg.HostChurn {
+		e.churnHost(&r.Host, id)
 	}
 	topic := &controlTopics[c.topic]
 	g.expected = topic.expected

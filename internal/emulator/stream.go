@@ -68,6 +68,12 @@ func (e *Estate) EachPosture(reqs []PolicyRequest, opts StreamOptions, fn func(*
 			continue
 		}
 		p := &e.policies[pi]
+		if e.cfg.Shuffle {
+			if !e.eachShuffled(p, req.HostIDs, opts, g, fn) {
+				return
+			}
+			continue
+		}
 		for _, hid := range req.HostIDs {
 			idx := e.hostIndex(hid)
 			if idx < 0 || !e.covers(p, idx) {
