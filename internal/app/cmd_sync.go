@@ -40,6 +40,7 @@ type syncOptions struct {
 	source          string
 	rejects         string
 	cpuProfile      string
+	memProfile      string
 	bareInsert      bool
 	full            bool
 	restart         bool
@@ -88,6 +89,8 @@ file; never from a flag. TLS certificates are verified.
 	f.StringVar(&o.rejects, "rejects", "", "`file` for records that do not decode (default: <db>.rejects.ndjson, created only if needed)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (see BENCHMARKS.md)")
 	_ = f.MarkHidden("cpuprofile")
+	f.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile to `file` at the end (see BENCHMARKS.md)")
+	_ = f.MarkHidden("memprofile")
 	f.BoolVar(&o.bareInsert, "bare-insert", false, "benchmark baseline: plain inserts into bare_postures (see BENCHMARKS.md)")
 	_ = f.MarkHidden("bare-insert")
 	o.log.register(f)
@@ -236,6 +239,9 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 			return withCode(ExitUsage, err)
 		}
 		defer stop()
+	}
+	if o.memProfile != "" {
+		defer writeAllocProfile(io, o.memProfile)
 	}
 	copts := clientOptions(&cfg)
 	copts.Logger = log

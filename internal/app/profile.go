@@ -21,3 +21,18 @@ func startCPUProfile(path string) (stop func(), err error) {
 		f.Close()
 	}, nil
 }
+
+// writeAllocProfile writes the allocation profile (every allocation since
+// the start, sampled) to path; a failure is only reported.
+func writeAllocProfile(io IOStreams, path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(io.ErrOut, "pcsync: --memprofile: %v\n", err)
+	}
+}
