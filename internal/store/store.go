@@ -160,7 +160,7 @@ type Store interface {
 	// complete full run, did not return, and returns how many per policy.
 	MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error)
 
-	// Postures calls fn for every stored posture record, in posture id order.
+	// Postures calls fn for every stored posture record, by policy, then posture id.
 	// The record passed to fn is reused between calls.
 	Postures(ctx context.Context, fn func(*compliance.Posture) error) error
 	// Policies calls fn for every stored policy, in id order.

@@ -8,6 +8,7 @@ import (
 // secondaryIndexes are the posture indexes rebuilt after a bulk load.
 var secondaryIndexes = []struct{ name, sql string }{
 	{"postures_natural", "CREATE INDEX IF NOT EXISTS postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance)"},
+	{"postures_first_run", "CREATE INDEX IF NOT EXISTS postures_first_run ON postures (first_run)"},
 }
 
 // BeginLoad switches to bulk loading when the postures table is empty (a
@@ -22,11 +23,11 @@ func (s *Store) BeginLoad(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	missing, err := s.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'postures_natural'")
+	present, err := s.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN ('postures_natural', 'postures_first_run')")
 	if err != nil {
 		return err
 	}
-	s.bulk = empty == 1 || missing == 0
+	s.bulk = empty == 1 || present < int64(len(secondaryIndexes))
 	if !s.bulk {
 		return nil
 	}

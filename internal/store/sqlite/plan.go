@@ -204,9 +204,9 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 		if left == 0 {
 			return nil
 		}
-		err = exec(conn, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND stale_run IS NULL AND host_id IN
-			(SELECT host_id FROM policy_hosts WHERE policy_id = ? AND stale_run = ?)`, runID, policyID, policyID, runID)
-		stale = conn.Changes()
+		stale, err = markStale(conn, policyID, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND stale_run IS NULL AND host_id IN
+			(SELECT host_id FROM policy_hosts WHERE policy_id = ? AND stale_run = ?)
+			RETURNING host_id, control_id, technology_id, status`, runID, policyID, policyID, runID)
 		return err
 	})
 	return added, left, stale, err
@@ -223,11 +223,12 @@ func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (
 	}
 	err = s.tx(ctx, "mark stale postures", func(conn *sqlite3.Conn) error {
 		for _, id := range policyIDs {
-			if err := exec(conn, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND last_run < ? AND stale_run IS NULL`,
-				runID, id, runID); err != nil {
+			n, err := markStale(conn, id, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND last_run < ? AND stale_run IS NULL
+				RETURNING host_id, control_id, technology_id, status`, runID, id, runID)
+			if err != nil {
 				return err
 			}
-			out[id] = conn.Changes()
+			out[id] = n
 		}
 		return nil
 	})

@@ -42,6 +42,10 @@ type Options struct {
 	// hosts, technologies and controls are not written. It measures the
 	// "bare pipeline" the real write path is compared with.
 	BareInsert bool
+	// HostCache is how many hosts the writer remembers as last written, so
+	// that an unchanged host is not written again (about 40 bytes each);
+	// 0 means 262,144. Forgetting costs statements, never correctness.
+	HostCache int
 	// MaxPages caps the file (PRAGMA max_page_count): a disk that fills up
 	// at a known point, for tests. 0 means no cap.
 	MaxPages int

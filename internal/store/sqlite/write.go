@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -16,17 +18,24 @@ import (
 )
 
 // postureColumns are bound per row in this order; first_run and last_run
-// both take the run id (the update keeps first_run).
+// both take the run id (the update keeps first_run); prior is 0, a new
+// posture (counts.go).
 const postureColumns = `id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
 	first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date,
 	last_evaluated_date, created, criticality_label, criticality_value,
-	evidence, cause_of_failure, extra, first_run, last_run`
+	evidence, cause_of_failure, extra, first_run, last_run, prior`
 
 const postureParams = 21 // per row
 
+// postureUpsert updates a posture already stored. Its prior column takes
+// what the update replaces, when that changes the counts: in an upsert's
+// SET, a bare column name is the stored row's value.
 const postureUpsert = `
-ON CONFLICT (id) DO UPDATE SET
-	policy_id = excluded.policy_id, host_id = excluded.host_id, control_id = excluded.control_id,
+ON CONFLICT (policy_id, id) DO UPDATE SET
+	prior = CASE WHEN status IS excluded.status AND stale_run IS NULL AND host_id = excluded.host_id
+		AND control_id = excluded.control_id AND technology_id = excluded.technology_id THEN NULL
+		ELSE concat_ws(',', status, stale_run IS NOT NULL, host_id, control_id, technology_id) END,
+	host_id = excluded.host_id, control_id = excluded.control_id,
 	technology_id = excluded.technology_id, instance = excluded.instance, status = excluded.status,
 	previous_status = excluded.previous_status, first_fail_date = excluded.first_fail_date,
 	last_fail_date = excluded.last_fail_date, first_pass_date = excluded.first_pass_date,
@@ -34,7 +43,8 @@ ON CONFLICT (id) DO UPDATE SET
 	last_evaluated_date = excluded.last_evaluated_date, created = excluded.created,
 	criticality_label = excluded.criticality_label, criticality_value = excluded.criticality_value,
 	evidence = excluded.evidence, cause_of_failure = excluded.cause_of_failure, extra = excluded.extra,
-	last_run = excluded.last_run, stale_run = NULL`
+	last_run = excluded.last_run, stale_run = NULL
+RETURNING prior, policy_id, host_id, control_id, technology_id, status`
 
 // postureRowsPerStmt is how many records one INSERT carries: one statement
 // per row spends as much in statement overhead (reset, unbind, halt) as in
@@ -57,7 +67,7 @@ func insertPostureSQL(table string, n int) string {
 		for c := 1; c <= postureParams; c++ {
 			fmt.Fprintf(&b, "?%d,", base+c)
 		}
-		fmt.Fprintf(&b, "?%d)", base+postureParams) // last_run
+		fmt.Fprintf(&b, "?%d,0)", base+postureParams) // last_run, prior
 	}
 	return b.String()
 }
@@ -73,7 +83,9 @@ ON CONFLICT (id) DO UPDATE SET ip = excluded.ip, tracking_method = excluded.trac
 	os = excluded.os, os_cpe = excluded.os_cpe, dns = excluded.dns, qg_host_id = excluded.qg_host_id,
 	network_id = excluded.network_id, network_name = excluded.network_name,
 	compliance_last_scan_date = excluded.compliance_last_scan_date, customer_uuid = excluded.customer_uuid,
-	customer_id = excluded.customer_id, asset_id = excluded.asset_id, last_run = excluded.last_run`
+	customer_id = excluded.customer_id, asset_id = excluded.asset_id, last_run = excluded.last_run
+WHERE hosts.compliance_last_scan_date IS NULL OR excluded.compliance_last_scan_date IS NULL
+	OR excluded.compliance_last_scan_date >= hosts.compliance_last_scan_date`
 
 const upsertTechnologySQL = `INSERT INTO technologies (id, name) VALUES (?1, ?2)
 ON CONFLICT (id) DO UPDATE SET name = coalesce(excluded.name, name)`
@@ -100,16 +112,22 @@ type writer struct {
 
 	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
 	exception, noException, remediation, cursor, finish          *sqlite3.Stmt
-	whole, wrote                                                 *sqlite3.Stmt
+	whole, wrote, hostCounts, controlCounts                      *sqlite3.Stmt
 	remediations, pRemediations                                  map[int64]string
 
+	counts *countDeltas
+	order  []int32 // the batch's records by (policy, id)
+
 	seed     maphash.Seed
-	hosts    map[int64]uint64 // host id -> hash of its fields as last written
+	hosts    map[int64]hostSeen // what was last written per host (hosts.go)
+	hostCap  int
+	pend     map[int64]int // host id -> the record of the batch whose host is written
+	pendIDs  []int64
 	techs    map[int64]string
 	controls map[int64]compliance.Criticality
 	pcs      map[[2]int64]struct{}
 	// pending cache entries of the open transaction, merged on commit
-	pHosts    map[int64]uint64
+	pHosts    map[int64]hostSeen
 	pTechs    map[int64]string
 	pControls map[int64]compliance.Criticality
 	pPCs      map[[2]int64]struct{}
@@ -121,14 +139,17 @@ type writer struct {
 	wroteRun, pWroteRun int64
 }
 
-func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
+func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
+	bare := opts.BareInsert
 	w := &writer{
 		bare:         bare,
+		counts:       newCountDeltas(),
 		seed:         maphash.MakeSeed(),
 		remediations: map[int64]string{}, pRemediations: map[int64]string{},
-		hosts: map[int64]uint64{}, techs: map[int64]string{}, controls: map[int64]compliance.Criticality{},
+		hosts: map[int64]hostSeen{}, hostCap: cmp.Or(opts.HostCache, defaultHostCache), pend: map[int64]int{},
+		techs: map[int64]string{}, controls: map[int64]compliance.Criticality{},
 		pcs:    map[[2]int64]struct{}{},
-		pHosts: map[int64]uint64{}, pTechs: map[int64]string{}, pControls: map[int64]compliance.Criticality{},
+		pHosts: map[int64]hostSeen{}, pTechs: map[int64]string{}, pControls: map[int64]compliance.Criticality{},
 		pPCs: map[[2]int64]struct{}{},
 	}
 	for _, p := range []struct {
@@ -144,6 +165,7 @@ func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 		{&w.whole, `UPDATE policy_hosts SET whole = 0 WHERE policy_id = ? AND host_id = ? AND whole`},
 		{&w.wrote, `UPDATE runs SET wrote = 1 WHERE id = ? AND NOT wrote`},
 		{&w.finish, `UPDATE run_batches SET status = 'done', error = NULL, finished_at = ? WHERE run_id = ? AND batch_no = ?`},
+		{&w.hostCounts, addHostCountsSQL}, {&w.controlCounts, addControlCountsSQL},
 	} {
 		if bare && (p.st == &w.posture || p.st == &w.postureN) {
 			if err := conn.Exec(bareTableSQL); err != nil {
@@ -166,7 +188,7 @@ func newWriter(conn *sqlite3.Conn, bare bool) (*writer, error) {
 
 func (w *writer) close() {
 	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.tech, w.control, w.policyControl, w.batch,
-		w.exception, w.noException, w.remediation, w.cursor, w.finish, w.whole, w.wrote} {
+		w.exception, w.noException, w.remediation, w.cursor, w.finish, w.whole, w.wrote, w.hostCounts, w.controlCounts} {
 		if st != nil {
 			st.Close()
 		}
@@ -181,7 +203,7 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 		return err
 	}
 	if s.w == nil {
-		w, err := newWriter(s.conn, s.opts.BareInsert)
+		w, err := newWriter(s.conn, s.opts)
 		if err != nil {
 			return err
 		}
@@ -210,33 +232,91 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 }
 
 func (w *writer) apply(b *store.Batch) error {
+	if !w.bare {
+		if err := w.relatedAll(b); err != nil {
+			return err
+		}
+	}
+	if err := w.writePostures(b); err != nil {
+		return err
+	}
+	if !w.bare {
+		if err := w.counts.apply(w.hostCounts, w.controlCounts); err != nil {
+			return err
+		}
+	}
+	return w.bookkeeping(b)
+}
+
+// relatedAll writes the hosts, technologies and controls of the batch's
+// records that are new or changed, and what classic records carry.
+func (w *writer) relatedAll(b *store.Batch) error {
 	ps := b.Postures
 	for i := range ps {
-		if w.bare {
-			break
-		}
-		if err := w.related(&ps[i], b.RunID); err != nil {
+		w.noteHost(ps, i)
+		if err := w.related(&ps[i]); err != nil {
 			return fmt.Errorf("posture %d: %w", ps[i].ID, err)
 		}
 		if err := w.classicExtras(&ps[i], b); err != nil {
 			return fmt.Errorf("posture %d: %w", ps[i].ID, err)
 		}
 	}
-	for len(ps) > 0 {
+	return w.flushHosts(ps, b.RunID)
+}
+
+// writePostures upserts the batch's records in the order of the table's
+// key (policy, id), so that consecutive rows share pages; records with the
+// same key keep their order, the last one winning.
+func (w *writer) writePostures(b *store.Batch) error {
+	ps := b.Postures
+	order := w.order[:0]
+	for i := range ps {
+		order = append(order, int32(i))
+	}
+	slices.SortStableFunc(order, func(x, y int32) int {
+		a, c := &ps[x], &ps[y]
+		return cmp.Or(cmp.Compare(a.PolicyID, c.PolicyID), cmp.Compare(a.ID, c.ID))
+	})
+	w.order = order
+	for len(order) > 0 {
 		st, n := w.posture, 1
-		if len(ps) >= postureRowsPerStmt {
+		if len(order) >= postureRowsPerStmt {
 			st, n = w.postureN, postureRowsPerStmt
 		}
 		for r := range n {
-			if err := w.bindPosture(st, r*postureParams, &ps[r], b.RunID); err != nil {
-				return fmt.Errorf("posture %d: %w", ps[r].ID, err)
+			if err := w.bindPosture(st, r*postureParams, &ps[order[r]], b.RunID); err != nil {
+				return fmt.Errorf("posture %d: %w", ps[order[r]].ID, err)
 			}
 		}
-		if err := st.Exec(); err != nil {
-			return fmt.Errorf("postures %d..%d: %w", ps[0].ID, ps[n-1].ID, err)
+		if err := w.execPostures(st); err != nil {
+			return fmt.Errorf("postures %d..%d: %w", ps[order[0]].ID, ps[order[n-1]].ID, err)
 		}
-		ps = ps[n:]
+		order = order[n:]
 	}
+	return nil
+}
+
+// execPostures runs a posture upsert and counts what it returns.
+func (w *writer) execPostures(st *sqlite3.Stmt) error {
+	if w.bare {
+		return st.Exec()
+	}
+	for st.Step() {
+		if err := w.counts.prior(st, 0, st.ColumnInt64(1), st.ColumnInt64(2), st.ColumnInt64(3), st.ColumnInt64(4), st.ColumnText(5)); err != nil {
+			_ = st.Reset()
+			return err
+		}
+	}
+	if err := st.Err(); err != nil {
+		_ = st.Reset()
+		return err
+	}
+	return st.Reset()
+}
+
+// bookkeeping records what the batch completes: the run's first stored
+// posture, classic cursors, and the plan batches done.
+func (w *writer) bookkeeping(b *store.Batch) error {
 	if len(b.Postures) > 0 && b.RunID != w.wroteRun && b.RunID != w.pWroteRun {
 		if err := bindAll(w.wrote, b.RunID); err != nil {
 			return err
@@ -285,24 +365,9 @@ func (w *writer) apply(b *store.Batch) error {
 	return nil
 }
 
-// related upserts the host, technology and control a record mentions when
-// they are new or changed.
-func (w *writer) related(p *compliance.Posture, run int64) error {
-	h := &p.Host
-	if h.ID != 0 && *h != w.lastHost { // records come host by host: skip the hash for a repeat
-		w.lastHost = *h
-		sum := w.hostHash(h)
-		cur, ok := w.pHosts[h.ID]
-		if !ok {
-			cur, ok = w.hosts[h.ID]
-		}
-		if !ok || cur != sum {
-			if err := w.upsertHost(h, run); err != nil {
-				return fmt.Errorf("host %d: %w", h.ID, err)
-			}
-			w.pHosts[h.ID] = sum
-		}
-	}
+// related upserts the technology and control a record mentions when they
+// are new or changed.
+func (w *writer) related(p *compliance.Posture) error {
 	if t := p.Technology; t.ID != 0 {
 		if name, ok := w.lookupTech(t.ID); !ok || (name != t.Name && t.Name != "") {
 			if err := bindAll(w.tech, t.ID, t.Name); err != nil {
@@ -353,31 +418,6 @@ func (w *writer) lookupControl(id int64) (compliance.Criticality, bool) {
 	}
 	c, ok := w.controls[id]
 	return c, ok
-}
-
-func (w *writer) hostHash(h *compliance.Host) uint64 {
-	var m maphash.Hash
-	m.SetSeed(w.seed)
-	for _, s := range [...]string{h.IP, h.TrackingMethod, h.OS, h.OSCPE, h.DNS, h.QGHostID, h.NetworkName, h.CustomerUUID} {
-		m.WriteString(s)
-		m.WriteByte(0)
-	}
-	for _, n := range [...]int64{h.NetworkID, h.ComplianceLastScanDate.Unix(), h.CustomerID, h.AssetID} {
-		maphash.WriteComparable(&m, n)
-	}
-	return m.Sum64() | 1 // never 0, which marks "not seen"
-}
-
-func (w *writer) upsertHost(h *compliance.Host, run int64) error {
-	st := w.host
-	if err := bindAll(st, h.ID, h.IP, h.TrackingMethod, h.OS, h.OSCPE, h.DNS, h.QGHostID, h.NetworkID,
-		h.NetworkName, nil, h.CustomerUUID, h.CustomerID, h.AssetID, run); err != nil {
-		return err
-	}
-	if err := w.bindDate(st, 10, h.ComplianceLastScanDate); err != nil {
-		return err
-	}
-	return st.Exec()
 }
 
 // bindPosture binds one record's values from parameter base+1 on.
@@ -443,9 +483,7 @@ func (w *writer) commit() {
 	if w.pWroteRun != 0 {
 		w.wroteRun, w.pWroteRun = w.pWroteRun, 0
 	}
-	for k, v := range w.pHosts {
-		w.hosts[k] = v
-	}
+	w.commitHosts()
 	for k, v := range w.pTechs {
 		w.techs[k] = v
 	}
@@ -466,6 +504,8 @@ func (w *writer) discard() {
 	w.pWroteRun = 0
 	w.lastHost = compliance.Host{}
 	clear(w.pHosts)
+	clear(w.pend)
+	w.counts.reset()
 	clear(w.pTechs)
 	clear(w.pControls)
 	clear(w.pPCs)
