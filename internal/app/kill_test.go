@@ -136,12 +136,31 @@ func TestSIGKILLedSyncIsResumedToTheSameDatabase(t *testing.T) {
 			stale_hosts, stale_postures FROM run_policies ORDER BY 1`,
 		`SELECT status, mode, policies, batches, records, passed, failed, errors, rejects, coalesce(message, '') FROM runs`,
 		`SELECT batch_no, policy_id, status, hosts, hosts_returned, records, rejects FROM run_batches ORDER BY 1`,
+		countsHostSQL, countsControlSQL,
 	} {
 		if got, want := rows(t, db, q), rows(t, clean, q); got != want {
 			t.Fatalf("%s\nresumed:\n%s\nclean:\n%s", q, got, want)
 		}
 	}
+	// the counts the kill interrupted are the postures' own
+	for _, q := range [][2]string{{countsHostSQL, postureHostSQL}, {countsControlSQL, postureControlSQL}} {
+		if got, want := rows(t, db, q[0]), rows(t, db, q[1]); got != want || want == "" {
+			t.Fatalf("counts after the resumed run:\n%s\npostures:\n%s", got, want)
+		}
+	}
 }
+
+// The counts tables, and the same figures computed from the postures.
+const (
+	countsHostSQL = `SELECT policy_id, host_id, passed, failed, errors, stale FROM counts_host
+		WHERE passed + failed + errors + stale > 0 ORDER BY 1, 2`
+	countsControlSQL = `SELECT policy_id, control_id, technology_id, passed, failed, errors, stale FROM counts_control
+		WHERE passed + failed + errors + stale > 0 ORDER BY 1, 2, 3`
+	postureTally = `sum(stale_run IS NULL AND status = 'Passed'), sum(stale_run IS NULL AND status = 'Failed'),
+		sum(stale_run IS NULL AND status = 'Error'), sum(stale_run IS NOT NULL)`
+	postureHostSQL    = `SELECT policy_id, host_id, ` + postureTally + ` FROM postures GROUP BY 1, 2 ORDER BY 1, 2`
+	postureControlSQL = `SELECT policy_id, control_id, technology_id, ` + postureTally + ` FROM postures GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
+)
 
 // rows runs a query on a database file and prints its rows.
 func rows(t *testing.T, db, query string) string {

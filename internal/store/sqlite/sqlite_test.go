@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ncruces/go-sqlite3"
 
 	"pcsync/internal/compliance"
 	"pcsync/internal/store"
@@ -19,6 +22,32 @@ func TestConformance(t *testing.T) {
 		}
 		t.Cleanup(func() { st.Close() })
 		return st
+	})
+}
+
+func TestCounts(t *testing.T) {
+	storetest.RunCounts(t, func(t *testing.T) store.Store {
+		st, err := Open(t.Context(), filepath.Join(t.TempDir(), "pcsync.db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}, func(t *testing.T, st store.Store, sql string) []string {
+		t.Helper()
+		var out []string
+		err := st.(*Store).query(t.Context(), sql, func(row *sqlite3.Stmt) error {
+			cols := make([]string, row.ColumnCount())
+			for i := range cols {
+				cols[i] = row.ColumnText(i)
+			}
+			out = append(out, strings.Join(cols, "\t"))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
 	})
 }
 
@@ -87,5 +116,61 @@ func TestOpenRefusesANewerSchemaAndBadPaths(t *testing.T) {
 	os.WriteFile(notDB, []byte(strings.Repeat("this is not a database\n", 100)), 0o600)
 	if _, err := Open(t.Context(), notDB, Options{}); err == nil {
 		t.Fatal("a text file was opened as a database")
+	}
+}
+
+// TestMigrationKeepsPosturesAndCountsThem: a schema 4 database gets its
+// postures into the new layout and its counts backfilled.
+func TestMigrationKeepsPosturesAndCountsThem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pcsync.db")
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range []string{"0001_init.sql", "0002_catalog.sql", "0003_history.sql", "0004_resume.sql"} {
+		sql, err := migrations.ReadFile("migrations/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.Exec(string(sql) + fmt.Sprintf(";PRAGMA user_version=%d", i+1)); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	if err := conn.Exec(`INSERT INTO postures (id, policy_id, host_id, control_id, technology_id, instance, status, first_run, last_run, stale_run)
+		VALUES (9, 7, 10, 100, 45, 'os', 'Passed', 1, 1, NULL), (8, 7, 10, 101, 45, 'os', 'Failed', 1, 1, NULL),
+		(7, 7, 11, 100, 45, 'os', 'Error', 1, 1, NULL), (6, 8, 10, 100, 45, 'os', 'Failed', 1, 1, 2)`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	st, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	query := func(sql string) string {
+		var b strings.Builder
+		err := st.query(t.Context(), sql, func(row *sqlite3.Stmt) error {
+			for i := range row.ColumnCount() {
+				b.WriteString(row.ColumnText(i) + " ")
+			}
+			b.WriteString("\n")
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	if got := query(`SELECT policy_id, id, status, coalesce(stale_run, '') FROM postures`); got != "7 7 Error  \n7 8 Failed  \n7 9 Passed  \n8 6 Failed 2 \n" {
+		t.Fatalf("postures after the migration:\n%s", got)
+	}
+	if got := query(`SELECT policy_id, host_id, passed, failed, errors, stale FROM counts_host ORDER BY 1, 2`); got != "7 10 1 1 0 0 \n7 11 0 0 1 0 \n8 10 0 0 0 1 \n" {
+		t.Fatalf("counts_host after the migration:\n%s", got)
+	}
+	if got := query(`SELECT policy_id, control_id, technology_id, passed, failed, errors, stale FROM counts_control ORDER BY 1, 2, 3`); got != "7 100 45 1 0 1 0 \n7 101 45 0 1 0 0 \n8 100 45 0 0 0 1 \n" {
+		t.Fatalf("counts_control after the migration:\n%s", got)
+	}
+	if got := query(`SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'`); got != "3 \n" {
+		t.Fatalf("triggers after the migration: %s", got)
 	}
 }

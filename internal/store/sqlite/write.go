@@ -18,23 +18,16 @@ import (
 )
 
 // postureColumns are bound per row in this order; first_run and last_run
-// both take the run id (the update keeps first_run); prior is 0, a new
-// posture (counts.go).
+// both take the run id (the update keeps first_run).
 const postureColumns = `id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
 	first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date,
 	last_evaluated_date, created, criticality_label, criticality_value,
-	evidence, cause_of_failure, extra, first_run, last_run, prior`
+	evidence, cause_of_failure, extra, first_run, last_run`
 
 const postureParams = 21 // per row
 
-// postureUpsert updates a posture already stored. Its prior column takes
-// what the update replaces, when that changes the counts: in an upsert's
-// SET, a bare column name is the stored row's value.
 const postureUpsert = `
 ON CONFLICT (policy_id, id) DO UPDATE SET
-	prior = CASE WHEN status IS excluded.status AND stale_run IS NULL AND host_id = excluded.host_id
-		AND control_id = excluded.control_id AND technology_id = excluded.technology_id THEN NULL
-		ELSE concat_ws(',', status, stale_run IS NOT NULL, host_id, control_id, technology_id) END,
 	host_id = excluded.host_id, control_id = excluded.control_id,
 	technology_id = excluded.technology_id, instance = excluded.instance, status = excluded.status,
 	previous_status = excluded.previous_status, first_fail_date = excluded.first_fail_date,
@@ -43,8 +36,7 @@ ON CONFLICT (policy_id, id) DO UPDATE SET
 	last_evaluated_date = excluded.last_evaluated_date, created = excluded.created,
 	criticality_label = excluded.criticality_label, criticality_value = excluded.criticality_value,
 	evidence = excluded.evidence, cause_of_failure = excluded.cause_of_failure, extra = excluded.extra,
-	last_run = excluded.last_run, stale_run = NULL
-RETURNING prior, policy_id, host_id, control_id, technology_id, status`
+	last_run = excluded.last_run, stale_run = NULL`
 
 // postureRowsPerStmt is how many records one INSERT carries: one statement
 // per row spends as much in statement overhead (reset, unbind, halt) as in
@@ -67,7 +59,7 @@ func insertPostureSQL(table string, n int) string {
 		for c := 1; c <= postureParams; c++ {
 			fmt.Fprintf(&b, "?%d,", base+c)
 		}
-		fmt.Fprintf(&b, "?%d,0)", base+postureParams) // last_run, prior
+		fmt.Fprintf(&b, "?%d)", base+postureParams) // last_run
 	}
 	return b.String()
 }
@@ -284,34 +276,20 @@ func (w *writer) writePostures(b *store.Batch) error {
 			st, n = w.postureN, postureRowsPerStmt
 		}
 		for r := range n {
-			if err := w.bindPosture(st, r*postureParams, &ps[order[r]], b.RunID); err != nil {
-				return fmt.Errorf("posture %d: %w", ps[order[r]].ID, err)
+			p := &ps[order[r]]
+			if err := w.bindPosture(st, r*postureParams, p, b.RunID); err != nil {
+				return fmt.Errorf("posture %d: %w", p.ID, err)
+			}
+			if !w.bare { // now current; the trigger takes out a posture it replaces
+				w.counts.add(p.PolicyID, p.Host.ID, p.ControlID, p.TechnologyID, string(p.Status), false, 1)
 			}
 		}
-		if err := w.execPostures(st); err != nil {
+		if err := st.Exec(); err != nil {
 			return fmt.Errorf("postures %d..%d: %w", ps[order[0]].ID, ps[order[n-1]].ID, err)
 		}
 		order = order[n:]
 	}
 	return nil
-}
-
-// execPostures runs a posture upsert and counts what it returns.
-func (w *writer) execPostures(st *sqlite3.Stmt) error {
-	if w.bare {
-		return st.Exec()
-	}
-	for st.Step() {
-		if err := w.counts.prior(st, 0, st.ColumnInt64(1), st.ColumnInt64(2), st.ColumnInt64(3), st.ColumnInt64(4), st.ColumnText(5)); err != nil {
-			_ = st.Reset()
-			return err
-		}
-	}
-	if err := st.Err(); err != nil {
-		_ = st.Reset()
-		return err
-	}
-	return st.Reset()
 }
 
 // bookkeeping records what the batch completes: the run's first stored

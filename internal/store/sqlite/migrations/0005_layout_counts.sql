@@ -31,10 +31,6 @@ CREATE TABLE postures_v5 (
     first_run             INTEGER NOT NULL,
     last_run              INTEGER NOT NULL,
     stale_run             INTEGER,
-    -- What the last upsert replaced, for the counts below: 0 for a new
-    -- row, NULL when status, staleness, host, control and technology were
-    -- unchanged, else 'status,stale,host,control,technology' as they were.
-    prior                 ANY,
     PRIMARY KEY (policy_id, id)
 ) WITHOUT ROWID;
 INSERT INTO postures_v5 (policy_id, id, host_id, control_id, technology_id, instance, status, previous_status,
@@ -84,6 +80,27 @@ CREATE TABLE counts_control (
     errors INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (policy_id, control_id, technology_id)) WITHOUT ROWID;
 CREATE INDEX counts_control_control ON counts_control (control_id);
+
+-- The sync adds each posture it upserts to the counts of its policy, host,
+-- control, technology and status (write.go); when the upsert replaced a
+-- stored posture, this takes the one replaced out of its counts. Only the
+-- upsert sets last_run; the stale marks move their postures in Go
+-- (counts.go).
+CREATE TRIGGER postures_counts_replaced AFTER UPDATE OF last_run ON postures
+BEGIN
+    INSERT INTO counts_host (policy_id, host_id, passed, failed, errors, stale)
+    VALUES (old.policy_id, old.host_id, -(old.stale_run IS NULL AND old.status = 'Passed'),
+        -(old.stale_run IS NULL AND old.status = 'Failed'), -(old.stale_run IS NULL AND old.status = 'Error'),
+        -(old.stale_run IS NOT NULL))
+    ON CONFLICT DO UPDATE SET passed = passed + excluded.passed, failed = failed + excluded.failed,
+        errors = errors + excluded.errors, stale = stale + excluded.stale;
+    INSERT INTO counts_control (policy_id, control_id, technology_id, passed, failed, errors, stale)
+    VALUES (old.policy_id, old.control_id, old.technology_id, -(old.stale_run IS NULL AND old.status = 'Passed'),
+        -(old.stale_run IS NULL AND old.status = 'Failed'), -(old.stale_run IS NULL AND old.status = 'Error'),
+        -(old.stale_run IS NOT NULL))
+    ON CONFLICT DO UPDATE SET passed = passed + excluded.passed, failed = failed + excluded.failed,
+        errors = errors + excluded.errors, stale = stale + excluded.stale;
+END;
 
 INSERT INTO counts_host (policy_id, host_id, passed, failed, errors, stale)
 SELECT policy_id, host_id, sum(stale_run IS NULL AND status = 'Passed'), sum(stale_run IS NULL AND status = 'Failed'),
