@@ -4,19 +4,19 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/ncruces/go-sqlite3"
 )
 
 // The counts of current postures per policy and host (counts_host) and per
 // policy, control and technology (counts_control) change in the transaction
-// that changes the postures. Each writing statement returns what it
-// replaced (the posture upsert's prior column, RETURNING of the stale
-// marks); the changes are summed per key in Go and applied once per key at
-// the end of the transaction, in key order. BENCHMARKS.md compares this with
-// triggers.
+// that changes the postures: each posture the sync upserts is added to its
+// key in Go, and the stale marks return the postures they mark (RETURNING);
+// the changes are summed per key and applied once per key at the end of the
+// transaction, in key order. When an upsert replaces a stored posture, the
+// trigger postures_counts_replaced (schema 5) takes the replaced one out,
+// so a first load, where nothing is replaced, pays nothing in SQL.
+// BENCHMARKS.md compares this with the alternatives.
 
 // tally is what one key's counts change by.
 type tally struct{ passed, failed, errors, stale int64 }
@@ -52,34 +52,6 @@ func (d *countDeltas) add(policy, host, control, tech int64, status string, stal
 	h.add(status, stale, n)
 	c.add(status, stale, n)
 	d.hosts[hk], d.controls[ck] = h, c
-}
-
-// prior applies the prior column the posture upsert returned for a posture
-// now current in status: 0 for a new posture, NULL for no change, else the
-// state it replaced.
-func (d *countDeltas) prior(st *sqlite3.Stmt, col int, policy, host, control, tech int64, status string) error {
-	switch st.ColumnType(col) {
-	case sqlite3.NULL:
-		return nil
-	case sqlite3.INTEGER:
-		d.add(policy, host, control, tech, status, false, 1)
-		return nil
-	}
-	f := strings.Split(st.ColumnText(col), ",")
-	if len(f) != 5 {
-		return fmt.Errorf("posture state %q: want 5 fields", st.ColumnText(col))
-	}
-	var ids [3]int64
-	for i := range ids {
-		n, err := strconv.ParseInt(f[2+i], 10, 64)
-		if err != nil {
-			return fmt.Errorf("posture state %q: %w", st.ColumnText(col), err)
-		}
-		ids[i] = n
-	}
-	d.add(policy, ids[0], ids[1], ids[2], f[0], f[1] == "1", -1)
-	d.add(policy, host, control, tech, status, false, 1)
-	return nil
 }
 
 const addHostCountsSQL = `INSERT INTO counts_host (policy_id, host_id, passed, failed, errors, stale) VALUES (?1, ?2, ?3, ?4, ?5, ?6)

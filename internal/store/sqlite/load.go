@@ -8,7 +8,6 @@ import (
 // secondaryIndexes are the posture indexes rebuilt after a bulk load.
 var secondaryIndexes = []struct{ name, sql string }{
 	{"postures_natural", "CREATE INDEX IF NOT EXISTS postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance)"},
-	{"postures_first_run", "CREATE INDEX IF NOT EXISTS postures_first_run ON postures (first_run)"},
 }
 
 // BeginLoad switches to bulk loading when the postures table is empty (a
@@ -23,7 +22,7 @@ func (s *Store) BeginLoad(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	present, err := s.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN ('postures_natural', 'postures_first_run')")
+	present, err := s.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'postures_natural'")
 	if err != nil {
 		return err
 	}

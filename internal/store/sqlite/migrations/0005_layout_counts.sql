@@ -44,10 +44,8 @@ DROP TABLE postures;
 ALTER TABLE postures_v5 RENAME TO postures;
 
 -- The natural key, for "host H in policy P" (host pages, hosts leaving a
--- policy); and the run that first stored a posture, for diffs. Both are
--- dropped for a first load and built after it (load.go).
+-- policy); dropped for a first load and built after it (load.go).
 CREATE INDEX postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance);
-CREATE INDEX postures_first_run ON postures (first_run);
 
 -- The triggers went with the old table.
 CREATE TRIGGER postures_status_history AFTER UPDATE OF status ON postures
