@@ -104,11 +104,12 @@ type writer struct {
 
 	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
 	exception, noException, remediation, cursor, finish          *sqlite3.Stmt
-	whole, wrote, hostCounts, controlCounts                      *sqlite3.Stmt
+	whole, wrote                                                 *sqlite3.Stmt
 	remediations, pRemediations                                  map[int64]string
 
-	counts *countDeltas
-	order  []int32 // the batch's records by (policy, id)
+	counts                    *countDeltas
+	hostCounts, controlCounts countStmts
+	order                     []int32 // the batch's records by (policy, id)
 
 	seed     maphash.Seed
 	hosts    map[int64]hostSeen // what was last written per host (hosts.go)
@@ -157,7 +158,6 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
 		{&w.whole, `UPDATE policy_hosts SET whole = 0 WHERE policy_id = ? AND host_id = ? AND whole`},
 		{&w.wrote, `UPDATE runs SET wrote = 1 WHERE id = ? AND NOT wrote`},
 		{&w.finish, `UPDATE run_batches SET status = 'done', error = NULL, finished_at = ? WHERE run_id = ? AND batch_no = ?`},
-		{&w.hostCounts, addHostCountsSQL}, {&w.controlCounts, addControlCountsSQL},
 	} {
 		if bare && (p.st == &w.posture || p.st == &w.postureN) {
 			if err := conn.Exec(bareTableSQL); err != nil {
@@ -175,16 +175,27 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
 		}
 		*p.st = st
 	}
+	var err error
+	if w.hostCounts, err = prepareCounts(conn, "counts_host", hostKeys, sqlite3.PREPARE_PERSISTENT); err != nil {
+		w.close()
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if w.controlCounts, err = prepareCounts(conn, "counts_control", controlKeys, sqlite3.PREPARE_PERSISTENT); err != nil {
+		w.close()
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
 	return w, nil
 }
 
 func (w *writer) close() {
 	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.tech, w.control, w.policyControl, w.batch,
-		w.exception, w.noException, w.remediation, w.cursor, w.finish, w.whole, w.wrote, w.hostCounts, w.controlCounts} {
+		w.exception, w.noException, w.remediation, w.cursor, w.finish, w.whole, w.wrote} {
 		if st != nil {
 			st.Close()
 		}
 	}
+	w.hostCounts.close()
+	w.controlCounts.close()
 }
 
 // Write applies b in one transaction.
