@@ -137,7 +137,7 @@ func NewClient(opts Options) (*Client, error) {
 		return nil, errors.New("no Qualys URL: set the gateway URL, the API URL or a platform")
 	}
 	if opts.HTTPClient != nil {
-		c.http = opts.HTTPClient
+		c.http = withRedirectPolicy(opts.HTTPClient)
 	} else if c.http, err = newHTTPClient(opts); err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func newHTTPClient(opts Options) (*http.Client, error) {
 		// pcsync sniffs gzip itself: PCRS sends it without Content-Encoding.
 		DisableCompression: true,
 	}
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}, nil
 }
 
 // Endpoint names, which are also the keys of the rate budgets.
@@ -297,18 +297,25 @@ func (c *Client) doGateway(ctx context.Context, ep string, build func(ctx contex
 }
 
 // permanent reports transport errors that retrying cannot cure: a TLS
-// certificate that does not verify, a host name that does not resolve.
+// certificate that does not verify, a host name that does not resolve, a
+// redirect pcsync refuses to follow.
 func permanent(err error) bool {
 	var cv *tls.CertificateVerificationError
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
 	var dns *net.DNSError
+	var re *RedirectError
 	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) ||
-		(errors.As(err, &dns) && dns.IsNotFound)
+		(errors.As(err, &dns) && dns.IsNotFound) || errors.As(err, &re)
 }
 
-// redactErr strips any credentials from the URL inside a *url.Error.
+// redactErr strips any credentials from the URL inside a *url.Error; a
+// refused redirect is returned bare, as it names both URLs itself.
 func redactErr(err error) error {
+	var re *RedirectError
+	if errors.As(err, &re) {
+		return re
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		if u, perr := url.Parse(ue.URL); perr == nil && u.User != nil {
