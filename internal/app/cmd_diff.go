@@ -40,7 +40,7 @@ changedAt, runId.`,
 		Example: `  pcsync diff
   pcsync diff --from 12 --to 19
   pcsync diff --changes csv > changes.csv`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.fromSet = cmd.Flags().Changed("from")
 			return diffRun(cmd.Context(), io, o)

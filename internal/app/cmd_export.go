@@ -32,7 +32,7 @@ CSV flattens nesting as technology.id, criticality.label and so on, with
 evidence, causeOfFailure and extra as JSON text.`,
 		Example: `  pcsync export --table postures --format ndjson > postures.ndjson
   pcsync export --table runs --format csv --out runs.csv`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return exportRun(cmd.Context(), ios, o)
 		},

@@ -55,13 +55,12 @@ policy (up to 10 policies per call), and streams posture records in batches of
 hosts, decoding them one at a time into the database (SQLite by default).
 
 Credentials come from QUALYS_USERNAME and QUALYS_PASSWORD, or from the config
-file; never from a flag. TLS certificates are verified.
-
-` + exitCodesHelp,
+file; never from a flag. TLS certificates are verified, and no redirect is
+followed away from the URLs you give.`,
 		Example: `  QUALYS_USERNAME=me QUALYS_PASSWORD=... pcsync sync --platform US1
   pcsync sync --config pcsync.yaml --policy 1627436,94473 --evidence
   pcsync sync --gateway https://127.0.0.1:8443 --ca-cert emulator.pem`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return syncRun(cmd, io, o)
 		},
@@ -221,13 +220,14 @@ func params(m map[string]string) url.Values {
 }
 
 func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
+	o.log.announce(io, cmd.Flags())
 	cfg, err := o.resolveConfig(cmd)
 	if err != nil {
 		return err
 	}
 	log := newLogger(io, cfg.Log, true)
 	for _, w := range cfg.Warnings() {
-		fmt.Fprintf(io.ErrOut, "pcsync: warning: %s\n", w)
+		io.warn(w)
 	}
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)
@@ -272,8 +272,12 @@ func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys
 	if res != nil {
 		printSummary(io.Out, res)
 		if n := rejects.Count(); n > 0 {
-			fmt.Fprintf(io.ErrOut, "pcsync: %d records could not be decoded; they are in %s\n", n, rejectsPath)
+			io.warn(fmt.Sprintf("%d records could not be decoded; they are in %s", n, rejectsPath))
 		}
+	}
+	var auth *qualys.AuthError
+	if errors.As(err, &auth) {
+		err = fmt.Errorf("%w (the credentials came from %s)", err, cfg.CredentialsSource())
 	}
 	return classifyRunError(err)
 }

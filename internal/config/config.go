@@ -28,6 +28,9 @@ type Config struct {
 	PCRS    PCRS    `yaml:"pcrs"`
 	Classic Classic `yaml:"classic"`
 	Log     Log     `yaml:"log"`
+
+	credentials string   // where the password came from
+	warnings    []string // found while loading
 }
 
 // Classic configures the classic PC API: its version and the parameters of
@@ -152,6 +155,7 @@ func (e *Error) Error() string {
 // environment. Unknown keys are errors, so that a typo is not ignored.
 func Load(path string) (Config, error) {
 	c := Default()
+	var fromFile bool
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -162,15 +166,29 @@ func Load(path string) (Config, error) {
 		if err := d.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
 			return c, &Error{Where: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 		}
+		fromFile = c.Qualys.Password != ""
+		if fi, err := os.Stat(path); err == nil && fromFile && fi.Mode().Perm()&0o077 != 0 {
+			c.warnings = append(c.warnings, fmt.Sprintf("the config file %s holds a password and can be read by others (mode %v): run chmod 600 %s",
+				path, fi.Mode().Perm(), path))
+		}
+	}
+	c.credentials = "not set"
+	if fromFile {
+		c.credentials = "the config file " + path
 	}
 	if v := os.Getenv("QUALYS_USERNAME"); v != "" {
 		c.Qualys.Username = v
 	}
 	if v := os.Getenv("QUALYS_PASSWORD"); v != "" {
 		c.Qualys.Password = v
+		c.credentials = "the environment (QUALYS_USERNAME, QUALYS_PASSWORD)"
 	}
 	return c, nil
 }
+
+// CredentialsSource says where the Qualys password came from: the
+// environment or the config file (named), for messages about a refused login.
+func (c *Config) CredentialsSource() string { return c.credentials }
 
 // Endpoints resolves the platform and explicit URLs into the two base URLs.
 func (c *Config) Endpoints() (gateway, api string, err error) {
@@ -193,7 +211,7 @@ func (c *Config) Endpoints() (gateway, api string, err error) {
 
 // Warnings lists the settings that work but weaken security.
 func (c *Config) Warnings() []string {
-	var w []string
+	w := slices.Clone(c.warnings)
 	if c.Qualys.InsecureSkipVerify {
 		w = append(w, "TLS certificate verification is OFF (insecure_skip_verify): anyone on the path can read your Qualys credentials")
 	}
@@ -251,8 +269,13 @@ func (c *Config) Validate() error {
 
 func checkURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+	if err != nil || u.Host == "" || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("%q is not a URL such as https://gateway.qg1.apps.qualys.com", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q has port %s, which is out of range: ports are 1 to 65535", s, p)
+		}
 	}
 	if u.User != nil {
 		return fmt.Errorf("%q carries credentials; put them in QUALYS_USERNAME and QUALYS_PASSWORD instead", u.Redacted())
@@ -387,4 +410,3 @@ func ParseDate(s string) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("%q is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", s)
 }
-

@@ -124,8 +124,10 @@ func TestExpiredTokenIsRenewedAndTheRunCompletes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if client.Logins() != 3 {
-		t.Fatalf("%d logins, want 3 (the first and one per 401)", client.Logins())
+	// Two workers' 401s may fall on one token (one re-login) or on two:
+	// at least one re-login happened, and no more than one per 401.
+	if n := client.Logins(); n < 2 || n > 3 {
+		t.Fatalf("%d logins, want the first and at most one per 401 (2 or 3)", n)
 	}
 	checkSummaries(t, estate, res)
 	sameAsClean(t, clean, exported(t, st))

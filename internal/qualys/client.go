@@ -215,7 +215,7 @@ func newHTTPClient(opts Options) (*http.Client, error) {
 		// pcsync sniffs gzip itself: PCRS sends it without Content-Encoding.
 		DisableCompression: true,
 	}
-	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}, nil
+	return &http.Client{Transport: &logTransport{next: tr, log: opts.Logger}, CheckRedirect: checkRedirect}, nil
 }
 
 // Endpoint names, which are also the keys of the rate budgets.

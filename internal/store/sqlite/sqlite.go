@@ -9,8 +9,8 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
