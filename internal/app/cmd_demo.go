@@ -117,7 +117,7 @@ what changed, as "pcsync diff" would.`,
 	}
 	f := cmd.Flags()
 	o.estate.register(f, demoEstate())
-	f.StringVar(&o.db, "db", "pcsync.db", dbFlagHelp)
+	f.StringVar(&o.db, "db", config.Default().DB, dbFlagHelp)
 	o.log.register(f)
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pcsync/internal/config"
 	"pcsync/internal/export"
 	"pcsync/internal/outfile"
 )
@@ -38,7 +39,7 @@ evidence, causeOfFailure and extra as JSON text.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.db, "db", "pcsync.db", dbFlagHelp)
+	f.StringVar(&o.db, "db", config.Default().DB, dbFlagHelp)
 	f.StringVar(&o.table, "table", "postures", "`table`: "+strings.Join(export.Tables(), ", "))
 	f.StringVar(&o.format, "format", "ndjson", "`format`: "+strings.Join(export.Formats, ", "))
 	f.StringVar(&o.out, "out", "", "write to `file` instead of standard output")

@@ -65,6 +65,7 @@ followed away from the URLs you give.`,
 			return syncRun(cmd, io, o)
 		},
 	}
+	def := config.Default() // the one source of defaults; flags show them
 	f := cmd.Flags()
 	f.StringVar(&o.configFile, "config", "", "YAML configuration `file` (see pcsync.example.yaml)")
 	f.StringVar(&o.platform, "platform", "", "Qualys platform: "+strings.Join(config.PlatformNames(), ", "))
@@ -72,14 +73,14 @@ followed away from the URLs you give.`,
 	f.StringVar(&o.api, "api", "", "classic API base `URL` (overrides --platform)")
 	f.StringVar(&o.caCert, "ca-cert", "", "PEM `file` of a CA to trust besides the system's (private CA, emulator)")
 	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify TLS certificates (warns on every run; never for real use)")
-	f.StringVar(&o.db, "db", "pcsync.db", dbFlagHelp)
+	f.StringVar(&o.db, "db", def.DB, dbFlagHelp)
 	f.StringSliceVar(&o.policies, "policy", nil, "policy `ID`s to sync, comma-separated (default: all active policies)")
-	f.IntVar(&o.hostsPerRequest, "hosts-per-request", 5000, "host ids per postureInfo request")
-	f.IntVar(&o.concurrency, "concurrency", 2, "postureInfo streams at once")
-	f.BoolVar(&o.evidence, "evidence", false, "ask for evidence (evidenceRequired=1): larger and slower")
-	f.BoolVar(&o.compression, "compression", true, "ask for gzip (compressionRequired=1)")
-	f.StringVar(&o.pcrsVersion, "pcrs-version", "1.0", "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
-	f.StringVar(&o.classicVersion, "classic-version", "2.0", "classic API version: 2.0, 3.0, 4.0 or 5.0")
+	f.IntVar(&o.hostsPerRequest, "hosts-per-request", def.Sync.HostsPerRequest, "host ids per postureInfo request")
+	f.IntVar(&o.concurrency, "concurrency", def.Sync.Concurrency, "postureInfo streams at once")
+	f.BoolVar(&o.evidence, "evidence", *def.PCRS.Results.EvidenceRequired == 1, "ask for evidence (evidenceRequired=1): larger and slower")
+	f.BoolVar(&o.compression, "compression", *def.PCRS.Results.CompressionRequired == 1, "ask for gzip (compressionRequired=1)")
+	f.StringVar(&o.pcrsVersion, "pcrs-version", def.PCRS.Version, "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
+	f.StringVar(&o.classicVersion, "classic-version", def.Classic.Version, "classic API version: 2.0, 3.0, 4.0 or 5.0")
 	f.StringVar(&o.source, "source", "", "posture path: pcrs (streaming, the default when a gateway is known) or classic")
 	f.BoolVar(&o.full, "full", false, "pull everything, not only what changed since the last successful run")
 	f.BoolVar(&o.restart, "restart", false, "discard an unfinished run's plan instead of resuming it")
@@ -187,14 +188,12 @@ func engineOptions(cfg *config.Config) engine.Options {
 		LastEvaluationDate: date(r.LastEvaluationDate), LastScanDate: date(r.LastScanDate),
 		LastScanDateFrom: date(r.LastScanDateFrom), LastScanDateTo: date(r.LastScanDateTo),
 		StatusChangedSince: date(r.StatusChangedSince), ExtraParams: extra,
-		TxRecords: cfg.Sync.TxRecords, MaxStreamRetries: cfg.Sync.StreamRetries, Source: cfg.Sync.Source,
+		TxRecords: cfg.Sync.TxRecords, ChunkRecords: cfg.Sync.ChunkRecords, MaxStreamRetries: cfg.Sync.StreamRetries,
+		RetryBackoff: qualys.DefaultBackoff, Source: cfg.Sync.Source,
 		Overlap: cfg.Sync.Overlap, IncrementalFilter: cfg.Sync.IncrementalFilter,
 		HostIDsLastScanDate: date(cfg.PCRS.PolicyHost.LastScanDate),
 		Classic: engine.ClassicParams{Policies: params(cfg.Classic.Policies), Controls: params(cfg.Classic.Controls),
 			PolicyDetails: params(cfg.Classic.PolicyDetails), Results: params(cfg.Classic.Results)},
-	}
-	if cfg.Sync.StreamRetries == 0 {
-		o.MaxStreamRetries = -1 // the engine treats 0 as "default"
 	}
 	gw, api, _ := cfg.Endpoints()
 	params, _ := json.Marshal(map[string]any{
