@@ -170,6 +170,7 @@ it can be tried and tested without a Qualys account: run "pcsync demo".`,
 		withExitCodes(newDemoCmd(io), ExitOK, ExitError, ExitUsage, ExitIncomplete, ExitDB, ExitBusy, ExitInterrupted),
 		withExitCodes(newDiffCmd(io), ExitOK, ExitError, ExitUsage, ExitDB),
 		withExitCodes(newBenchCmd(io), ExitOK, ExitError, ExitUsage, ExitInterrupted),
+		withExitCodes(newServeCmd(io), ExitOK, ExitError, ExitUsage, ExitDB),
 		withExitCodes(newVersionCmd(io), ExitOK),
 	)
 	return root

@@ -249,10 +249,7 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 // runSync opens the store, runs the engine with a progress display and
 // prints the summary. sync and demo share it.
 func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys.Client, cfg *config.Config, eo engine.Options, dbo dbOptions) error {
-	rejectsPath := cfg.Sync.Rejects
-	if rejectsPath == "" {
-		rejectsPath = defaultRejects(cfg.DB)
-	}
+	rejectsPath := rejectsPath(cfg)
 	if err := checkOutput(cfg.DB, "--rejects", rejectsPath); err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type Config struct {
 	PCRS    PCRS    `yaml:"pcrs"`
 	Classic Classic `yaml:"classic"`
 	Log     Log     `yaml:"log"`
+	Serve   Serve   `yaml:"serve"`
 
 	credentials string   // where the password came from
 	warnings    []string // found while loading
@@ -119,6 +120,14 @@ type Log struct {
 	Format string `yaml:"format"` // text or json
 }
 
+// Serve configures pcsync serve.
+type Serve struct {
+	// Token is required by the server's API and dashboard; without one the
+	// server listens on loopback only. PCSYNC_SERVE_TOKEN overrides it.
+	Token  string `yaml:"token"`
+	Listen string `yaml:"listen"` // address; default 127.0.0.1:8080
+}
+
 // Default is the configuration without file, environment or flags.
 func Default() Config {
 	one, zero := 1, 0
@@ -135,7 +144,8 @@ func Default() Config {
 			PolicyDetails: map[string]string{"show_user_controls": "1", "show_appendix": "1"},
 			Results: map[string]string{"details": "All", "cause_of_failure": "1", "show_remediation_info": "1",
 				"show_extended_evidence": "0", "hide_evidence": "0", "truncation_limit": "1000"}},
-		Log: Log{Format: "text"}, // Level "": info, or warn while a progress bar is drawn
+		Log:   Log{Format: "text"}, // Level "": info, or warn while a progress bar is drawn
+		Serve: Serve{Listen: "127.0.0.1:8080"},
 	}
 }
 
@@ -168,7 +178,7 @@ func Load(path string) (Config, error) {
 			return c, &Error{Where: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 		}
 		fromFile = c.Qualys.Password != ""
-		if fi, err := os.Stat(path); err == nil && fromFile && fi.Mode().Perm()&0o077 != 0 {
+		if fi, err := os.Stat(path); err == nil && (fromFile || c.Serve.Token != "") && fi.Mode().Perm()&0o077 != 0 {
 			c.warnings = append(c.warnings, fmt.Sprintf("the config file %s holds a password and can be read by others (mode %v): run chmod 600 %s",
 				path, fi.Mode().Perm(), path))
 		}
@@ -183,6 +193,9 @@ func Load(path string) (Config, error) {
 	if v := os.Getenv("QUALYS_PASSWORD"); v != "" {
 		c.Qualys.Password = v
 		c.credentials = "the environment (QUALYS_USERNAME, QUALYS_PASSWORD)"
+	}
+	if v := os.Getenv("PCSYNC_SERVE_TOKEN"); v != "" {
+		c.Serve.Token = v
 	}
 	return c, nil
 }
