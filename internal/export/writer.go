@@ -25,7 +25,9 @@ func Null(name string) Field              { return field{name: name, kind: kNull
 
 // NullObject is an Object that is null in JSON; its n members follow (their
 // values unused) so that CSV keeps its columns, empty.
-func NullObject(name string, n int) Field { return field{name: name, kind: kObject, n: int64(n), b: true} }
+func NullObject(name string, n int) Field {
+	return field{name: name, kind: kObject, n: int64(n), b: true}
+}
 
 // Float is a number, or null when v is nil.
 func Float(name string, v *float64) Field {
