@@ -130,23 +130,7 @@ func (s *Server) policyControlsList() list {
 			if _, err := rd.Policy(r.Context(), id); err != nil {
 				return nil, err
 			}
-			var f store.ControlFilter
-			var err error
-			f.Status, err = q.status("status")
-			if err == nil {
-				f.Criticality, err = q.criticality("criticality")
-			}
-			if err == nil {
-				f.Technology, err = q.id("technology")
-			}
-			if err == nil {
-				f.Section = -1
-				if q.Get("section") != "" {
-					var n int
-					n, err = q.intIn("section", 0, 0, 1<<30)
-					f.Section = int64(n)
-				}
-			}
+			f, err := controlFilter(q)
 			if err != nil {
 				return nil, err
 			}
@@ -159,6 +143,28 @@ func (s *Server) policyControlsList() list {
 			}, nil
 		},
 	}
+}
+
+// controlFilter reads the filters of a policy's control list.
+func controlFilter(q *query) (store.ControlFilter, error) {
+	var f store.ControlFilter
+	var err error
+	f.Status, err = q.status("status")
+	if err == nil {
+		f.Criticality, err = q.criticality("criticality")
+	}
+	if err == nil {
+		f.Technology, err = q.id("technology")
+	}
+	if err == nil {
+		f.Section = -1
+		if q.Get("section") != "" {
+			var n int
+			n, err = q.intIn("section", 0, 0, 1<<30)
+			f.Section = int64(n)
+		}
+	}
+	return f, err
 }
 
 func (s *Server) apiPolicyControls(w http.ResponseWriter, r *http.Request) {
@@ -285,16 +291,9 @@ func (s *Server) hostsList() list {
 		sample: hostRow(nil, &store.HostFigures{}),
 		open: func(r *http.Request, q *query) (readFunc, error) {
 			rd := s.rd
-			var f store.HostFilter
-			var err error
-			if f.Policy, err = q.id("policy"); err != nil {
+			f, err := hostFilter(q)
+			if err != nil {
 				return nil, err
-			}
-			if f.Status, err = q.status("status"); err != nil {
-				return nil, err
-			}
-			if f.Q = q.Get("q"); len(f.Q) > 200 {
-				return nil, &paramError{Param: "q", Msg: "longer than 200 characters"}
 			}
 			return func(page store.Page, emit func(export.Row) error) (string, error) {
 				var row export.Row
@@ -302,6 +301,22 @@ func (s *Server) hostsList() list {
 			}, nil
 		},
 	}
+}
+
+// hostFilter reads the filters of the host list.
+func hostFilter(q *query) (store.HostFilter, error) {
+	var f store.HostFilter
+	var err error
+	if f.Policy, err = q.id("policy"); err != nil {
+		return f, err
+	}
+	if f.Status, err = q.status("status"); err != nil {
+		return f, err
+	}
+	if f.Q = q.Get("q"); len(f.Q) > 200 {
+		return f, &paramError{Param: "q", Msg: "longer than 200 characters"}
+	}
+	return f, nil
 }
 
 func (s *Server) apiHosts(w http.ResponseWriter, r *http.Request) { s.serveList(w, r, s.hostsList()) }
@@ -446,31 +461,9 @@ func (s *Server) changesList() list {
 		sample: changeRow(nil, &compliance.StatusChange{}),
 		open: func(r *http.Request, q *query) (readFunc, error) {
 			rd := s.rd
-			var f store.ChangeFilter
-			var err error
-			if f.Status, err = q.status("status"); err != nil {
+			f, err := changeFilter(r, rd, q)
+			if err != nil {
 				return nil, err
-			}
-			from, to := q.Get("from"), q.Get("to")
-			if from == "" || to == "" {
-				dfrom, dto, err := lastTwoRuns(r, rd)
-				if err != nil {
-					return nil, err
-				}
-				f.From, f.To = dfrom, dto
-			}
-			if from != "" {
-				if f.From, err = q.id("from"); err != nil {
-					return nil, err
-				}
-			}
-			if to != "" {
-				if f.To, err = q.id("to"); err != nil {
-					return nil, err
-				}
-			}
-			if f.To != 0 && f.From >= f.To {
-				return nil, &paramError{Param: "from", Msg: "must be a run before to"}
 			}
 			return func(page store.Page, emit func(export.Row) error) (string, error) {
 				var row export.Row
@@ -478,6 +471,36 @@ func (s *Server) changesList() list {
 			}, nil
 		},
 	}
+}
+
+// changeFilter reads the filters of the change list; the runs default
+// to the last two finished.
+func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilter, error) {
+	var f store.ChangeFilter
+	var err error
+	if f.Status, err = q.status("status"); err != nil {
+		return f, err
+	}
+	from, to := q.Get("from"), q.Get("to")
+	if from == "" || to == "" {
+		if f.From, f.To, err = lastTwoRuns(r, rd); err != nil {
+			return f, err
+		}
+	}
+	if from != "" {
+		if f.From, err = q.id("from"); err != nil {
+			return f, err
+		}
+	}
+	if to != "" {
+		if f.To, err = q.id("to"); err != nil {
+			return f, err
+		}
+	}
+	if f.To != 0 && f.From >= f.To {
+		return f, &paramError{Param: "from", Msg: "must be a run before to"}
+	}
+	return f, nil
 }
 
 func (s *Server) apiChanges(w http.ResponseWriter, r *http.Request) {
