@@ -16,8 +16,8 @@ import (
 
 // chart geometry, in the units of the viewBox.
 const (
-	chartW, chartH         = 720.0, 200.0
-	chartLeft, chartRight  = 48.0, 16.0
+	chartW, chartH         = 560.0, 210.0
+	chartLeft, chartRight  = 56.0, 20.0
 	chartTop, chartBottom  = 12.0, 30.0
 	chartMaxLabels         = 10
 	chartMinSpan           = 10.0 // the least range of percentages the y axis spans
