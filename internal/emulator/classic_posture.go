@@ -144,7 +144,7 @@ func (s *Server) handleClassicPosture(w http.ResponseWriter, r *http.Request, c 
 		s.writeGlossary(x, q, gl)
 	}
 	if next >= 0 {
-		warning(x, c.base, "/posture/info/", c.params, next)
+		warning(x, c.base, "/posture/info/", c.params, q.limit, next)
 	}
 	x.close("RESPONSE")
 	x.close("POSTURE_INFO_LIST_OUTPUT")
