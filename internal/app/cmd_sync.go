@@ -166,7 +166,9 @@ func clientOptions(cfg *config.Config) qualys.Options {
 		PCRSVersion: cfg.PCRS.Version, ClassicVersion: cfg.Classic.Version, ClassicConcurrency: cfg.Classic.Concurrency,
 		CACertFile: cfg.Qualys.CACert, InsecureSkipVerify: cfg.Qualys.InsecureSkipVerify,
 		TokenTTL: cfg.Qualys.TokenTTL, RateCalls: cfg.PCRS.RateLimit.Calls, RateWindow: cfg.PCRS.RateLimit.Window,
-		MaxRetries: cfg.Qualys.MaxRetries, IdleTimeout: cfg.Qualys.IdleTimeout, UserAgent: "pcsync/" + Version,
+		IdleTimeout: cfg.Qualys.IdleTimeout, UserAgent: "pcsync/" + Version,
+		MaxRetries: cfg.Qualys.MaxRetries, MaxRateWaits: cfg.Qualys.MaxRateWaits,
+		CheckRetry: qualys.DefaultCheckRetry, Backoff: qualys.DefaultBackoff,
 	}
 }
 

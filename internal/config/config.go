@@ -55,9 +55,10 @@ type Qualys struct {
 	// InsecureSkipVerify turns TLS certificate checks off. pcsync warns on
 	// every run while it is set.
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
-	TokenTTL           time.Duration `yaml:"token_ttl"`    // assumed token life when the token does not say; 4h
-	IdleTimeout        time.Duration `yaml:"idle_timeout"` // a silent connection is broken after this; 5m
-	MaxRetries         int           `yaml:"max_retries"`  // per call, for transient failures; 5
+	TokenTTL           time.Duration `yaml:"token_ttl"`      // assumed token life when the token does not say; 4h
+	IdleTimeout        time.Duration `yaml:"idle_timeout"`   // a silent connection is broken after this; 5m
+	MaxRetries         int           `yaml:"max_retries"`    // per call, for transient failures; 5
+	MaxRateWaits       int           `yaml:"max_rate_waits"` // per call, waits on Qualys's limits (429, 409); 20
 }
 
 // Sync is how a run is planned and executed.
@@ -119,7 +120,7 @@ type Log struct {
 func Default() Config {
 	one, zero := 1, 0
 	return Config{
-		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5},
+		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5, MaxRateWaits: 20},
 		DB:     "pcsync.db",
 		Sync: Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, StreamRetries: 3,
 			Overlap: time.Hour, IncrementalFilter: "statusChangedSince"},
@@ -233,6 +234,9 @@ func (c *Config) Validate() error {
 		if _, err := os.Stat(c.Qualys.CACert); err != nil {
 			return &Error{Where: "ca_cert", Msg: fmt.Sprintf("cannot read %s: %v", c.Qualys.CACert, errors.Unwrap(err))}
 		}
+	}
+	if c.Qualys.MaxRetries < 0 || c.Qualys.MaxRateWaits < 0 {
+		return &Error{Where: "qualys", Msg: "max_retries and max_rate_waits must not be negative"}
 	}
 	if err := c.checkSync(); err != nil {
 		return err

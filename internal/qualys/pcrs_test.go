@@ -37,8 +37,8 @@ func newEmulator(t *testing.T, opts emulator.Options) (*emulator.Estate, string)
 
 func newTestClient(t *testing.T, url, password string, log *slog.Logger) *Client {
 	t.Helper()
-	c, err := NewClient(Options{GatewayURL: url, Username: "pcsync", Password: password, Logger: log,
-		Backoff: func(int) time.Duration { return time.Millisecond }})
+	c, err := NewClient(complete(Options{GatewayURL: url, Username: "pcsync", Password: password, Logger: log,
+		Backoff: func(int) time.Duration { return time.Millisecond }}))
 	if err != nil {
 		t.Fatal(err)
 	}
