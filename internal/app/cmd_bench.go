@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"pcsync/internal/compliance"
-	"pcsync/internal/store/sqlite"
 )
 
 type benchOptions struct {
@@ -233,7 +232,7 @@ func benchSync(ctx context.Context, exe string, o *benchOptions, url, db string,
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.rssKiB = ru.Maxrss // KiB on Linux
 	}
-	st, err := sqlite.Open(ctx, db, sqlite.Options{})
+	st, err := openReader(ctx, db)
 	if err != nil {
 		return r, err
 	}

@@ -16,7 +16,7 @@ import (
 	"pcsync/internal/config"
 	"pcsync/internal/emulator"
 	"pcsync/internal/qualys"
-	"pcsync/internal/store/sqlite"
+	"pcsync/internal/store"
 )
 
 type demoOptions struct {
@@ -58,7 +58,7 @@ what changed, as "pcsync diff" would.`,
 			}
 			prior, err := succeededRuns(cmd.Context(), o.db)
 			if err != nil {
-				return withCode(ExitDB, err)
+				return err
 			}
 			// One scan cycle per earlier run, each a second apart and ending
 			// now, so they all fall after the last run's start.
@@ -90,7 +90,7 @@ what changed, as "pcsync diff" would.`,
 				return err
 			}
 			start := time.Now()
-			err = runSync(cmd.Context(), io, log, client, &cfg, engineOptions(&cfg), sqlite.Options{})
+			err = runSync(cmd.Context(), io, log, client, &cfg, engineOptions(&cfg), dbOptions{})
 			if err != nil {
 				return err
 			}
@@ -112,18 +112,20 @@ what changed, as "pcsync diff" would.`,
 	}
 	f := cmd.Flags()
 	o.estate.register(f, demoEstate())
-	f.StringVar(&o.db, "db", "pcsync.db", "SQLite database `path`")
+	f.StringVar(&o.db, "db", "pcsync.db", dbFlagHelp)
 	o.log.register(f)
 	return cmd
 }
 
 // succeededRuns counts the successful runs already in the database at path
 // (0 when there is no database yet).
-func succeededRuns(ctx context.Context, path string) (int, error) {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
+func succeededRuns(ctx context.Context, dsn string) (int, error) {
+	if d, err := store.ParseDSN(dsn); err == nil && d.Driver == store.DriverSQLite {
+		if _, err := os.Stat(d.Path); errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	st, err := openReader(ctx, dsn)
 	if err != nil {
 		return 0, err
 	}

@@ -17,7 +17,6 @@ import (
 	"pcsync/internal/engine"
 	"pcsync/internal/qualys"
 	"pcsync/internal/store"
-	"pcsync/internal/store/sqlite"
 )
 
 // syncOptions are the flags of `pcsync sync`; a flag the user set overrides
@@ -74,7 +73,7 @@ file; never from a flag. TLS certificates are verified.
 	f.StringVar(&o.api, "api", "", "classic API base `URL` (overrides --platform)")
 	f.StringVar(&o.caCert, "ca-cert", "", "PEM `file` of a CA to trust besides the system's (private CA, emulator)")
 	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify TLS certificates (warns on every run; never for real use)")
-	f.StringVar(&o.db, "db", "pcsync.db", "SQLite database `path`")
+	f.StringVar(&o.db, "db", "pcsync.db", dbFlagHelp)
 	f.StringSliceVar(&o.policies, "policy", nil, "policy `ID`s to sync, comma-separated (default: all active policies)")
 	f.IntVar(&o.hostsPerRequest, "hosts-per-request", 5000, "host ids per postureInfo request")
 	f.IntVar(&o.concurrency, "concurrency", 2, "postureInfo streams at once")
@@ -247,21 +246,24 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 	}
 	eo := engineOptions(&cfg)
 	eo.Full, eo.Restart = o.full, o.restart
-	return runSync(cmd.Context(), io, log, client, &cfg, eo, sqlite.Options{BareInsert: o.bareInsert})
+	return runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert})
 }
 
 // runSync opens the store, runs the engine with a progress display and
 // prints the summary. sync and demo share it.
-func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys.Client, cfg *config.Config, eo engine.Options, so sqlite.Options) error {
-	st, err := sqlite.Open(ctx, cfg.DB, so)
-	if err != nil {
-		return withCode(ExitDB, err)
-	}
-	defer st.Close()
+func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys.Client, cfg *config.Config, eo engine.Options, dbo dbOptions) error {
 	rejectsPath := cfg.Sync.Rejects
 	if rejectsPath == "" {
-		rejectsPath = cfg.DB + ".rejects.ndjson"
+		rejectsPath = defaultRejects(cfg.DB)
 	}
+	if err := checkOutput(cfg.DB, "--rejects", rejectsPath); err != nil {
+		return err
+	}
+	st, err := openWriter(ctx, cfg.DB, dbo)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	rejects := engine.NewRejectFile(rejectsPath)
 	defer rejects.Close()
 	eo.Rejects = rejects

@@ -10,14 +10,14 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/sys/unix"
+
+	"pcsync/internal/store"
 )
 
 // Config is everything `pcsync sync` needs.
@@ -247,7 +247,10 @@ func (c *Config) Validate() error {
 	if err := c.checkClassic(gw, api); err != nil {
 		return err
 	}
-	return CheckDBPath(c.DB)
+	if _, err := store.ParseDSN(c.DB); err != nil {
+		return &Error{Where: "db", Msg: err.Error()}
+	}
+	return nil
 }
 
 func checkURL(s string) error {
@@ -389,54 +392,3 @@ func ParseDate(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", s)
 }
 
-// CheckDBPath verifies that the database file can be created or opened for
-// writing, before any work is done.
-func CheckDBPath(path string) error {
-	if path == "" {
-		return &Error{Where: "db", Msg: "no database path"}
-	}
-	dir := filepath.Dir(path)
-	st, err := os.Stat(dir)
-	if err != nil {
-		return &Error{Where: "db", Msg: fmt.Sprintf("directory %s does not exist: create it or choose another --db", dir)}
-	}
-	if !st.IsDir() {
-		return &Error{Where: "db", Msg: fmt.Sprintf("%s is not a directory", dir)}
-	}
-	if fi, err := os.Stat(path); err == nil {
-		if fi.IsDir() {
-			return &Error{Where: "db", Msg: fmt.Sprintf("%s is a directory, not a database file", path)}
-		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			return &Error{Where: "db", Msg: fmt.Sprintf("cannot write %s: %v", path, errors.Unwrap(err))}
-		}
-		f.Close()
-		return nil
-	}
-	probe, err := os.CreateTemp(dir, ".pcsync-probe-*")
-	if err != nil {
-		return &Error{Where: "db", Msg: fmt.Sprintf("cannot create files in %s: %v", dir, errors.Unwrap(err))}
-	}
-	probe.Close()
-	os.Remove(probe.Name())
-	return checkFreeSpace(dir)
-}
-
-// MinFreeBytes is the free space a sync needs at the least: room for a
-// write-ahead log and the first transactions.
-const MinFreeBytes = 64 << 20
-
-// checkFreeSpace refuses a database directory on a (nearly) full disk.
-func checkFreeSpace(dir string) error {
-	var fs unix.Statfs_t
-	if err := unix.Statfs(dir, &fs); err != nil {
-		return nil // cannot tell: the database will say if it fills up
-	}
-	free := int64(fs.Bavail) * int64(fs.Bsize)
-	if free < MinFreeBytes {
-		return &Error{Where: "db", Msg: fmt.Sprintf("only %d MiB free in %s; a sync needs %d MiB at least: free some space or choose another --db",
-			free>>20, dir, MinFreeBytes>>20)}
-	}
-	return nil
-}

@@ -137,16 +137,23 @@ type StoreError struct{ Err error }
 func (e *StoreError) Error() string { return "database: " + e.Err.Error() }
 func (e *StoreError) Unwrap() error { return e.Err }
 
+// Store is what a run needs of the database: somewhere to write (Sink) and
+// its ledger (runs, plans, the sync lock). The engine never reads posture.
+type Store interface {
+	store.Sink
+	store.Ledger
+}
+
 // Engine syncs Qualys posture into a store.
 type Engine struct {
 	client   *qualys.Client
-	store    store.Store
+	store    Store
 	log      *slog.Logger
 	Progress Progress
 }
 
 // New makes an engine.
-func New(client *qualys.Client, st store.Store, log *slog.Logger) *Engine {
+func New(client *qualys.Client, st Store, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

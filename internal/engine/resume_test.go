@@ -255,7 +255,7 @@ func (s stopAtEndLoad) EndLoad(ctx context.Context) error {
 	return s.Store.EndLoad(ctx)
 }
 
-var _ store.Store = stopAtEndLoad{}
+var _ engine.Store = stopAtEndLoad{}
 
 func TestRunStoppedInItsEndStepsIsFinishedByTheNext(t *testing.T) {
 	t.Parallel()

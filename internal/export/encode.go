@@ -127,6 +127,8 @@ func appendValue(b []byte, f *field) []byte {
 			return append(b, "null"...)
 		}
 		return append(b, f.raw...)
+	case kNull:
+		return append(b, "null"...)
 	}
 	return b
 }
@@ -161,6 +163,8 @@ func (e *csvEncoder) row(r row) error {
 			e.rec = append(e.rec, f.s)
 		case kRaw:
 			e.rec = append(e.rec, string(f.raw))
+		case kNull:
+			e.rec = append(e.rec, "")
 		default:
 			e.buf = appendValue(e.buf[:0], f)
 			e.rec = append(e.rec, string(e.buf))

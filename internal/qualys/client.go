@@ -137,7 +137,7 @@ func NewClient(opts Options) (*Client, error) {
 	}
 	c.opts, c.log = opts, opts.Logger
 	if opts.HTTPClient != nil {
-		c.http = opts.HTTPClient
+		c.http = withRedirectPolicy(opts.HTTPClient)
 	} else if c.http, err = newHTTPClient(opts); err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ func newHTTPClient(opts Options) (*http.Client, error) {
 	if opts.WrapTransport != nil {
 		rt = opts.WrapTransport(rt)
 	}
-	return &http.Client{Transport: rt}, nil
+	return &http.Client{Transport: rt, CheckRedirect: checkRedirect}, nil
 }
 
 // Endpoint names, which are also the keys of the rate budgets.
@@ -270,8 +270,13 @@ func (c *Client) send(req *http.Request, name string, observe func(http.Header))
 	return resp, nil
 }
 
-// redactErr strips any credentials from the URL inside a *url.Error.
+// redactErr strips any credentials from the URL inside a *url.Error; a
+// refused redirect is returned bare, as it names both URLs itself.
 func redactErr(err error) error {
+	var re *RedirectError
+	if errors.As(err, &re) {
+		return re
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		if u, perr := url.Parse(ue.URL); perr == nil && u.User != nil {

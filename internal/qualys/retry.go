@@ -86,14 +86,16 @@ func jitter(base, max time.Duration, attempt int) time.Duration {
 }
 
 // permanent reports transport errors that retrying cannot cure: a TLS
-// certificate that does not verify, a host name that does not resolve.
+// certificate that does not verify, a host name that does not resolve, a
+// redirect pcsync refuses to follow.
 func permanent(err error) bool {
 	var cv *tls.CertificateVerificationError
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
 	var dns *net.DNSError
+	var re *RedirectError
 	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) ||
-		(errors.As(err, &dns) && dns.IsNotFound)
+		(errors.As(err, &dns) && dns.IsNotFound) || errors.As(err, &re)
 }
 
 // call is one request as the retry loop sees it; the gateway, the classic

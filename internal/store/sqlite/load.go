@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"fmt"
+
+	"github.com/ncruces/go-sqlite3"
 )
 
 // secondaryIndexes are the posture indexes rebuilt after a bulk load.
@@ -56,8 +58,11 @@ func (s *Store) EndLoad(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) scalarInt(sql string) (int64, error) {
-	st, _, err := s.conn.Prepare(sql)
+func (s *Store) scalarInt(sql string) (int64, error) { return scalar(s.conn, sql) }
+
+// scalar runs a query of one integer on conn.
+func scalar(conn *sqlite3.Conn, sql string) (int64, error) {
+	st, _, err := conn.Prepare(sql)
 	if err != nil {
 		return 0, err
 	}

@@ -14,15 +14,21 @@ import (
 // query runs sql on a read connection of its own (WAL lets it read while a
 // sync writes) and calls row for each result row.
 func (s *Store) query(ctx context.Context, sql string, row func(st *sqlite3.Stmt) error, args ...any) error {
-	conn, err := s.open(ctx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	conn, err := s.reader(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer s.release(conn)
 	old := conn.SetInterrupt(ctx)
 	defer conn.SetInterrupt(old)
 	st, _, err := conn.Prepare(sql)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("prepare: %w", err)
 	}
 	defer st.Close()

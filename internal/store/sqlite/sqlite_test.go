@@ -1,6 +1,9 @@
 package sqlite
 
 import (
+	"slices"
+
+	"github.com/ncruces/go-sqlite3"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,13 +15,14 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		st, err := Open(t.Context(), filepath.Join(t.TempDir(), "pcsync.db"), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) string { return filepath.Join(t.TempDir(), "pcsync.db") },
+		Open: func(t *testing.T, dsn string) (store.Writer, error) {
+			return Open(t.Context(), dsn, Options{})
+		},
+		OpenReader: func(t *testing.T, dsn string) (store.ReadCloser, error) {
+			return OpenReader(t.Context(), dsn, Options{})
+		},
 	})
 }
 
@@ -87,5 +91,37 @@ func TestOpenRefusesANewerSchemaAndBadPaths(t *testing.T) {
 	os.WriteFile(notDB, []byte(strings.Repeat("this is not a database\n", 100)), 0o600)
 	if _, err := Open(t.Context(), notDB, Options{}); err == nil {
 		t.Fatal("a text file was opened as a database")
+	}
+}
+
+// The registry lists every table of the schema with its columns, in the
+// order the schema has them, so that export and migrate miss nothing.
+func TestRegistryMatchesTheSchema(t *testing.T) {
+	st, err := Open(t.Context(), filepath.Join(t.TempDir(), "pcsync.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	schema := map[string][]string{}
+	err = st.query(t.Context(), `SELECT m.name, c.name FROM sqlite_schema m JOIN pragma_table_info(m.name) c
+		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, c.cid`, func(s *sqlite3.Stmt) error {
+		schema[s.ColumnText(0)] = append(schema[s.ColumnText(0)], s.ColumnText(1))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tab := range store.Tables {
+		var names []string
+		for _, c := range tab.Columns {
+			names = append(names, c.Name)
+		}
+		if !slices.Equal(names, schema[tab.Name]) {
+			t.Errorf("table %s: registry columns %v, schema %v", tab.Name, names, schema[tab.Name])
+		}
+		delete(schema, tab.Name)
+	}
+	for name := range schema {
+		t.Errorf("table %s is in the schema but not in store.Tables", name)
 	}
 }
