@@ -65,6 +65,7 @@ type emulateOptions struct {
 	contentEncoding bool
 	cache           bool
 	advanceEvery    time.Duration
+	replay          string
 	faults          emulator.Faults
 	log             logFlags
 }
@@ -101,6 +102,7 @@ It prints the URL it serves once it is ready, and the credentials to use.`,
 	f.StringVar(&o.emptyStyle, "empty-style", "empty", `unset dates as "empty" (""), null, omit or mixed`)
 	f.BoolVar(&o.contentEncoding, "content-encoding", false, "send Content-Encoding: gzip with compressed answers (Qualys does not)")
 	f.BoolVar(&o.cache, "cache-responses", false, "keep each posture answer and replay it (for benchmarks)")
+	f.StringVar(&o.replay, "replay", "", "serve the capture in `DIR` (pcsync sync --capture DIR) instead of a generated estate")
 	f.DurationVar(&o.advanceEvery, "advance-every", 0, "advance the estate by a scan cycle this often (also: POST /emulator/advance)")
 	fl := &o.faults
 	f.Int64Var(&fl.CutAfter, "fault-cut-after", 0, "drop posture streams after this many bytes")
@@ -122,26 +124,39 @@ It prints the URL it serves once it is ready, and the credentials to use.`,
 }
 
 func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.FlagSet) error {
-	est, err := o.estate.estate()
-	if err != nil {
-		return err
-	}
 	var lc config.Log
 	o.log.apply(f, &lc)
-	srv, err := emulator.New(emulator.Options{
-		Estate: est, Username: o.username, Password: o.password, TokenTTL: o.tokenTTL,
-		RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle},
-		ContentEncoding: o.contentEncoding, CacheResponses: o.cache, Logger: newLogger(io, lc, false), Faults: o.faults,
-	})
-	if err != nil {
-		return withCode(ExitUsage, err)
+	var handler http.Handler
+	var srv *emulator.Server
+	var est *emulator.Estate
+	if o.replay != "" {
+		rp, err := emulator.NewReplay(o.replay, newLogger(io, lc, false))
+		if err != nil {
+			return usageErr("--replay: %v", err)
+		}
+		handler = rp
+		fmt.Fprintf(io.Out, "pcsync emulator replaying %d exchanges from %s\n", rp.Exchanges(), o.replay)
+	} else {
+		var err error
+		if est, err = o.estate.estate(); err != nil {
+			return err
+		}
+		srv, err = emulator.New(emulator.Options{
+			Estate: est, Username: o.username, Password: o.password, TokenTTL: o.tokenTTL,
+			RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle},
+			ContentEncoding: o.contentEncoding, CacheResponses: o.cache, Logger: newLogger(io, lc, false), Faults: o.faults,
+		})
+		if err != nil {
+			return withCode(ExitUsage, err)
+		}
+		handler = srv
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return withCode(ExitUsage, fmt.Errorf("--listen %s: %w", o.listen, err))
 	}
 	scheme := "http"
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	if o.tls {
 		cert, pem, err := emulator.SelfSignedCert()
 		if err != nil {
@@ -157,10 +172,14 @@ func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.F
 		scheme = "https"
 	}
 	url := fmt.Sprintf("%s://%s", scheme, ln.Addr())
-	printEmulatorBanner(io, url, o, est)
+	if srv == nil {
+		fmt.Fprintf(io.Out, "serving %s\ntry: QUALYS_USERNAME=any QUALYS_PASSWORD=any pcsync sync --gateway %s --api %s (a replay checks no credentials)\n", url, url, url)
+	} else {
+		printEmulatorBanner(io, url, o, est)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	if o.advanceEvery > 0 {
+	if o.advanceEvery > 0 && srv != nil {
 		go func() {
 			t := time.NewTicker(o.advanceEvery)
 			defer t.Stop()

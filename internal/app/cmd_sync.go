@@ -40,6 +40,7 @@ type syncOptions struct {
 	rejects         string
 	cpuProfile      string
 	bareInsert      bool
+	capture         string
 	full            bool
 	restart         bool
 	log             logFlags
@@ -85,6 +86,7 @@ file; never from a flag. TLS certificates are verified.
 	f.BoolVar(&o.full, "full", false, "pull everything, not only what changed since the last successful run")
 	f.BoolVar(&o.restart, "restart", false, "discard an unfinished run's plan instead of resuming it")
 	f.StringVar(&o.rejects, "rejects", "", "`file` for records that do not decode (default: <db>.rejects.ndjson, created only if needed)")
+	f.StringVar(&o.capture, "capture", "", "write every request and answer of the run to `DIR` (new or empty), secrets replaced; replay it with pcsync emulate --replay DIR")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (see BENCHMARKS.md)")
 	_ = f.MarkHidden("cpuprofile")
 	f.BoolVar(&o.bareInsert, "bare-insert", false, "benchmark baseline: plain inserts into bare_postures (see BENCHMARKS.md)")
@@ -240,13 +242,18 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 	}
 	copts := clientOptions(&cfg)
 	copts.Logger = log
+	capture, err := startCapture(&cfg, o.capture, &copts, log)
+	if err != nil {
+		return err
+	}
 	client, err := qualys.NewClient(copts)
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
 	eo := engineOptions(&cfg)
 	eo.Full, eo.Restart = o.full, o.restart
-	return runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert})
+	err = runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert})
+	return endCapture(io, capture, o.capture, err)
 }
 
 // runSync opens the store, runs the engine with a progress display and
