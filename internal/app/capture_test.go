@@ -43,7 +43,7 @@ func TestCaptureThenReplayGivesTheSameDatabase(t *testing.T) {
 	}
 	srv, err := emulator.New(emulator.Options{Estate: est, Password: password, RateCalls: -1,
 		Classic: emulator.ClassicLimits{Calls: -1, Concurrency: -1},
-		Faults: emulator.Faults{Status5xx: 1, RateLimitStorm: 1, ConflictStorm: 1, Unauthorized: 1, CutAfter: 2000, CutStreams: 1}})
+		Faults:  emulator.Faults{Status5xx: 1, RateLimitStorm: 1, ConflictStorm: 1, Unauthorized: 1, CutAfter: 2000, CutStreams: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,9 @@ func NewCapture(dir, password string, log *slog.Logger) (*Capture, error) {
 }
 
 // Wrap returns rt with every exchange recorded.
-func (c *Capture) Wrap(rt http.RoundTripper) http.RoundTripper { return &captureTransport{c: c, rt: rt} }
+func (c *Capture) Wrap(rt http.RoundTripper) http.RoundTripper {
+	return &captureTransport{c: c, rt: rt}
+}
 
 // Exchanges is how many exchanges the capture has begun.
 func (c *Capture) Exchanges() int { return int(c.seq.Load()) }
