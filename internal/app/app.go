@@ -133,7 +133,7 @@ it can be tried and tested without a Qualys account: run "pcsync demo".`,
 		SilenceErrors: true,
 	}
 	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp + "\n")
-	root.AddCommand(newSyncCmd(io), newEmulateCmd(io), newExportCmd(io), newDemoCmd(io), newDiffCmd(io), newBenchCmd(io), newVersionCmd(io))
+	root.AddCommand(newSyncCmd(io), newCheckCmd(io), newEmulateCmd(io), newExportCmd(io), newDemoCmd(io), newDiffCmd(io), newBenchCmd(io), newVersionCmd(io))
 	return root
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"pcsync/internal/config"
 	"pcsync/internal/engine"
@@ -68,21 +69,8 @@ file; never from a flag. TLS certificates are verified.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.configFile, "config", "", "YAML configuration `file` (see pcsync.example.yaml)")
-	f.StringVar(&o.platform, "platform", "", "Qualys platform: "+strings.Join(config.PlatformNames(), ", "))
-	f.StringVar(&o.gateway, "gateway", "", "gateway base `URL` (overrides --platform), e.g. https://gateway.qg1.apps.qualys.com")
-	f.StringVar(&o.api, "api", "", "classic API base `URL` (overrides --platform)")
-	f.StringVar(&o.caCert, "ca-cert", "", "PEM `file` of a CA to trust besides the system's (private CA, emulator)")
-	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify TLS certificates (warns on every run; never for real use)")
+	o.registerQualysFlags(f)
 	f.StringVar(&o.db, "db", "pcsync.db", dbFlagHelp)
-	f.StringSliceVar(&o.policies, "policy", nil, "policy `ID`s to sync, comma-separated (default: all active policies)")
-	f.IntVar(&o.hostsPerRequest, "hosts-per-request", 5000, "host ids per postureInfo request")
-	f.IntVar(&o.concurrency, "concurrency", 2, "postureInfo streams at once")
-	f.BoolVar(&o.evidence, "evidence", false, "ask for evidence (evidenceRequired=1): larger and slower")
-	f.BoolVar(&o.compression, "compression", true, "ask for gzip (compressionRequired=1)")
-	f.StringVar(&o.pcrsVersion, "pcrs-version", "1.0", "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
-	f.StringVar(&o.classicVersion, "classic-version", "2.0", "classic API version: 2.0, 3.0, 4.0 or 5.0")
-	f.StringVar(&o.source, "source", "", "posture path: pcrs (streaming, the default when a gateway is known) or classic")
 	f.BoolVar(&o.full, "full", false, "pull everything, not only what changed since the last successful run")
 	f.BoolVar(&o.restart, "restart", false, "discard an unfinished run's plan instead of resuming it")
 	f.StringVar(&o.rejects, "rejects", "", "`file` for records that do not decode (default: <db>.rejects.ndjson, created only if needed)")
@@ -93,6 +81,25 @@ file; never from a flag. TLS certificates are verified.
 	_ = f.MarkHidden("bare-insert")
 	o.log.register(f)
 	return cmd
+}
+
+// registerQualysFlags adds the flags that say where Qualys is and what to
+// ask it (sync and check share them).
+func (o *syncOptions) registerQualysFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.configFile, "config", "", "YAML configuration `file` (see pcsync.example.yaml)")
+	f.StringVar(&o.platform, "platform", "", "Qualys platform: "+strings.Join(config.PlatformNames(), ", "))
+	f.StringVar(&o.gateway, "gateway", "", "gateway base `URL` (overrides --platform), e.g. https://gateway.qg1.apps.qualys.com")
+	f.StringVar(&o.api, "api", "", "classic API base `URL` (overrides --platform)")
+	f.StringVar(&o.caCert, "ca-cert", "", "PEM `file` of a CA to trust besides the system's (private CA, emulator)")
+	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify TLS certificates (warns on every run; never for real use)")
+	f.StringSliceVar(&o.policies, "policy", nil, "policy `ID`s to sync, comma-separated (default: all active policies)")
+	f.IntVar(&o.hostsPerRequest, "hosts-per-request", 5000, "host ids per postureInfo request")
+	f.IntVar(&o.concurrency, "concurrency", 2, "postureInfo streams at once")
+	f.BoolVar(&o.evidence, "evidence", false, "ask for evidence (evidenceRequired=1): larger and slower")
+	f.BoolVar(&o.compression, "compression", true, "ask for gzip (compressionRequired=1)")
+	f.StringVar(&o.pcrsVersion, "pcrs-version", "1.0", "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
+	f.StringVar(&o.classicVersion, "classic-version", "2.0", "classic API version: 2.0, 3.0, 4.0 or 5.0")
+	f.StringVar(&o.source, "source", "", "posture path: pcrs (streaming, the default when a gateway is known) or classic")
 }
 
 // resolveConfig merges the config file, the environment and the flags the

@@ -50,6 +50,12 @@ type Faults struct {
 	// ClassicDelay holds every admitted classic call this long before it is
 	// answered, as a loaded Qualys does (calls then overlap).
 	ClassicDelay time.Duration
+	// DenyClassic answers every classic call with 403 and code 2002, as for
+	// a user whose API access is not enabled; DenyPCRS answers every PCRS
+	// call with 403, as for an account without Policy Compliance streaming.
+	// The credentials themselves still work.
+	DenyClassic bool
+	DenyPCRS    bool
 }
 
 // faultState counts what has been injected.
@@ -91,6 +97,14 @@ func (s *Server) takeUnauthorized() bool {
 // reports whether it did.
 func (s *Server) callFaults(w http.ResponseWriter, r *http.Request, api string, classic bool) bool {
 	f := s.opts.Faults
+	if classic && f.DenyClassic {
+		simpleReturn(w, r, http.StatusForbidden, 2002, "API access is not enabled for this user.")
+		return true
+	}
+	if !classic && f.DenyPCRS {
+		writeJSON(w, http.StatusForbidden, map[string]any{"status": 403, "error": "Forbidden", "message": "Access is denied"})
+		return true
+	}
 	if f.Status5xx > 0 && s.take("5xx:"+api, f.Status5xx) {
 		http.Error(w, "Service Unavailable: the platform is under maintenance", http.StatusServiceUnavailable)
 		return true
