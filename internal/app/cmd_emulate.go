@@ -62,6 +62,7 @@ type emulateOptions struct {
 	certOut         string
 	idStyle         string
 	emptyStyle      string
+	variants        bool
 	contentEncoding bool
 	cache           bool
 	advanceEvery    time.Duration
@@ -100,6 +101,7 @@ It prints the URL it serves once it is ready, and the credentials to use.`,
 	f.StringVar(&o.certOut, "cert-out", "", "with --tls, write the certificate (PEM) to `file` for clients to trust")
 	f.StringVar(&o.idStyle, "id-style", "number", "posture ids as number, string or mixed")
 	f.StringVar(&o.emptyStyle, "empty-style", "empty", `unset dates as "empty" (""), null, omit or mixed`)
+	f.BoolVar(&o.variants, "variants", false, "records as some platforms send them: v5 fields in any version, customerId as a string, currentBatch/totalBatches inside records")
 	f.BoolVar(&o.contentEncoding, "content-encoding", false, "send Content-Encoding: gzip with compressed answers (Qualys does not)")
 	f.BoolVar(&o.cache, "cache-responses", false, "keep each posture answer and replay it (for benchmarks)")
 	f.StringVar(&o.replay, "replay", "", "serve the capture in `DIR` (pcsync sync --capture DIR) instead of a generated estate")
@@ -143,7 +145,7 @@ func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.F
 		}
 		srv, err = emulator.New(emulator.Options{
 			Estate: est, Username: o.username, Password: o.password, TokenTTL: o.tokenTTL,
-			RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle},
+			RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle, Variants: o.variants},
 			ContentEncoding: o.contentEncoding, CacheResponses: o.cache, Logger: newLogger(io, lc, false), Faults: o.faults,
 		})
 		if err != nil {

@@ -154,14 +154,12 @@ func (e *Error) Error() string {
 func Load(path string) (Config, error) {
 	c := Default()
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, err := readFile(path)
 		if err != nil {
-			return c, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", errors.Unwrap(err))}
+			return c, err
 		}
-		d := yaml.NewDecoder(bytes.NewReader(data))
-		d.KnownFields(true)
-		if err := d.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
-			return c, &Error{Where: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if c, err = Parse(data, path); err != nil {
+			return c, err
 		}
 	}
 	if v := os.Getenv("QUALYS_USERNAME"); v != "" {
@@ -169,6 +167,40 @@ func Load(path string) (Config, error) {
 	}
 	if v := os.Getenv("QUALYS_PASSWORD"); v != "" {
 		c.Qualys.Password = v
+	}
+	return c, nil
+}
+
+// MaxFileBytes bounds a config file.
+const MaxFileBytes = 1 << 20
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", errors.Unwrap(err))}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", err)}
+	}
+	if len(data) > MaxFileBytes {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("larger than %d KiB: this is not a pcsync config file (see pcsync.example.yaml)", MaxFileBytes>>10)}
+	}
+	return data, nil
+}
+
+// Parse reads a config file's contents (where names it in errors) over the
+// defaults. Unknown keys are errors, so that a typo is not ignored.
+func Parse(data []byte, where string) (Config, error) {
+	c := Default()
+	if len(data) > MaxFileBytes {
+		return c, &Error{Where: where, Msg: fmt.Sprintf("larger than %d KiB", MaxFileBytes>>10)}
+	}
+	d := yaml.NewDecoder(bytes.NewReader(data))
+	d.KnownFields(true)
+	if err := d.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
+		return c, &Error{Where: where, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	return c, nil
 }

@@ -235,7 +235,7 @@ func (s *Server) handlePostureInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	version := r.PathValue("version")
 	est := s.Estate()
-	opts.Extended = version == "5.0"
+	opts.Extended = version == "5.0" || s.opts.Style.Variants
 	opts.Style = s.opts.Style
 	w, opts.Broken = s.streamFaults(w, compress)
 	opts.MalformedEvery = s.opts.Faults.MalformedEvery
