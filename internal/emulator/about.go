@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"bufio"
-	"crypto/subtle"
 	"net/http"
 )
 
@@ -19,11 +18,7 @@ const (
 // signature versions).
 func (s *Server) handleAbout(w http.ResponseWriter, r *http.Request) {
 	s.count("about")
-	user, pass, ok := r.BasicAuth()
-	if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.Username)) != 1 ||
-		subtle.ConstantTimeCompare([]byte(pass), []byte(s.opts.Password)) != 1 {
-		w.Header().Set("WWW-Authenticate", `Basic realm="MSP Portal"`)
-		simpleReturn(w, r, http.StatusUnauthorized, 2000, "Bad Login/Password")
+	if !s.basicAuth(w, r) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")

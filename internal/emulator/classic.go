@@ -105,11 +105,7 @@ func (s *Server) classic(api string, h func(http.ResponseWriter, *http.Request, 
 			simpleReturn(w, r, http.StatusBadRequest, 1908, "HTTP method "+r.Method+" is incompatible with this API")
 			return
 		}
-		user, pass, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.Username)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(pass), []byte(s.opts.Password)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="MSP Portal"`)
-			simpleReturn(w, r, http.StatusUnauthorized, 2000, "Bad Login/Password")
+		if !s.basicAuth(w, r) {
 			return
 		}
 		if r.Header.Get("X-Requested-With") == "" {
@@ -135,6 +131,19 @@ func (s *Server) classic(api string, h func(http.ResponseWriter, *http.Request, 
 		base := baseURL(r) + "/api/" + r.PathValue("version") + "/fo/compliance"
 		h(w, r, &classicRequest{params: r.Form, base: base})
 	}
+}
+
+// basicAuth checks a classic call's Basic credentials and answers 401 with
+// Qualys's SIMPLE_RETURN when they are wrong.
+func (s *Server) basicAuth(w http.ResponseWriter, r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if ok && subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.Username)) == 1 &&
+		subtle.ConstantTimeCompare([]byte(pass), []byte(s.opts.Password)) == 1 {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="MSP Portal"`)
+	simpleReturn(w, r, http.StatusUnauthorized, 2000, "Bad Login/Password")
+	return false
 }
 
 // classicHeaders sets the limit headers as they stand (every classic answer

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -145,6 +146,16 @@ func writeListedPolicy(x *xw, pol *compliance.Policy, sc scope) {
 	x.close("POLICY")
 }
 
+// appendNew appends the ids list does not hold yet.
+func appendNew(list []int64, ids ...int64) []int64 {
+	for _, id := range ids {
+		if !slices.Contains(list, id) {
+			list = append(list, id)
+		}
+	}
+	return list
+}
+
 func joinIDs(ids []int64) string {
 	s := make([]string, len(ids))
 	for i, id := range ids {
@@ -155,22 +166,11 @@ func joinIDs(ids []int64) string {
 
 // writePolicyGlossary writes the asset groups and tags the policies name.
 func writePolicyGlossary(x *xw, est *Estate, pols []compliance.Policy) {
-	groups, tags := map[int64]bool{}, map[int64]bool{}
 	var gl, tl []int64
 	for _, p := range pols {
 		sc := policyScope(est, p.ID)
-		for _, g := range sc.assetGroups {
-			if !groups[g] {
-				groups[g] = true
-				gl = append(gl, g)
-			}
-		}
-		for _, t := range append(append([]int64(nil), sc.tagsIn...), sc.tagsOut...) {
-			if !tags[t] {
-				tags[t] = true
-				tl = append(tl, t)
-			}
-		}
+		gl = appendNew(gl, sc.assetGroups...)
+		tl = appendNew(appendNew(tl, sc.tagsIn...), sc.tagsOut...)
 	}
 	x.open("GLOSSARY")
 	x.open("ASSET_GROUP_LIST")

@@ -3,30 +3,12 @@ package qualys
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"pcsync/internal/emulator"
 )
-
-// emulatorWith serves the test estate with opts and returns its server.
-func emulatorWith(t *testing.T, opts emulator.Options) (*emulator.Server, string) {
-	t.Helper()
-	est, _ := newEmulator(t, emulator.Options{})
-	opts.Estate = est
-	if opts.RateCalls == 0 {
-		opts.RateCalls = -1
-	}
-	srv, err := emulator.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	return srv, ts.URL
-}
 
 // TestGatewayRetryPolicy walks the gateway client's failure paths: each
 // kind of failure is retried as the policy says, and no further.
