@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -56,6 +58,11 @@ type Faults struct {
 	// The credentials themselves still work.
 	DenyClassic bool
 	DenyPCRS    bool
+	// OversizeRecord makes the second record of the first OversizeStreams
+	// PCRS streams (0: all) this many bytes long (a hostile or corrupt
+	// answer; pcsync refuses records over qualys.MaxRecordBytes).
+	OversizeRecord  int64
+	OversizeStreams int
 }
 
 // faultState counts what has been injected.
@@ -195,4 +202,19 @@ func (f *faultWriter) Flush() {
 // still opens and closes, so the records around it can be read.
 func malformedJSON(id int64) []byte {
 	return []byte(`{"id":` + strconv.FormatInt(id, 10) + `,"status":,"hostId":"not a number"}`)
+}
+
+// writeOversize writes a record of about size bytes, a block at a time.
+func writeOversize(w io.Writer, id, size int64) error {
+	if _, err := io.WriteString(w, `{"id":`+strconv.FormatInt(id, 10)+`,"status":"Passed","evidence":"`); err != nil {
+		return err
+	}
+	block := bytes.Repeat([]byte("x"), 64<<10)
+	for left := size; left > 0; left -= int64(len(block)) {
+		if _, err := w.Write(block[:min(int64(len(block)), left)]); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, `"}`)
+	return err
 }
