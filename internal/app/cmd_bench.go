@@ -45,7 +45,7 @@ reports, for each run and as medians: records/s, MB/s of JSON and of the
 wire, and the sync process's peak RSS.`,
 		Example: `  pcsync bench --records 1000000 --runs 3
   pcsync bench --records 1000000 --evidence`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return benchRun(cmd.Context(), io, o)
 		},

@@ -33,19 +33,18 @@ throughput of a small posture sample.
 
 It prints a table, then one line per failure saying what to fix, and exits
 non-zero when something a sync needs is unreachable. It takes the flags and
-the config file of pcsync sync, and writes nothing.
-
-Exit codes:
-  0    everything a sync needs answered
-  2    bad flags, configuration or missing credentials (nothing was asked)
-  3    Qualys refused the credentials
-  4    something a sync needs is unreachable or refused (see the lines below the table)`,
+the config file of pcsync sync, and writes nothing.`,
 		Example: `  QUALYS_USERNAME=me QUALYS_PASSWORD=... pcsync check --platform US1
   pcsync check --config pcsync.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return checkRun(cmd, io, o)
 		},
+		Annotations: map[string]string{"exit-codes": `  0    everything a sync needs answered
+  1    unexpected error
+  2    bad flags, configuration or missing credentials (nothing was asked)
+  3    Qualys refused the credentials
+  4    something a sync needs is unreachable or refused (see the lines below the table)`},
 	}
 	o.registerQualysFlags(cmd.Flags())
 	o.log.register(cmd.Flags())

@@ -46,8 +46,13 @@ Run it again on the same database and the emulated estate moves on one scan
 cycle per earlier successful demo run (statuses flip, hosts leave and
 rejoin policies), so the second run is an incremental one and demo prints
 what changed, as "pcsync diff" would.`,
-		Args: cobra.NoArgs,
+		Example: `  pcsync demo                              # into ./pcsync.db
+  pcsync demo                              # again: one scan cycle later, incremental, with the diff
+  pcsync demo --db /tmp/demo.db --hosts 2000 --controls 300
+  pcsync demo --log-format json 2>demo.log`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.log.announce(io, cmd.Flags())
 			est, err := o.estate.estate()
 			if err != nil {
 				return err
@@ -112,7 +117,7 @@ what changed, as "pcsync diff" would.`,
 	}
 	f := cmd.Flags()
 	o.estate.register(f, demoEstate())
-	f.StringVar(&o.db, "db", "pcsync.db", dbFlagHelp)
+	f.StringVar(&o.db, "db", config.Default().DB, dbFlagHelp)
 	o.log.register(f)
 	return cmd
 }

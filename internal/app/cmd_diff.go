@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"pcsync/internal/compliance"
+	"pcsync/internal/config"
 	"pcsync/internal/export"
 )
 
@@ -40,14 +41,14 @@ changedAt, runId.`,
 		Example: `  pcsync diff
   pcsync diff --from 12 --to 19
   pcsync diff --changes csv > changes.csv`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.fromSet = cmd.Flags().Changed("from")
 			return diffRun(cmd.Context(), io, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.db, "db", "pcsync.db", dbFlagHelp)
+	f.StringVar(&o.db, "db", config.Default().DB, dbFlagHelp)
 	f.Int64Var(&o.from, "from", 0, "compare after this `run` id (default: the last successful run before --to)")
 	f.Int64Var(&o.to, "to", 0, "up to and including this `run` id (default: the latest finished run)")
 	f.StringVar(&o.changes, "changes", "", "list each change in this `format` (ndjson, csv or json) instead of the summary")

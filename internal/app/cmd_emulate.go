@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -76,15 +77,23 @@ func newEmulateCmd(io IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "emulate",
 		Short: "Serve a Qualys Policy Compliance emulator",
-		Long: `Emulate serves the Qualys gateway over a generated, deterministic estate:
-POST /auth, and the PCRS posture streaming API (policy list, host ids,
-postureInfo) under /pcrs/{1.0,...,5.0}/posture/. Qualys's own sample
-downloader works against it unchanged but for the URL.
+		Long: `Emulate serves a Qualys Policy Compliance emulator over a generated,
+deterministic estate, on one address for both API families:
+
+  the gateway: POST /auth (JWT), and the PCRS posture streaming API (policy
+  list, host ids, postureInfo) under /pcrs/{1.0,...,5.0}/posture/;
+  the classic API: policy list and export, control list and posture info
+  under /api/{2.0,...,5.0}/fo/compliance/ (HTTP Basic and X-Requested-With,
+  XML answers, paging with truncation_limit and id_min, the X-RateLimit-*
+  and X-Concurrency-Limit-* headers, 409 codes 1960 and 1965).
+
+Qualys's own sample downloader works against it unchanged but for the URL.
+Faults (--fault-*) make it misbehave as real networks and gateways do.
 
 It prints the URL it serves once it is ready, and the credentials to use.`,
 		Example: `  pcsync emulate --listen 127.0.0.1:8080
   pcsync emulate --tls --cert-out emulator.pem --hosts 2000 --controls 300`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return emulateRun(cmd.Context(), io, o, cmd.Flags())
 		},
@@ -126,6 +135,7 @@ It prints the URL it serves once it is ready, and the credentials to use.`,
 }
 
 func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.FlagSet) error {
+	o.log.announce(io, f)
 	var lc config.Log
 	o.log.apply(f, &lc)
 	var handler http.Handler
@@ -221,5 +231,20 @@ func printEmulatorBanner(io IOStreams, url string, o *emulateOptions, est *emula
 		fmt.Fprintf(io.Out, "  certificate: %s\n", o.certOut)
 		caFlag = " --ca-cert " + o.certOut
 	}
-	fmt.Fprintf(io.Out, "try: QUALYS_USERNAME=%s QUALYS_PASSWORD=%s pcsync sync --gateway %s%s\n", o.username, o.password, url, caFlag)
+	fmt.Fprintf(io.Out, "try: QUALYS_USERNAME=%s QUALYS_PASSWORD=%s pcsync sync --gateway %s --api %s%s\n",
+		shellQuote(o.username), shellQuote(o.password), url, url, caFlag)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_@%+=:,./-", r)) {
+			safe = false
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"pcsync/internal/config"
 	"pcsync/internal/export"
 	"pcsync/internal/outfile"
 )
@@ -32,13 +33,13 @@ CSV flattens nesting as technology.id, criticality.label and so on, with
 evidence, causeOfFailure and extra as JSON text.`,
 		Example: `  pcsync export --table postures --format ndjson > postures.ndjson
   pcsync export --table runs --format csv --out runs.csv`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return exportRun(cmd.Context(), ios, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.db, "db", "pcsync.db", dbFlagHelp)
+	f.StringVar(&o.db, "db", config.Default().DB, dbFlagHelp)
 	f.StringVar(&o.table, "table", "postures", "`table`: "+strings.Join(export.Tables(), ", "))
 	f.StringVar(&o.format, "format", "ndjson", "`format`: "+strings.Join(export.Formats, ", "))
 	f.StringVar(&o.out, "out", "", "write to `file` instead of standard output")

@@ -57,20 +57,19 @@ policy (up to 10 policies per call), and streams posture records in batches of
 hosts, decoding them one at a time into the database (SQLite by default).
 
 Credentials come from QUALYS_USERNAME and QUALYS_PASSWORD, or from the config
-file; never from a flag. TLS certificates are verified.
-
-` + exitCodesHelp,
+file; never from a flag. TLS certificates are verified, and no redirect is
+followed away from the URLs you give.`,
 		Example: `  QUALYS_USERNAME=me QUALYS_PASSWORD=... pcsync sync --platform US1
   pcsync sync --config pcsync.yaml --policy 1627436,94473 --evidence
   pcsync sync --gateway https://127.0.0.1:8443 --ca-cert emulator.pem`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return syncRun(cmd, io, o)
 		},
 	}
 	f := cmd.Flags()
 	o.registerQualysFlags(f)
-	f.StringVar(&o.db, "db", "pcsync.db", dbFlagHelp)
+	f.StringVar(&o.db, "db", config.Default().DB, dbFlagHelp)
 	f.BoolVar(&o.full, "full", false, "pull everything, not only what changed since the last successful run")
 	f.BoolVar(&o.restart, "restart", false, "discard an unfinished run's plan instead of resuming it")
 	f.StringVar(&o.rejects, "rejects", "", "`file` for records that do not decode (default: <db>.rejects.ndjson, created only if needed)")
@@ -86,6 +85,7 @@ file; never from a flag. TLS certificates are verified.
 // registerQualysFlags adds the flags that say where Qualys is and what to
 // ask it (sync and check share them).
 func (o *syncOptions) registerQualysFlags(f *pflag.FlagSet) {
+	def := config.Default() // the one source of defaults; flags show them
 	f.StringVar(&o.configFile, "config", "", "YAML configuration `file` (see pcsync.example.yaml)")
 	f.StringVar(&o.platform, "platform", "", "Qualys platform: "+strings.Join(config.PlatformNames(), ", "))
 	f.StringVar(&o.gateway, "gateway", "", "gateway base `URL` (overrides --platform), e.g. https://gateway.qg1.apps.qualys.com")
@@ -93,12 +93,12 @@ func (o *syncOptions) registerQualysFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.caCert, "ca-cert", "", "PEM `file` of a CA to trust besides the system's (private CA, emulator)")
 	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify TLS certificates (warns on every run; never for real use)")
 	f.StringSliceVar(&o.policies, "policy", nil, "policy `ID`s to sync, comma-separated (default: all active policies)")
-	f.IntVar(&o.hostsPerRequest, "hosts-per-request", 5000, "host ids per postureInfo request")
-	f.IntVar(&o.concurrency, "concurrency", 2, "postureInfo streams at once")
-	f.BoolVar(&o.evidence, "evidence", false, "ask for evidence (evidenceRequired=1): larger and slower")
-	f.BoolVar(&o.compression, "compression", true, "ask for gzip (compressionRequired=1)")
-	f.StringVar(&o.pcrsVersion, "pcrs-version", "1.0", "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
-	f.StringVar(&o.classicVersion, "classic-version", "2.0", "classic API version: 2.0, 3.0, 4.0 or 5.0")
+	f.IntVar(&o.hostsPerRequest, "hosts-per-request", def.Sync.HostsPerRequest, "host ids per postureInfo request")
+	f.IntVar(&o.concurrency, "concurrency", def.Sync.Concurrency, "postureInfo streams at once")
+	f.BoolVar(&o.evidence, "evidence", *def.PCRS.Results.EvidenceRequired == 1, "ask for evidence (evidenceRequired=1): larger and slower")
+	f.BoolVar(&o.compression, "compression", *def.PCRS.Results.CompressionRequired == 1, "ask for gzip (compressionRequired=1)")
+	f.StringVar(&o.pcrsVersion, "pcrs-version", def.PCRS.Version, "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
+	f.StringVar(&o.classicVersion, "classic-version", def.Classic.Version, "classic API version: 2.0, 3.0, 4.0 or 5.0")
 	f.StringVar(&o.source, "source", "", "posture path: pcrs (streaming, the default when a gateway is known) or classic")
 }
 
@@ -199,14 +199,12 @@ func engineOptions(cfg *config.Config) engine.Options {
 		LastEvaluationDate: date(r.LastEvaluationDate), LastScanDate: date(r.LastScanDate),
 		LastScanDateFrom: date(r.LastScanDateFrom), LastScanDateTo: date(r.LastScanDateTo),
 		StatusChangedSince: date(r.StatusChangedSince), ExtraParams: extra,
-		TxRecords: cfg.Sync.TxRecords, MaxStreamRetries: cfg.Sync.StreamRetries, Source: cfg.Sync.Source,
+		TxRecords: cfg.Sync.TxRecords, ChunkRecords: cfg.Sync.ChunkRecords, MaxStreamRetries: cfg.Sync.StreamRetries,
+		RetryBackoff: qualys.DefaultBackoff, Source: cfg.Sync.Source,
 		Overlap: cfg.Sync.Overlap, IncrementalFilter: cfg.Sync.IncrementalFilter,
 		HostIDsLastScanDate: date(cfg.PCRS.PolicyHost.LastScanDate),
 		Classic: engine.ClassicParams{Policies: params(cfg.Classic.Policies), Controls: params(cfg.Classic.Controls),
 			PolicyDetails: params(cfg.Classic.PolicyDetails), Results: params(cfg.Classic.Results)},
-	}
-	if cfg.Sync.StreamRetries == 0 {
-		o.MaxStreamRetries = -1 // the engine treats 0 as "default"
 	}
 	gw, api, _ := cfg.Endpoints()
 	params, _ := json.Marshal(map[string]any{
@@ -232,13 +230,14 @@ func params(m map[string]string) url.Values {
 }
 
 func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
+	o.log.announce(io, cmd.Flags())
 	cfg, err := o.resolveConfig(cmd)
 	if err != nil {
 		return err
 	}
 	log := newLogger(io, cfg.Log, true)
 	for _, w := range cfg.Warnings() {
-		fmt.Fprintf(io.ErrOut, "pcsync: warning: %s\n", w)
+		io.warn(w)
 	}
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)
@@ -288,8 +287,12 @@ func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys
 	if res != nil {
 		printSummary(io.Out, res)
 		if n := rejects.Count(); n > 0 {
-			fmt.Fprintf(io.ErrOut, "pcsync: %d records could not be decoded; they are in %s\n", n, rejectsPath)
+			io.warn(fmt.Sprintf("%d records could not be decoded; they are in %s", n, rejectsPath))
 		}
+	}
+	var auth *qualys.AuthError
+	if errors.As(err, &auth) {
+		err = fmt.Errorf("%w (the credentials came from %s)", err, cfg.CredentialsSource())
 	}
 	return classifyRunError(err)
 }

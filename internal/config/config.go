@@ -28,6 +28,9 @@ type Config struct {
 	PCRS    PCRS    `yaml:"pcrs"`
 	Classic Classic `yaml:"classic"`
 	Log     Log     `yaml:"log"`
+
+	credentials string   // where the password came from
+	warnings    []string // found while loading
 }
 
 // Classic configures the classic PC API: its version and the parameters of
@@ -69,6 +72,7 @@ type Sync struct {
 	Concurrency     int     `yaml:"concurrency"`       // postureInfo streams at once; 2
 	Rejects         string  `yaml:"rejects"`           // file for records that do not decode
 	TxRecords       int     `yaml:"tx_records"`        // records per database transaction; 10000
+	ChunkRecords    int     `yaml:"chunk_records"`     // records a stream hands the writer at once; 1000
 	StreamRetries   int     `yaml:"stream_retries"`    // refetches of a broken stream; 3
 	// Overlap is subtracted from the last successful run's start for the
 	// next incremental run's "since", so no change falls between two runs.
@@ -122,7 +126,7 @@ func Default() Config {
 	return Config{
 		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5, MaxRateWaits: 20},
 		DB:     "pcsync.db",
-		Sync: Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, StreamRetries: 3,
+		Sync: Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, ChunkRecords: 1000, StreamRetries: 3,
 			Overlap: time.Hour, IncrementalFilter: "statusChangedSince"},
 		PCRS: PCRS{Version: "1.0", RateLimit: RateLimit{Calls: 25, Window: 60 * time.Second},
 			Results: Results{EvidenceRequired: &zero, CompressionRequired: &one}},
@@ -153,6 +157,7 @@ func (e *Error) Error() string {
 // environment. Unknown keys are errors, so that a typo is not ignored.
 func Load(path string) (Config, error) {
 	c := Default()
+	var fromFile bool
 	if path != "" {
 		data, err := readFile(path)
 		if err != nil {
@@ -161,12 +166,22 @@ func Load(path string) (Config, error) {
 		if c, err = Parse(data, path); err != nil {
 			return c, err
 		}
+		fromFile = c.Qualys.Password != ""
+		if fi, err := os.Stat(path); err == nil && fromFile && fi.Mode().Perm()&0o077 != 0 {
+			c.warnings = append(c.warnings, fmt.Sprintf("the config file %s holds a password and can be read by others (mode %v): run chmod 600 %s",
+				path, fi.Mode().Perm(), path))
+		}
+	}
+	c.credentials = "not set"
+	if fromFile {
+		c.credentials = "the config file " + path
 	}
 	if v := os.Getenv("QUALYS_USERNAME"); v != "" {
 		c.Qualys.Username = v
 	}
 	if v := os.Getenv("QUALYS_PASSWORD"); v != "" {
 		c.Qualys.Password = v
+		c.credentials = "the environment (QUALYS_USERNAME, QUALYS_PASSWORD)"
 	}
 	return c, nil
 }
@@ -205,6 +220,10 @@ func Parse(data []byte, where string) (Config, error) {
 	return c, nil
 }
 
+// CredentialsSource says where the Qualys password came from: the
+// environment or the config file (named), for messages about a refused login.
+func (c *Config) CredentialsSource() string { return c.credentials }
+
 // Endpoints resolves the platform and explicit URLs into the two base URLs.
 func (c *Config) Endpoints() (gateway, api string, err error) {
 	if c.Qualys.Platform != "" {
@@ -226,7 +245,7 @@ func (c *Config) Endpoints() (gateway, api string, err error) {
 
 // Warnings lists the settings that work but weaken security.
 func (c *Config) Warnings() []string {
-	var w []string
+	w := slices.Clone(c.warnings)
 	if c.Qualys.InsecureSkipVerify {
 		w = append(w, "TLS certificate verification is OFF (insecure_skip_verify): anyone on the path can read your Qualys credentials")
 	}
@@ -287,8 +306,13 @@ func (c *Config) Validate() error {
 
 func checkURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+	if err != nil || u.Host == "" || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("%q is not a URL such as https://gateway.qg1.apps.qualys.com", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q has port %s, which is out of range: ports are 1 to 65535", s, p)
+		}
 	}
 	if u.User != nil {
 		return fmt.Errorf("%q carries credentials; put them in QUALYS_USERNAME and QUALYS_PASSWORD instead", u.Redacted())
@@ -305,6 +329,8 @@ func (c *Config) checkSync() error {
 		return &Error{Where: "concurrency", Msg: fmt.Sprintf("%d is out of range: use 1 to 32", s.Concurrency)}
 	case s.TxRecords < 1:
 		return &Error{Where: "tx_records", Msg: "must be at least 1"}
+	case s.ChunkRecords < 1 || s.ChunkRecords > s.TxRecords:
+		return &Error{Where: "chunk_records", Msg: fmt.Sprintf("%d is out of range: use 1 to tx_records (%d)", s.ChunkRecords, s.TxRecords)}
 	case s.StreamRetries < 0:
 		return &Error{Where: "stream_retries", Msg: "must not be negative"}
 	case s.Overlap < 0:
@@ -423,4 +449,3 @@ func ParseDate(s string) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("%q is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", s)
 }
-

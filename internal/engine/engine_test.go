@@ -252,8 +252,8 @@ func TestSyncMatchesEmulatorRecordForRecord(t *testing.T) {
 			env := startEmulator(t, estate, emulator.Options{Style: style, RateCalls: -1})
 			st := openStore(t)
 			eng := engine.New(env.client(t, func(o *qualys.Options) { o.PCRSVersion = tc.version }), st, nil)
-			res, err := eng.Run(t.Context(), engine.Options{HostsPerRequest: 7, Concurrency: tc.concurrency,
-				Evidence: tc.evidence, Compression: tc.compression, TxRecords: 100, ChunkRecords: 16})
+			res, err := eng.Run(t.Context(), complete(engine.Options{HostsPerRequest: 7, Concurrency: tc.concurrency,
+				Evidence: tc.evidence, Compression: tc.compression, TxRecords: 100, ChunkRecords: 16}))
 			if err != nil {
 				t.Fatalf("run: %v", err)
 			}
@@ -294,7 +294,7 @@ func TestSyncTwiceKeepsOneRowPerPosture(t *testing.T) {
 	st := openStore(t)
 	for i := range 2 {
 		eng := engine.New(env.client(t, nil), st, nil)
-		res, err := eng.Run(t.Context(), engine.Options{HostsPerRequest: 9, Compression: true})
+		res, err := eng.Run(t.Context(), complete(engine.Options{HostsPerRequest: 9, Compression: true}))
 		if err != nil {
 			t.Fatalf("run %d: %v", i+1, err)
 		}
@@ -337,7 +337,7 @@ func BenchmarkSync(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := engine.New(client, st, nil).Run(b.Context(), engine.Options{Compression: true})
+		res, err := engine.New(client, st, nil).Run(b.Context(), complete(engine.Options{Compression: true}))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -345,4 +345,39 @@ func BenchmarkSync(b *testing.B) {
 		st.Close()
 	}
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
+
+// complete fills what a test leaves unset with the values pcsync sync uses
+// by default (config.Default), as the engine sets no defaults of its own. A
+// negative MaxStreamRetries asks for none.
+func complete(o engine.Options) engine.Options {
+	def := config.Default()
+	if o.HostsPerRequest == 0 {
+		o.HostsPerRequest = def.Sync.HostsPerRequest
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = def.Sync.Concurrency
+	}
+	if o.TxRecords == 0 {
+		o.TxRecords = def.Sync.TxRecords
+	}
+	if o.ChunkRecords == 0 {
+		o.ChunkRecords = def.Sync.ChunkRecords
+	}
+	switch {
+	case o.MaxStreamRetries == 0:
+		o.MaxStreamRetries = def.Sync.StreamRetries
+	case o.MaxStreamRetries < 0:
+		o.MaxStreamRetries = 0
+	}
+	if o.RetryBackoff == nil {
+		o.RetryBackoff = qualys.DefaultBackoff
+	}
+	if o.Overlap == 0 {
+		o.Overlap = def.Sync.Overlap
+	}
+	if o.IncrementalFilter == "" {
+		o.IncrementalFilter = def.Sync.IncrementalFilter
+	}
+	return o
 }

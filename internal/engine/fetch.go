@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"runtime"
 	"slices"
 	"strconv"
@@ -288,6 +289,13 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool) err
 		}
 		r.e.Progress.Stored.Add(int64(len(b.Postures)))
 		r.e.Progress.BatchesDone.Add(int64(len(b.Done)))
+		if r.log.Enabled(ctx, slog.LevelDebug) {
+			r.log.Debug("transaction committed", "records", len(b.Postures), "batches_done", len(b.Done))
+			for _, d := range b.Done {
+				r.log.Debug("batch committed", "batch", d.BatchNo, "policy_id", d.PolicyID, "records", d.Counts.Records,
+					"hosts_returned", d.HostsReturned, "rejects", d.Rejects)
+			}
+		}
 		for _, rj := range rejects { // committed: now they are the run's
 			r.keepRejects(rj.batch, rj.errs)
 		}

@@ -33,7 +33,7 @@ func oversize(t *testing.T, compression bool, limit string) {
 	env := startEmulator(t, estate, emulator.Options{RateCalls: -1,
 		Faults: emulator.Faults{OversizeRecord: qualys.MaxRecordBytes + 1<<20, OversizeStreams: 1}})
 	st := openStore(t)
-	res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), engine.Options{HostsPerRequest: 8, Concurrency: 1, Compression: compression})
+	res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(engine.Options{HostsPerRequest: 8, Concurrency: 1, Compression: compression}))
 	if !errors.Is(err, engine.ErrIncomplete) {
 		t.Fatalf("run: %v; want an incomplete run", err)
 	}

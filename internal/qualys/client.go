@@ -215,7 +215,7 @@ func newHTTPClient(opts Options) (*http.Client, error) {
 		// pcsync sniffs gzip itself: PCRS sends it without Content-Encoding.
 		DisableCompression: true,
 	}
-	var rt http.RoundTripper = tr
+	var rt http.RoundTripper = &logTransport{next: tr, log: opts.Logger}
 	if opts.WrapTransport != nil {
 		rt = opts.WrapTransport(rt)
 	}

@@ -110,7 +110,7 @@ func (e *AuthError) Error() string {
 	if e.Text != "" {
 		msg += ": " + e.Text
 	}
-	return msg + "; check QUALYS_USERNAME and QUALYS_PASSWORD"
+	return msg + "; check the user name and password"
 }
 
 const maxErrorBody = 64 << 10

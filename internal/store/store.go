@@ -152,4 +152,3 @@ type Plan struct {
 	// Problems are steps that failed without stopping the run.
 	Problems []string
 }
-

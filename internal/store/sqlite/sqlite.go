@@ -10,6 +10,7 @@ package sqlite
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -187,6 +188,9 @@ func (s *Store) openRead(ctx context.Context) (*sqlite3.Conn, error) {
 	}
 	if err := conn.Exec("PRAGMA cache_size=-" + strconv.Itoa(s.cacheKiB())); err != nil {
 		conn.Close()
+		if errors.Is(err, sqlite3.NOTADB) {
+			return nil, &store.NotPcsyncError{Where: s.path, Why: "not an SQLite database"}
+		}
 		return nil, fmt.Errorf("open database %s: %w", s.path, err)
 	}
 	return conn, nil

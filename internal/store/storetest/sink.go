@@ -242,4 +242,3 @@ func testClassicExtras(t *testing.T, st store.Writer) {
 		t.Fatal("a lifted exception was kept")
 	}
 }
-

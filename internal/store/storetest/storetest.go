@@ -104,14 +104,3 @@ func write(t *testing.T, st store.Writer, b *store.Batch) {
 		t.Fatal(err)
 	}
 }
-
-
-
-
-
-
-
-
-
-
-
