@@ -43,7 +43,7 @@ func TestCheckReportsWhatASyncNeeds(t *testing.T) {
 	if code != ExitOK || errOut != "" {
 		t.Fatalf("check exited %d\n%s\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"gateway login", "PCRS policy list  ok: 4 policies, 3 to sync", "PCRS host ids", "ok: 40 hosts in 3 policies",
+	for _, want := range []string{"gateway login", "PCRS policy list  ok: 4 policies, 3 to sync", "PCRS limits  25 calls per 1m0s per API", "PCRS host ids", "ok: 40 hosts in 3 policies",
 		"PCRS posture", "platform (about.php)  web 10.", "classic policy list  ok: 4 policies", "classic control list  ok",
 		"classic posture info  ok: 10 records", "classic limits  300 calls per 1h0m0s", "2 at once, 0 others running",
 		"a sync would touch  3 policies, 40 hosts, about ", "estimated duration  about"} {

@@ -131,6 +131,8 @@ func (ch *checker) gateway(ctx context.Context) {
 	}
 	ch.policies = selectPolicies(pols, ch.cfg.Sync.Policies)
 	ch.add(checkRow{name: "PCRS policy list", result: fmt.Sprintf("ok: %d policies, %d to sync", len(pols), len(ch.policies))})
+	rl := ch.cfg.PCRS.RateLimit
+	ch.add(checkRow{name: "PCRS limits", result: fmt.Sprintf("%d calls per %s per API, as configured (Qualys's default; the gateway announces none until a 429)", rl.Calls, rl.Window)})
 	var groups []compliance.PolicyHosts
 	for i := 0; i < len(ch.policies); i += qualys.MaxPoliciesPerHostIDs {
 		var ids []int64

@@ -137,7 +137,7 @@ type pageReader struct {
 	infos    []xInfo
 	hosts    map[int64]xHost
 	controls map[int64]xGlossaryControl
-	techs    map[int64]string
+	techs    map[int64]xLookup
 	fvs      map[string][]string
 	next     int64
 }
@@ -152,7 +152,7 @@ func (s *ClassicService) posturePage(ctx context.Context, policyID int64, p Para
 }
 
 func newPageReader() *pageReader {
-	return &pageReader{hosts: map[int64]xHost{}, controls: map[int64]xGlossaryControl{}, techs: map[int64]string{}, fvs: map[string][]string{}}
+	return &pageReader{hosts: map[int64]xHost{}, controls: map[int64]xGlossaryControl{}, techs: map[int64]xLookup{}, fvs: map[string][]string{}}
 }
 
 // visit gathers the records and the glossary of a posture/info answer.
@@ -165,35 +165,11 @@ func (pr *pageReader) visit(st *xmlStream, start xml.StartElement) error {
 		}
 		pr.infos = append(pr.infos, x)
 	case st.at("GLOSSARY", "HOST_LIST", "HOST"):
-		var h xHost
-		if err := st.decode(&h, start); err != nil {
-			return err
-		}
-		id, err := xmlInt("HOST/ID", h.ID)
-		if err != nil {
-			return err
-		}
-		pr.hosts[id] = h
+		return decodeByID(st, start, "HOST/ID", func(h *xHost) string { return h.ID }, pr.hosts)
 	case st.at("GLOSSARY", "CONTROL_LIST", "CONTROL"):
-		var c xGlossaryControl
-		if err := st.decode(&c, start); err != nil {
-			return err
-		}
-		id, err := xmlInt("CONTROL/ID", c.ID)
-		if err != nil {
-			return err
-		}
-		pr.controls[id] = c
+		return decodeByID(st, start, "CONTROL/ID", func(c *xGlossaryControl) string { return c.ID }, pr.controls)
 	case st.at("GLOSSARY", "TECHNOLOGY_LIST", "TECHNOLOGY"):
-		var t xLookup
-		if err := st.decode(&t, start); err != nil {
-			return err
-		}
-		id, err := xmlInt("TECHNOLOGY/ID", t.ID)
-		if err != nil {
-			return err
-		}
-		pr.techs[id] = xmlText(t.Name)
+		return decodeByID(st, start, "TECHNOLOGY/ID", func(t *xLookup) string { return t.ID }, pr.techs)
 	case st.at("GLOSSARY", "FV_LIST", "FV"), st.at("GLOSSARY", "TP_LIST", "TP"):
 		var l xLookup
 		if err := st.decode(&l, start); err != nil {
@@ -207,6 +183,20 @@ func (pr *pageReader) visit(st *xmlStream, start xml.StartElement) error {
 		}
 		pr.next = n
 	}
+	return nil
+}
+
+// decodeByID decodes the glossary entry start opens into m, under its id.
+func decodeByID[T any](st *xmlStream, start xml.StartElement, field string, id func(*T) string, m map[int64]T) error {
+	var v T
+	if err := st.decode(&v, start); err != nil {
+		return err
+	}
+	n, err := xmlInt(field, id(&v))
+	if err != nil {
+		return err
+	}
+	m[n] = v
 	return nil
 }
 
@@ -250,7 +240,7 @@ func (pr *pageReader) resolve(policyID int64, x *xInfo) (compliance.Posture, err
 			r.Extra = append(r.Extra, '}')
 		}
 	}
-	r.Technology = compliance.Technology{ID: r.TechnologyID, Name: pr.techs[r.TechnologyID]}
+	r.Technology = compliance.Technology{ID: r.TechnologyID, Name: xmlText(pr.techs[r.TechnologyID].Name)}
 	if c, ok := pr.controls[r.ControlID]; ok {
 		r.Criticality = c.Crit.to(&f)
 	}
