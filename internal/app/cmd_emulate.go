@@ -134,34 +134,39 @@ It prints the URL it serves once it is ready, and the credentials to use.`,
 	return cmd
 }
 
+// handler is what emulate serves: a capture replayed (--replay), or the
+// emulator over the generated estate (then also returned).
+func (o *emulateOptions) handler(io IOStreams, lc config.Log) (http.Handler, *emulator.Server, error) {
+	if o.replay != "" {
+		rp, err := emulator.NewReplay(o.replay, newLogger(io, lc, false))
+		if err != nil {
+			return nil, nil, usageErr("--replay: %v", err)
+		}
+		fmt.Fprintf(io.Out, "pcsync emulator replaying %d exchanges from %s\n", rp.Exchanges(), o.replay)
+		return rp, nil, nil
+	}
+	est, err := o.estate.estate()
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := emulator.New(emulator.Options{
+		Estate: est, Username: o.username, Password: o.password, TokenTTL: o.tokenTTL,
+		RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle, Variants: o.variants},
+		ContentEncoding: o.contentEncoding, CacheResponses: o.cache, Logger: newLogger(io, lc, false), Faults: o.faults,
+	})
+	if err != nil {
+		return nil, nil, withCode(ExitUsage, err)
+	}
+	return srv, srv, nil
+}
+
 func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.FlagSet) error {
 	o.log.announce(io, f)
 	var lc config.Log
 	o.log.apply(f, &lc)
-	var handler http.Handler
-	var srv *emulator.Server
-	var est *emulator.Estate
-	if o.replay != "" {
-		rp, err := emulator.NewReplay(o.replay, newLogger(io, lc, false))
-		if err != nil {
-			return usageErr("--replay: %v", err)
-		}
-		handler = rp
-		fmt.Fprintf(io.Out, "pcsync emulator replaying %d exchanges from %s\n", rp.Exchanges(), o.replay)
-	} else {
-		var err error
-		if est, err = o.estate.estate(); err != nil {
-			return err
-		}
-		srv, err = emulator.New(emulator.Options{
-			Estate: est, Username: o.username, Password: o.password, TokenTTL: o.tokenTTL,
-			RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle, Variants: o.variants},
-			ContentEncoding: o.contentEncoding, CacheResponses: o.cache, Logger: newLogger(io, lc, false), Faults: o.faults,
-		})
-		if err != nil {
-			return withCode(ExitUsage, err)
-		}
-		handler = srv
+	handler, srv, err := o.handler(io, lc)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -187,7 +192,7 @@ func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.F
 	if srv == nil {
 		fmt.Fprintf(io.Out, "serving %s\ntry: QUALYS_USERNAME=any QUALYS_PASSWORD=any pcsync sync --gateway %s --api %s (a replay checks no credentials)\n", url, url, url)
 	} else {
-		printEmulatorBanner(io, url, o, est)
+		printEmulatorBanner(io, url, o, srv.Estate())
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -29,8 +29,8 @@ func TestReplayServesTheCaptureAndNamesWhatItLacks(t *testing.T) {
 	}
 	client := &http.Client{Transport: capture.Wrap(&http.Transport{DisableCompression: true})}
 	pol := strconv.FormatInt(f.est.Policies()[0].ID, 10)
-	calls := func(base string) (tok string, hostids []byte, posture []byte, postureErr error) {
-		resp, err := client.PostForm(base+"/auth", url.Values{"username": {"pcsync"}, "password": {"emulator"}, "token": {"true"}})
+	calls := func(base, user, password string) (tok string, hostids []byte, posture []byte, postureErr error) {
+		resp, err := client.PostForm(base+"/auth", url.Values{"username": {user}, "password": {password}, "token": {"true"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func TestReplayServesTheCaptureAndNamesWhatItLacks(t *testing.T) {
 		resp.Body.Close()
 		return
 	}
-	_, ids1, post1, err1 := calls(f.ts.URL)
+	_, ids1, post1, err1 := calls(f.ts.URL, "pcsync", "emulator")
 	if err1 == nil || len(post1) != 700 {
 		t.Fatalf("the captured stream was not cut: %d bytes, %v", len(post1), err1)
 	}
@@ -71,7 +71,7 @@ func TestReplayServesTheCaptureAndNamesWhatItLacks(t *testing.T) {
 	ts := httptest.NewServer(rp)
 	defer ts.Close()
 	client = &http.Client{Transport: &http.Transport{DisableCompression: true}}
-	tok2, ids2, post2, err2 := calls(ts.URL)
+	tok2, ids2, post2, err2 := calls(ts.URL, "someone", "else") // a replay checks no credentials
 	if tok2 != wire.Marker || !bytes.Equal(ids1, ids2) || !bytes.Equal(post1, post2) || err2 == nil {
 		t.Fatalf("replay: token %q, host ids equal %v, stream %d bytes (%v); want the marker, the same ids, the same 700 bytes cut off",
 			tok2, bytes.Equal(ids1, ids2), len(post2), err2)

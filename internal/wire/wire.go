@@ -54,8 +54,9 @@ type Exchange struct {
 // secretHeaders are replaced by Marker wherever they appear.
 var secretHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"}
 
-// secretParams are form and query parameters replaced by Marker in keys.
-var secretParams = []string{"password"}
+// credentialParams are left out of replay keys (as Marker): a replay
+// checks no credentials, so it is run with any.
+var credentialParams = []string{"username", "password"}
 
 // redactHeader returns a copy of h with the secret headers replaced.
 func redactHeader(h http.Header) http.Header {
@@ -69,7 +70,7 @@ func redactHeader(h http.Header) http.Header {
 }
 
 // RequestKey is the replay key of a request whose body is body: method,
-// path, the query and form parameters in order (secret ones as Marker), and
+// path, the query and form parameters in order (credentials as Marker), and
 // the SHA-256 of a body that is not a form.
 func RequestKey(method string, u *url.URL, contentType string, body []byte) string {
 	params := u.Query()
@@ -85,7 +86,7 @@ func RequestKey(method string, u *url.URL, contentType string, body []byte) stri
 	} else if len(body) > 0 {
 		digest = sum(body)
 	}
-	for _, k := range secretParams {
+	for _, k := range credentialParams {
 		if _, ok := params[k]; ok {
 			params[k] = []string{Marker}
 		}
