@@ -128,6 +128,9 @@ type Reader interface {
 	Diff(ctx context.Context, from, to int64) ([]compliance.PolicyDiff, error)
 	// Changes calls fn for every change after run from up to run to.
 	Changes(ctx context.Context, from, to int64, fn func(*compliance.Change) error) error
+
+	// Views are the figures and lists of pcsync serve.
+	Views
 }
 
 // Writer is a database opened by a sync: it writes through the Sink, keeps

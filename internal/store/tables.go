@@ -50,7 +50,7 @@ func (c Column) Field() string {
 	return strings.Join(parts, "")
 }
 
-// Table returns the registry's table called name, or nil.
+// TableNamed returns the registry's table called name, or nil.
 func TableNamed(name string) *Table {
 	for i := range Tables {
 		if Tables[i].Name == name {
@@ -119,7 +119,7 @@ var Tables = []Table{
 	{Name: "runs", Key: []string{"id"}, Columns: cols("id int", "started_at time", "finished_at time", "status text",
 		"source text", "params json", "message text", "policies int", "batches int", "records int", "passed int",
 		"failed int", "errors int", "rejects int", "wire_bytes int", "data_bytes int", "mode text", "since time",
-		"resumed int", "request json", "planned bool", "problems text", "wrote bool")},
+		"resumed int", "request json", "planned bool", "problems text", "wrote bool", "throttles int", "retries int")},
 	{Name: "run_policies", Key: []string{"run_id", "policy_id"}, Columns: cols("run_id int", "policy_id int", "title text",
 		"hosts_requested int", "hosts_returned int", "records int", "passed int", "failed int", "errors int", "error text",
 		"stale_hosts int", "stale_postures int", "plan_error text")},
@@ -127,4 +127,10 @@ var Tables = []Table{
 		"kind text", "host_ids text", "subscription_id text", "hosts int", "filtered bool", "status text", "cursor int",
 		"hosts_returned int", "records int", "passed int", "failed int", "errors int", "error text", "finished_at time",
 		"rejects int")},
+	{Name: "counts_host", Key: []string{"policy_id", "host_id"}, Columns: cols("policy_id int", "host_id int",
+		"passed int", "failed int", "errors int", "stale int")},
+	{Name: "counts_control", Key: []string{"policy_id", "control_id", "technology_id"}, Columns: cols("policy_id int",
+		"control_id int", "technology_id int", "passed int", "failed int", "errors int", "stale int")},
+	{Name: "run_counts", Key: []string{"policy_id", "framework_id", "run_id"}, Columns: cols("policy_id int",
+		"framework_id int", "run_id int", "passed int", "failed int", "errors int")},
 }

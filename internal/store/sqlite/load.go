@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -10,6 +11,16 @@ import (
 // secondaryIndexes are the posture indexes rebuilt after a bulk load.
 var secondaryIndexes = []struct{ name, sql string }{
 	{"postures_natural", "CREATE INDEX IF NOT EXISTS postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance)"},
+	{"postures_host", "CREATE INDEX IF NOT EXISTS postures_host ON postures (host_id, policy_id, control_id, technology_id, instance)"},
+	{"postures_control", "CREATE INDEX IF NOT EXISTS postures_control ON postures (control_id, policy_id, host_id, technology_id, instance)"},
+}
+
+func indexNames() string {
+	var names []string
+	for _, ix := range secondaryIndexes {
+		names = append(names, "'"+ix.name+"'")
+	}
+	return strings.Join(names, ", ")
 }
 
 // BeginLoad switches to bulk loading when the postures table is empty (a
@@ -24,11 +35,11 @@ func (s *Store) BeginLoad(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	missing, err := s.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'postures_natural'")
+	present, err := s.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN (" + indexNames() + ")")
 	if err != nil {
 		return err
 	}
-	s.bulk = empty == 1 || missing == 0
+	s.bulk = empty == 1 || present < int64(len(secondaryIndexes))
 	if !s.bulk {
 		return nil
 	}

@@ -116,13 +116,17 @@ func (s *Store) Postures(ctx context.Context, fn func(*compliance.Posture) error
 func (s *Store) Policies(ctx context.Context, fn func(*compliance.Policy) error) error {
 	return s.query(ctx, `SELECT id, title, created_by, created_date, modified_by, modified_date,
 		last_evaluated_date, status, locked FROM policies ORDER BY id`, func(st *sqlite3.Stmt) error {
-		p := compliance.Policy{
-			ID: st.ColumnInt64(0), Title: st.ColumnText(1), CreatedBy: st.ColumnText(2),
-			CreatedDate: date(st, 3), ModifiedBy: st.ColumnText(4), ModifiedDate: date(st, 5),
-			LastEvaluatedDate: date(st, 6), Status: st.ColumnText(7), Locked: st.ColumnBool(8),
-		}
+		p := scanPolicy(st)
 		return fn(&p)
 	})
+}
+
+func scanPolicy(st *sqlite3.Stmt) compliance.Policy {
+	return compliance.Policy{
+		ID: st.ColumnInt64(0), Title: st.ColumnText(1), CreatedBy: st.ColumnText(2),
+		CreatedDate: date(st, 3), ModifiedBy: st.ColumnText(4), ModifiedDate: date(st, 5),
+		LastEvaluatedDate: date(st, 6), Status: st.ColumnText(7), Locked: st.ColumnBool(8),
+	}
 }
 
 // Hosts calls fn for every stored host, in id order.
@@ -171,17 +175,23 @@ func (s *Store) Controls(ctx context.Context, fn func(*compliance.Control) error
 	if err != nil {
 		return err
 	}
-	return s.query(ctx, `SELECT id, criticality_label, criticality_value, category, sub_category, statement, check_type,
-		comment, is_active, user_defined, created_date, update_date, remediation FROM controls ORDER BY id`, func(st *sqlite3.Stmt) error {
-		c := compliance.Control{
-			ID: st.ColumnInt64(0), Criticality: compliance.Criticality{Label: st.ColumnText(1), Value: st.ColumnInt64(2)},
-			Category: st.ColumnText(3), SubCategory: st.ColumnText(4), Statement: st.ColumnText(5), CheckType: st.ColumnText(6),
-			Comment: st.ColumnText(7), Active: st.ColumnType(8) == sqlite3.NULL || st.ColumnBool(8), UserDefined: st.ColumnBool(9),
-			Created: date(st, 10), Updated: date(st, 11), Remediation: st.ColumnText(12),
-		}
+	return s.query(ctx, `SELECT `+controlColumns+` FROM controls ORDER BY id`, func(st *sqlite3.Stmt) error {
+		c := scanControl(st)
 		c.Technologies, c.Frameworks = techs[c.ID], fws[c.ID]
 		return fn(&c)
 	})
+}
+
+const controlColumns = `id, criticality_label, criticality_value, category, sub_category, statement, check_type,
+	comment, is_active, user_defined, created_date, update_date, remediation`
+
+func scanControl(st *sqlite3.Stmt) compliance.Control {
+	return compliance.Control{
+		ID: st.ColumnInt64(0), Criticality: compliance.Criticality{Label: st.ColumnText(1), Value: st.ColumnInt64(2)},
+		Category: st.ColumnText(3), SubCategory: st.ColumnText(4), Statement: st.ColumnText(5), CheckType: st.ColumnText(6),
+		Comment: st.ColumnText(7), Active: st.ColumnType(8) == sqlite3.NULL || st.ColumnBool(8), UserDefined: st.ColumnBool(9),
+		Created: date(st, 10), Updated: date(st, 11), Remediation: st.ColumnText(12),
+	}
 }
 
 // Sections calls fn for every policy section with its controls.
@@ -250,7 +260,19 @@ func (s *Store) Runs(ctx context.Context, fn func(*compliance.Run) error) error 
 }
 
 const runColumns = `id, started_at, finished_at, status, source, params, message, policies, batches,
-	records, passed, failed, errors, rejects, wire_bytes, data_bytes, mode, since, resumed, request, problems`
+	records, passed, failed, errors, rejects, wire_bytes, data_bytes, mode, since, resumed, request, problems, throttles, retries`
+
+// runColumnCount is how many columns runColumns has.
+const runColumnCount = 23
+
+// prefixed qualifies each of the comma-separated columns with p ("r.").
+func prefixed(p, columns string) string {
+	cs := strings.Split(columns, ",")
+	for i, c := range cs {
+		cs[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(cs, ", ")
+}
 
 func scanRun(st *sqlite3.Stmt) compliance.Run {
 	return compliance.Run{
@@ -262,6 +284,7 @@ func scanRun(st *sqlite3.Stmt) compliance.Run {
 		WireBytes: st.ColumnInt64(14), DataBytes: st.ColumnInt64(15),
 		Mode: st.ColumnText(16), Since: date(st, 17), Resumed: st.ColumnInt64(18),
 		Request: st.ColumnText(19), Problems: splitProblems(st.ColumnText(20)),
+		Throttles: st.ColumnInt64(21), Retries: st.ColumnInt64(22),
 	}
 }
 
