@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -106,6 +107,8 @@ type Client struct {
 	limits  map[string]*limiter
 	gate    *classicGate
 
+	throttles, retries atomic.Int64 // waits for a limit, requests sent again
+
 	// PCRS is the Policy Compliance posture streaming API.
 	PCRS *PCRSService
 	// Classic is the classic Policy Compliance XML API.
@@ -150,6 +153,14 @@ func NewClient(opts Options) (*Client, error) {
 	c.Classic = &ClassicService{c: c}
 	return c, nil
 }
+
+// Throttles is how many times a call of this client waited for a Qualys
+// rate or concurrency limit (429, 409 codes 1960/1965).
+func (c *Client) Throttles() int64 { return c.throttles.Load() }
+
+// Retries is how many requests this client sent again after a network
+// error, a timeout or a server error.
+func (c *Client) Retries() int64 { return c.retries.Load() }
 
 // HasGateway reports whether the client knows a gateway URL (PCRS).
 func (c *Client) HasGateway() bool { return c.gateway != nil }

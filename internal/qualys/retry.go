@@ -156,6 +156,7 @@ func (c *Client) do(ctx context.Context, k *call) (*http.Response, error) {
 			if waits++; waits > c.opts.MaxRateWaits {
 				return nil, fmt.Errorf("limits still exceeded after %d waits: %w", c.opts.MaxRateWaits, err)
 			}
+			c.throttles.Add(1)
 			if wait = retryAfterOf(err); wait <= 0 {
 				wait = c.opts.Backoff(waits)
 			}
@@ -168,6 +169,7 @@ func (c *Client) do(ctx context.Context, k *call) (*http.Response, error) {
 			if retries++; retries > c.opts.MaxRetries {
 				return nil, fmt.Errorf("giving up after %d retries: %w", c.opts.MaxRetries, err)
 			}
+			c.retries.Add(1)
 			wait = c.opts.Backoff(retries)
 			c.log.Warn("request failed, retrying", "endpoint", k.name, "attempt", retries, "wait", wait.String(), "err", err)
 		default:
