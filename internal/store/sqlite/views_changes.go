@@ -73,7 +73,7 @@ func (s *Store) ListExceptions(ctx context.Context, page store.Page, fn func(*st
 				if ok && c.Ints[0] == 0 {
 					return []any{c.Strs[0], c.Ints[1]}
 				}
-				return []any{"", int64(-1 << 63)}
+				return []any{"0", int64(-1 << 63)} // before every date ("" would bind NULL)
 			}},
 		{`SELECT ` + cols + ` WHERE e.end_date IS NULL AND e.posture_id > ? ORDER BY e.posture_id LIMIT ?`,
 			func() []any {
