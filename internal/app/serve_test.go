@@ -9,7 +9,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -231,5 +233,67 @@ func TestServeRunsTheScheduledSync(t *testing.T) {
 			t.Fatalf("no scheduled run succeeded within 30 s: %s", body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A fresh demo syncs through both APIs, twice, and serves a dashboard in
+// which every view has content; Ctrl-C ends it with exit 0.
+func TestDemoServesADashboardWithContentInEveryView(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "demo.db")
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"demo", "--db", db, "--hosts", "80", "--hosts-per-policy", "60", "--controls", "16",
+			"--listen", "127.0.0.1:0"}, IOStreams{In: strings.NewReader(""), Out: pw, ErrOut: io.Discard})
+		pw.Close()
+	}()
+	var u string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if _, rest, ok := strings.Cut(sc.Text(), "dashboard at "); ok {
+			u = strings.TrimSuffix(strings.Fields(rest)[0], "/")
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if u == "" {
+		t.Fatalf("demo did not serve (exit %d)", <-done)
+	}
+	count := func(path string) int {
+		resp, err := http.Get(u + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Count(string(body), "\n")
+	}
+	for _, path := range []string{"/api/v1/policies", "/api/v1/frameworks", "/api/v1/exceptions", "/api/v1/changes",
+		"/api/v1/trend", "/api/v1/runs", "/api/v1/hosts", "/api/v1/postures?status=Error"} {
+		if n := count(path + "?format=ndjson"); n == 0 {
+			t.Errorf("%s is empty on a fresh demo", path)
+		}
+	}
+	if n := count("/api/v1/trend?format=ndjson"); n < 2 {
+		t.Errorf("%d trend points on a fresh demo, want 2", n)
+	}
+	resp, _ := http.Get(u + "/api/v1/policies?limit=1")
+	var page struct{ Items []struct{ ID int64 } }
+	json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	var pol struct {
+		Sections []any `json:"sections"`
+	}
+	resp, _ = http.Get(fmt.Sprintf("%s/api/v1/policies/%d", u, page.Items[0].ID))
+	json.NewDecoder(resp.Body).Decode(&pol)
+	resp.Body.Close()
+	if len(pol.Sections) == 0 {
+		t.Error("the demo's policies have no sections (the classic API was not used)")
+	}
+	cancel()
+	if code := <-done; code != ExitOK {
+		t.Fatalf("demo after Ctrl-C: exit %d, want 0", code)
 	}
 }
