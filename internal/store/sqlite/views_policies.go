@@ -38,7 +38,7 @@ func (s *Store) ListPolicies(ctx context.Context, page store.Page, fn func(*stor
 			return errPageFull
 		}
 		p := scanPolicyFigures(st)
-		pg.last = encodeCursor("policies", []int64{p.ID})
+		pg.mark("policies", []int64{p.ID})
 		return fn(&p)
 	}, after, limit(page)))
 }
@@ -127,7 +127,7 @@ func (s *Store) ListFrameworks(ctx context.Context, page store.Page, fn func(*st
 			return errPageFull
 		}
 		f := scanFrameworkFigures(st)
-		pg.last = encodeCursor("frameworks", []int64{f.ID})
+		pg.mark("frameworks", []int64{f.ID})
 		return fn(&f)
 	}, after, limit(page)))
 }
@@ -148,7 +148,7 @@ func (s *Store) ListRuns(ctx context.Context, page store.Page, fn func(*complian
 			return errPageFull
 		}
 		r := scanRun(st)
-		pg.last = encodeCursor("runs", []int64{r.ID})
+		pg.mark("runs", []int64{r.ID})
 		return fn(&r)
 	}, before, limit(page)))
 }

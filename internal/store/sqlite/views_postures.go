@@ -57,7 +57,7 @@ func (s *Store) ListPostures(ctx context.Context, f store.PostureFilter, page st
 			return errPageFull
 		}
 		scanPostureView(st, &v)
-		pg.last = encodeCursor("postures", []int64{v.PolicyID, v.Host.ID, v.ControlID, v.TechnologyID, v.ID}, v.Instance)
+		pg.mark("postures", []int64{v.PolicyID, v.Host.ID, v.ControlID, v.TechnologyID, v.ID}, v.Instance)
 		return fn(&v)
 	}, args...))
 }
@@ -172,7 +172,7 @@ func (s *Store) ListHosts(ctx context.Context, f store.HostFilter, page store.Pa
 			return errPageFull
 		}
 		h := store.HostFigures{Host: scanHost(st), Figures: figures(st, 13)}
-		pg.last = encodeCursor("hosts", []int64{h.ID})
+		pg.mark("hosts", []int64{h.ID})
 		return fn(&h)
 	}, args...))
 }
