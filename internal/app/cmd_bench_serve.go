@@ -244,7 +244,7 @@ func benchURLs(base string) (map[string]string, error) {
 		"api policy controls": "/api/v1/policies/" + policy + "/controls", "api control": "/api/v1/controls/" + control,
 		"api postures": "/api/v1/postures", "api postures deep": "/api/v1/postures?cursor=" + deep,
 		"api postures failed in policy": "/api/v1/postures?status=Failed&policy=" + policy,
-		"api postures of control": "/api/v1/postures?control=" + control, "api hosts": "/api/v1/hosts",
+		"api postures of control":       "/api/v1/postures?control=" + control, "api hosts": "/api/v1/hosts",
 		"api hosts of policy": "/api/v1/hosts?status=Failed&policy=" + policy, "api host": "/api/v1/hosts/" + host,
 		"api frameworks": "/api/v1/frameworks", "api runs": "/api/v1/runs", "api run": "/api/v1/runs/" + run,
 		"api changes": "/api/v1/changes", "api trend": "/api/v1/trend", "api exceptions": "/api/v1/exceptions",
