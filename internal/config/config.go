@@ -59,9 +59,10 @@ type Qualys struct {
 	// InsecureSkipVerify turns TLS certificate checks off. pcsync warns on
 	// every run while it is set.
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
-	TokenTTL           time.Duration `yaml:"token_ttl"`    // assumed token life when the token does not say; 4h
-	IdleTimeout        time.Duration `yaml:"idle_timeout"` // a silent connection is broken after this; 5m
-	MaxRetries         int           `yaml:"max_retries"`  // per call, for transient failures; 5
+	TokenTTL           time.Duration `yaml:"token_ttl"`      // assumed token life when the token does not say; 4h
+	IdleTimeout        time.Duration `yaml:"idle_timeout"`   // a silent connection is broken after this; 5m
+	MaxRetries         int           `yaml:"max_retries"`    // per call, for transient failures; 5
+	MaxRateWaits       int           `yaml:"max_rate_waits"` // per call, waits on Qualys's limits (429, 409); 20
 }
 
 // Sync is how a run is planned and executed.
@@ -132,7 +133,7 @@ type Serve struct {
 func Default() Config {
 	one, zero := 1, 0
 	return Config{
-		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5},
+		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5, MaxRateWaits: 20},
 		DB:     "pcsync.db",
 		Sync: Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, ChunkRecords: 1000, StreamRetries: 3,
 			Overlap: time.Hour, IncrementalFilter: "statusChangedSince"},
@@ -168,14 +169,12 @@ func Load(path string) (Config, error) {
 	c := Default()
 	var fromFile bool
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, err := readFile(path)
 		if err != nil {
-			return c, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", errors.Unwrap(err))}
+			return c, err
 		}
-		d := yaml.NewDecoder(bytes.NewReader(data))
-		d.KnownFields(true)
-		if err := d.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
-			return c, &Error{Where: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if c, err = Parse(data, path); err != nil {
+			return c, err
 		}
 		fromFile = c.Qualys.Password != ""
 		if fi, err := os.Stat(path); err == nil && (fromFile || c.Serve.Token != "") && fi.Mode().Perm()&0o077 != 0 {
@@ -196,6 +195,40 @@ func Load(path string) (Config, error) {
 	}
 	if v := os.Getenv("PCSYNC_SERVE_TOKEN"); v != "" {
 		c.Serve.Token = v
+	}
+	return c, nil
+}
+
+// MaxFileBytes bounds a config file.
+const MaxFileBytes = 1 << 20
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", errors.Unwrap(err))}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", err)}
+	}
+	if len(data) > MaxFileBytes {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("larger than %d KiB: this is not a pcsync config file (see pcsync.example.yaml)", MaxFileBytes>>10)}
+	}
+	return data, nil
+}
+
+// Parse reads a config file's contents (where names it in errors) over the
+// defaults. Unknown keys are errors, so that a typo is not ignored.
+func Parse(data []byte, where string) (Config, error) {
+	c := Default()
+	if len(data) > MaxFileBytes {
+		return c, &Error{Where: where, Msg: fmt.Sprintf("larger than %d KiB", MaxFileBytes>>10)}
+	}
+	d := yaml.NewDecoder(bytes.NewReader(data))
+	d.KnownFields(true)
+	if err := d.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
+		return c, &Error{Where: where, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	return c, nil
 }
@@ -265,6 +298,9 @@ func (c *Config) Validate() error {
 		if _, err := os.Stat(c.Qualys.CACert); err != nil {
 			return &Error{Where: "ca_cert", Msg: fmt.Sprintf("cannot read %s: %v", c.Qualys.CACert, errors.Unwrap(err))}
 		}
+	}
+	if c.Qualys.MaxRetries < 0 || c.Qualys.MaxRateWaits < 0 {
+		return &Error{Where: "qualys", Msg: "max_retries and max_rate_waits must not be negative"}
 	}
 	if err := c.checkSync(); err != nil {
 		return err

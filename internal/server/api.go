@@ -339,9 +339,19 @@ func (s *Server) apiHost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var postures, changes []export.Row
+	// written as it is read, one row buffer reused: a host has a posture
+	// per control of each of its policies
+	b := make([]byte, 0, 64<<10)
+	b = append(export.AppendJSON(append(b, `{"host":`...), hostDetailRow(nil, h)), `,"postures":[`...)
+	var row export.Row
+	n := 0
 	_, err = s.rd.ListPostures(ctx, store.PostureFilter{Host: id}, store.Page{}, func(p *store.PostureView) error {
-		postures = append(postures, postureRow(nil, p))
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		row = postureRow(row[:0], p)
+		b = export.AppendJSON(b, row)
 		return nil
 	})
 	var chs []compliance.StatusChange
@@ -352,14 +362,15 @@ func (s *Server) apiHost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	b = append(b, `],"changes":[`...)
 	for i := range chs {
-		changes = append(changes, changeRow(nil, &chs[i]))
+		if i > 0 {
+			b = append(b, ',')
+		}
+		row = changeRow(row[:0], &chs[i])
+		b = export.AppendJSON(b, row)
 	}
-	b := []byte(`{"host":`)
-	b = export.AppendJSON(b, hostDetailRow(nil, h))
-	obj := jsonObject(nil, array{"postures", postures}, array{"changes", changes})
-	b = append(append(b, ','), obj[1:]...)
-	writeJSONBytes(w, http.StatusOK, b)
+	writeJSONBytes(w, http.StatusOK, append(b, "]}\n"...))
 }
 
 func (s *Server) frameworksList() list {

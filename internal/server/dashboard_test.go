@@ -8,15 +8,17 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"pcsync/internal/server"
 )
 
 // TestDashboard drives the dashboard in a real browser over a database two
 // syncs built, and checks what the pages show against SQL of its own.
 func TestDashboard(t *testing.T) {
 	startBrowser(t) // skip early when there is no browser outside CI
-	db := syncedDB(t)
+	db := testDB(t)
 	d := openSQL(t, db)
-	ts := serve(t, db, "")
+	ts := newServer(t, db, server.Options{Version: "test"})
 	t.Run("overview to policy to control to host to changes", func(t *testing.T) {
 		b := newTab(t, ts.URL)
 		pid, cid := checkOverview(t, b, d)
@@ -33,7 +35,7 @@ func TestDashboard(t *testing.T) {
 		checkErrors(t, newTab(t, ts.URL))
 	})
 	t.Run("token login", func(t *testing.T) {
-		checkLogin(t, newTab(t, serve(t, db, "s3cret token").URL), d)
+		checkLogin(t, newTab(t, newServer(t, db, server.Options{Token: "s3cret token"}).URL), d)
 	})
 }
 
@@ -46,16 +48,16 @@ func lastTwoRuns(t *testing.T, d *sqlDB) (from, to int64) {
 	return from, to
 }
 
-// checkCards checks the figure cards against passed, failed, error counts.
-func checkCards(t *testing.T, b *tab, want [3]int64) {
+// checkCards checks the figure cards against the test's SQL.
+func checkCards(t *testing.T, b *tab, want figures) {
 	t.Helper()
-	got := [3]int64{b.number(`[data-figure=passed]`), b.number(`[data-figure=failed]`), b.number(`[data-figure=error]`)}
+	got := figures{b.number(`[data-figure=passed]`), b.number(`[data-figure=failed]`), b.number(`[data-figure=error]`)}
 	if got != want {
 		t.Errorf("%s: cards show passed, failed, error %v; the database has %v", b.location(), got, want)
 	}
 	pct := "n/a"
-	if total := want[0] + want[1] + want[2]; total > 0 {
-		pct = fmt.Sprintf("%.2f %%", 100*float64(want[0])/float64(total))
+	if v := want.pct(); v != nil {
+		pct = fmt.Sprintf("%.2f %%", v)
 	}
 	if got := b.text(`[data-figure=pct]`); got != pct {
 		t.Errorf("%s: compliance %q, want %q", b.location(), got, pct)
@@ -115,16 +117,16 @@ func checkPolicyAndControl(t *testing.T, b *tab, d *sqlDB, policy, control int64
 	}
 	fig := d.figures("policy_id = ? AND control_id = ?", policy, control)
 	checkCards(t, b, fig)
-	if got := rows(b, `#failing table`); int64(got) != min(fig[1], 50) {
-		t.Errorf("control lists %d failing hosts, want %d", got, min(fig[1], 50))
+	if got := rows(b, `#failing table`); int64(got) != min(fig.failed, 50) {
+		t.Errorf("control lists %d failing hosts, want %d", got, min(fig.failed, 50))
 	}
 	var grouped int64
 	for _, n := range b.texts(`section[aria-labelledby=values-h] tbody td:nth-child(3)`) {
 		v, _ := strconv.ParseInt(strings.ReplaceAll(n, ",", ""), 10, 64)
 		grouped += v
 	}
-	if grouped != fig[1] {
-		t.Errorf("the value groups hold %d failing postures, the database %d", grouped, fig[1])
+	if grouped != fig.failed {
+		t.Errorf("the value groups hold %d failing postures, the database %d", grouped, fig.failed)
 	}
 	host = d.int(`SELECT host_id FROM postures WHERE stale_run IS NULL AND policy_id = ? AND control_id = ? AND status = 'Failed'
 		ORDER BY host_id, technology_id, instance, id LIMIT 1`, policy, control)
@@ -229,4 +231,22 @@ func checkA11y(t *testing.T, b *tab) {
 			t.Errorf("%s: %d %s", b.location(), n, what)
 		}
 	}
+}
+
+// ints runs a query and returns the integer columns of its first row.
+func (d *sqlDB) ints(query string, args ...any) []int64 {
+	d.t.Helper()
+	rs := d.rows(query, args...)
+	if len(rs) == 0 {
+		d.t.Fatalf("%s: no row", query)
+	}
+	out := make([]int64, len(rs[0]))
+	for i, v := range rs[0] {
+		n, ok := v.(int64)
+		if !ok && v != nil {
+			d.t.Fatalf("%s: column %d is %T, not an integer", query, i, v)
+		}
+		out[i] = n
+	}
+	return out
 }

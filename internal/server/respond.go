@@ -136,12 +136,14 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, l list) {
 	var buf bytes.Buffer
 	buf.WriteString(`{"items":[`)
 	n := 0
+	var scratch []byte
 	next, err := read(page, func(row export.Row) error {
 		if n > 0 {
 			buf.WriteByte(',')
 		}
 		n++
-		buf.Write(export.AppendJSON(nil, row))
+		scratch = export.AppendJSON(scratch[:0], row)
+		buf.Write(scratch)
 		return nil
 	})
 	if err != nil {

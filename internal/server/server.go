@@ -52,6 +52,7 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	handler http.Handler
+	api     []string // the API's routes, "GET /api/v1/..."
 }
 
 // New makes a Server.
@@ -78,26 +79,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Registry is the Prometheus registry of /metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 
+// APIRoutes are the API's routes as declared ("GET /api/v1/hosts/{id}").
+func (s *Server) APIRoutes() []string { return s.api }
+
 // routes declares every route, one line each.
 func (s *Server) routes() {
 	m := s.mux
+	api := func(pattern string, h http.HandlerFunc) {
+		s.api = append(s.api, pattern)
+		m.HandleFunc(pattern, h)
+	}
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.Handle("GET /metrics", s.metrics.handler())
-	m.HandleFunc("GET /api/v1/openapi.json", s.apiOpenAPI)
-	m.HandleFunc("GET /api/v1/summary", s.apiSummary)
-	m.HandleFunc("GET /api/v1/policies", s.apiPolicies)
-	m.HandleFunc("GET /api/v1/policies/{id}", s.apiPolicy)
-	m.HandleFunc("GET /api/v1/policies/{id}/controls", s.apiPolicyControls)
-	m.HandleFunc("GET /api/v1/controls/{id}", s.apiControl)
-	m.HandleFunc("GET /api/v1/postures", s.apiPostures)
-	m.HandleFunc("GET /api/v1/hosts", s.apiHosts)
-	m.HandleFunc("GET /api/v1/hosts/{id}", s.apiHost)
-	m.HandleFunc("GET /api/v1/frameworks", s.apiFrameworks)
-	m.HandleFunc("GET /api/v1/runs", s.apiRuns)
-	m.HandleFunc("GET /api/v1/runs/{id}", s.apiRun)
-	m.HandleFunc("GET /api/v1/changes", s.apiChanges)
-	m.HandleFunc("GET /api/v1/trend", s.apiTrend)
-	m.HandleFunc("GET /api/v1/exceptions", s.apiExceptions)
+	api("GET /api/v1/openapi.json", s.apiOpenAPI)
+	api("GET /api/v1/summary", s.apiSummary)
+	api("GET /api/v1/policies", s.apiPolicies)
+	api("GET /api/v1/policies/{id}", s.apiPolicy)
+	api("GET /api/v1/policies/{id}/controls", s.apiPolicyControls)
+	api("GET /api/v1/controls/{id}", s.apiControl)
+	api("GET /api/v1/postures", s.apiPostures)
+	api("GET /api/v1/hosts", s.apiHosts)
+	api("GET /api/v1/hosts/{id}", s.apiHost)
+	api("GET /api/v1/frameworks", s.apiFrameworks)
+	api("GET /api/v1/runs", s.apiRuns)
+	api("GET /api/v1/runs/{id}", s.apiRun)
+	api("GET /api/v1/changes", s.apiChanges)
+	api("GET /api/v1/trend", s.apiTrend)
+	api("GET /api/v1/exceptions", s.apiExceptions)
 	m.HandleFunc("/api/", s.apiNotFound)
 
 	m.HandleFunc("GET /login", s.loginPage)
