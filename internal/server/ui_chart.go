@@ -25,23 +25,21 @@ const (
 	chartPlotW, chartPlotH = chartW - chartLeft - chartRight, chartH - chartTop - chartBottom
 )
 
-// trendChart draws points as a line of compliance percentages, oldest
-// left; id names the chart's title and description for aria.
-func trendChart(id, title string, points []store.TrendPoint) template.HTML {
-	type pt struct {
-		x, y, pct float64
-		p         store.TrendPoint
-	}
-	var pts []pt
-	lo, hi := 100.0, 0.0
+// chartPoint is a run's compliance and where the chart draws it.
+type chartPoint struct {
+	x, y, pct float64
+	p         store.TrendPoint
+}
+
+// chartPoints places the runs that have figures, evenly from left to
+// right, on a y axis from lo to hi percent.
+func chartPoints(points []store.TrendPoint) (pts []chartPoint, lo, hi float64) {
+	lo, hi = 100.0, 0.0
 	for _, p := range points {
 		if v := p.CompliancePct(); v != nil {
-			pts = append(pts, pt{pct: *v, p: p})
+			pts = append(pts, chartPoint{pct: *v, p: p})
 			lo, hi = math.Min(lo, *v), math.Max(hi, *v)
 		}
-	}
-	if len(pts) == 0 {
-		return ""
 	}
 	lo, hi = chartRange(lo, hi)
 	for i := range pts {
@@ -51,6 +49,16 @@ func trendChart(id, title string, points []store.TrendPoint) template.HTML {
 		}
 		pts[i].y = chartTop + chartPlotH*(hi-pts[i].pct)/(hi-lo)
 	}
+	return pts, lo, hi
+}
+
+// trendChart draws points as a line of compliance percentages, oldest
+// left; id names the chart's title and description for aria.
+func trendChart(id, title string, points []store.TrendPoint) template.HTML {
+	pts, lo, hi := chartPoints(points)
+	if len(pts) == 0 {
+		return ""
+	}
 	var b strings.Builder
 	first, last := pts[0], pts[len(pts)-1]
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %g %g" role="img" aria-labelledby="%s-t %s-d">`, chartW, chartH, id, id)
@@ -58,7 +66,7 @@ func trendChart(id, title string, points []store.TrendPoint) template.HTML {
 	fmt.Fprintf(&b, `<desc id="%s-d">%s</desc>`, id, template.HTMLEscapeString(fmt.Sprintf(
 		"%d runs: %.2f %% at run %d (%s), %.2f %% at run %d (%s); lowest %.2f %%, highest %.2f %%.",
 		len(pts), first.pct, first.p.Run.ID, day(first.p.Run.FinishedAt), last.pct, last.p.Run.ID, day(last.p.Run.FinishedAt),
-		minPct(pts, func(p pt) float64 { return p.pct }), -minPct(pts, func(p pt) float64 { return -p.pct }))))
+		minPct(pts, func(p chartPoint) float64 { return p.pct }), -minPct(pts, func(p chartPoint) float64 { return -p.pct }))))
 	for v := lo; v <= hi+1e-9; v += chartTickStep {
 		y := chartTop + chartPlotH*(hi-v)/(hi-lo)
 		fmt.Fprintf(&b, `<line class="grid" x1="%g" x2="%g" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRight, y, y)
@@ -76,17 +84,23 @@ func trendChart(id, title string, points []store.TrendPoint) template.HTML {
 		fmt.Fprintf(&b, `<path class="area" d="%s L%.1f,%.1f L%.1f,%.1f Z"/>`, line.String(), last.x, chartTop+chartPlotH, first.x, chartTop+chartPlotH)
 		fmt.Fprintf(&b, `<path class="line" d="%s"/>`, line.String())
 	}
+	chartDots(&b, pts)
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// chartDots draws each run's point, with its figures as a tooltip, and
+// labels the runs below, at most chartMaxLabels of them.
+func chartDots(b *strings.Builder, pts []chartPoint) {
 	every := (len(pts) + chartMaxLabels - 1) / chartMaxLabels
 	for i, p := range pts {
-		fmt.Fprintf(&b, `<circle class="point" cx="%.1f" cy="%.1f" r="3.5"><title>%s</title></circle>`, p.x, p.y,
+		fmt.Fprintf(b, `<circle class="point" cx="%.1f" cy="%.1f" r="3.5"><title>%s</title></circle>`, p.x, p.y,
 			template.HTMLEscapeString(fmt.Sprintf("Run %d, %s: %.2f %% (%s passed, %s failed, %s error)", p.p.Run.ID,
 				when(p.p.Run.FinishedAt), p.pct, num(p.p.Passed), num(p.p.Failed), num(p.p.Errors))))
 		if i%every == 0 || i == len(pts)-1 {
-			fmt.Fprintf(&b, `<text class="tick" x="%.1f" y="%g" text-anchor="middle">run %d</text>`, p.x, chartH-10, p.p.Run.ID)
+			fmt.Fprintf(b, `<text class="tick" x="%.1f" y="%g" text-anchor="middle">run %d</text>`, p.x, chartH-10, p.p.Run.ID)
 		}
 	}
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String())
 }
 
 // chartRange is the y axis of percentages lo to hi: whole ticks around
