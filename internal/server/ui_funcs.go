@@ -34,6 +34,7 @@ var funcs = template.FuncMap{
 	"lower":         strings.ToLower,
 	"dur":           dur,
 	"bytes":         bytesText,
+	"every":         every,
 	"head":          func(ss []string, n int) []string { return ss[:min(n, len(ss))] },
 	"rest":          func(ss []string, n int) []string { return ss[min(n, len(ss)):] },
 	"pager":         func(u *url.URL, next string) pager { return pager{URL: u, Next: next} },
@@ -119,7 +120,7 @@ func span(d time.Duration) string {
 	switch {
 	case d < time.Minute:
 		return strconv.Itoa(int(d.Seconds())) + " s"
-	case d < time.Hour:
+	case d < 2*time.Hour:
 		return strconv.Itoa(int(d.Minutes())) + " min"
 	case d < 48*time.Hour:
 		return strconv.Itoa(int(d.Hours())) + " h"
@@ -297,4 +298,17 @@ func bytesText(n int64) string {
 		v, u = v/unit, u+1
 	}
 	return strconv.FormatFloat(v, 'f', 1, 64) + " " + [...]string{"B", "KiB", "MiB", "GiB", "TiB"}[u]
+}
+
+// every writes an interval the way people say it: "6h", "90m", "1h30m".
+func every(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	if s == "" {
+		return d.String()
+	}
+	return s
 }

@@ -2,13 +2,18 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"pcsync/internal/server"
+	"pcsync/internal/store/sqlite"
 )
 
 // pageCSV fetches a page's table as CSV: its header and its records.
@@ -100,6 +105,41 @@ func TestPageTablesMatchSQL(t *testing.T) {
 	} {
 		if _, rows := pageCSV(t, ts.URL+c.url); int64(len(rows)) != c.want {
 			t.Errorf("%s: %d rows, SQL says %d", c.url, len(rows), c.want)
+		}
+	}
+}
+
+// TestOverviewShowsTheSchedule checks the freshness of a server that runs
+// the sync itself.
+func TestOverviewShowsTheSchedule(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	state := server.ScheduleState{Every: 6 * time.Hour, Next: now.Add(90 * time.Minute), LastErr: "login refused"}
+	ts := newServer(t, testDB(t), server.Options{Now: func() time.Time { return now },
+		Schedule: func() server.ScheduleState { return state }})
+	_, body := get(t, ts.URL+"/")
+	for _, want := range []string{"2026-12-01 10:30 UTC (in 90 min), every 6h", "last scheduled run failed: login refused"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the overview does not say %q", want)
+		}
+	}
+}
+
+// TestPagesOfAnEmptyDatabase opens every page of a database no sync has
+// filled: each answers, and says there is nothing yet.
+func TestPagesOfAnEmptyDatabase(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "empty.db")
+	st, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	ts := newServer(t, path, server.Options{})
+	for _, p := range []string{"/", "/hosts", "/postures", "/frameworks", "/changes", "/exceptions", "/runs"} {
+		code, body := get(t, ts.URL+p)
+		if code != http.StatusOK || !strings.Contains(string(body), `class="empty"`) {
+			t.Errorf("%s on an empty database: %d\n%.300s", p, code, body)
 		}
 	}
 }
