@@ -35,6 +35,7 @@ var funcs = template.FuncMap{
 	"dur":           dur,
 	"bytes":         bytesText,
 	"every":         every,
+	"dict":          dict,
 	"head":          func(ss []string, n int) []string { return ss[:min(n, len(ss))] },
 	"rest":          func(ss []string, n int) []string { return ss[min(n, len(ss)):] },
 	"pager":         func(u *url.URL, next string) pager { return pager{URL: u, Next: next} },
@@ -311,4 +312,13 @@ func every(d time.Duration) string {
 		return d.String()
 	}
 	return s
+}
+
+// dict makes the arguments of a shared template: name, value pairs.
+func dict(kv ...any) map[string]any {
+	m := map[string]any{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[fmt.Sprint(kv[i])] = kv[i+1]
+	}
+	return m
 }
