@@ -88,6 +88,11 @@ func checkOverview(t *testing.T, b *tab, d *sqlDB) (policy, control int64) {
 	if got, want := rows(b, `section[aria-labelledby=policies-h] table`), d.int(`SELECT count(*) FROM policies`); int64(got) != want {
 		t.Errorf("overview lists %d policies, want %d", got, want)
 	}
+	short := d.int(`SELECT count(*) FROM run_policies p JOIN runs r ON r.id = p.run_id WHERE r.id = (SELECT max(id) FROM runs)
+		AND (p.error IS NOT NULL OR r.mode != 'incremental' AND p.hosts_returned < p.hosts_requested)`)
+	if alerts := b.count(`main .alert`); short == 0 && alerts > 0 {
+		t.Errorf("the overview warns (%s) of a last run that lacks nothing", b.text(`main .alert`))
+	}
 	checkA11y(t, b)
 	b.shot("overview")
 	policy = d.int(`SELECT min(policy_id) FROM postures WHERE stale_run IS NULL`)

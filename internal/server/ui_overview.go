@@ -100,17 +100,19 @@ func (s *Server) freshness(ctx context.Context, last *compliance.Run) (freshness
 	}
 	ps, err := s.rd.RunPolicies(ctx, last.ID)
 	for _, p := range ps {
-		if incomplete(&p) {
+		if incomplete(last, &p) {
 			f.Incomplete = append(f.Incomplete, p)
 		}
 	}
 	return f, err
 }
 
-// incomplete reports whether a run's policy lacks hosts it asked for or
-// had problems.
-func incomplete(p *compliance.PolicySummary) bool {
-	return p.HostsReturned < p.HostsRequested || p.Error != "" || p.FailedBatches > 0 || p.Rejects > 0
+// incomplete reports whether a run's policy had problems, or lacks hosts
+// it asked for: in a full run every host asked for returns posture; in an
+// incremental one, only those with a change do.
+func incomplete(run *compliance.Run, p *compliance.PolicySummary) bool {
+	short := p.HostsReturned < p.HostsRequested && run.Mode != compliance.ModeIncremental
+	return short || p.Error != "" || p.FailedBatches > 0 || p.Rejects > 0
 }
 
 // tables are the overview's breakdowns as CSV; the policies, frameworks,

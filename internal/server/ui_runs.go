@@ -54,7 +54,7 @@ func (s *Server) uiRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i := range v.Summaries {
-		if incomplete(&v.Summaries[i]) {
+		if incomplete(v.Run, &v.Summaries[i]) {
 			v.Incomplete++
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"pcsync/internal/server"
 	"pcsync/internal/store/sqlite"
 )
@@ -141,5 +143,52 @@ func TestPagesOfAnEmptyDatabase(t *testing.T) {
 		if code != http.StatusOK || !strings.Contains(string(body), `class="empty"`) {
 			t.Errorf("%s on an empty database: %d\n%.300s", p, code, body)
 		}
+	}
+}
+
+// TestOverviewWarnsOfAnIncompleteRun checks the completeness warning on a
+// copy of the test database whose last run is made a full one (where
+// every host asked for must return posture) with a problem in one policy.
+func TestOverviewWarnsOfAnIncompleteRun(t *testing.T) {
+	t.Parallel()
+	path := copyDB(t)
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = conn.Exec(`UPDATE runs SET mode = 'full' WHERE id = (SELECT max(id) FROM runs);
+		UPDATE run_policies SET error = 'posture stream cut short' WHERE run_id = (SELECT max(id) FROM runs)
+			AND policy_id = (SELECT max(policy_id) FROM run_policies)`)
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
+	want := db.rows(`SELECT policy_id, hosts_requested, hosts_returned, coalesce(error, '') FROM run_policies
+		WHERE run_id = (SELECT max(id) FROM runs) AND (hosts_returned < hosts_requested OR error IS NOT NULL)`)
+	if len(want) == 0 {
+		t.Fatal("the last run lacks no host")
+	}
+	_, body := get(t, ts.URL+"/")
+	page := string(body)
+	i := strings.Index(page, "The last run was incomplete")
+	if i < 0 {
+		t.Fatal("the overview does not warn of the incomplete run")
+	}
+	if n := strings.Count(page[i:], "<li>"); n != len(want) {
+		t.Errorf("the warning lists %d policies, SQL %d", n, len(want))
+	}
+	for _, w := range want {
+		line := fmt.Sprintf(`<a href="/policies/%d">`, w[0])
+		if w[1].(int64) > w[2].(int64) {
+			line = fmt.Sprintf("%d of %d hosts returned", w[2], w[1])
+		}
+		if !strings.Contains(page[i:], line) || !strings.Contains(page[i:], w[3].(string)) {
+			t.Errorf("the warning does not say %q %q", line, w[3])
+		}
+	}
+	_, body = get(t, fmt.Sprintf("%s/runs/%d", ts.URL, db.int(`SELECT max(id) FROM runs`)))
+	if !strings.Contains(string(body), fmt.Sprintf("Incomplete</strong>: %d of", len(want))) {
+		t.Errorf("the run's page does not say %d policies are incomplete", len(want))
 	}
 }
