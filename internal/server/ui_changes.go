@@ -91,7 +91,7 @@ func (s *Server) uiExceptions(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		v.Next, err = s.rd.ListExceptions(ctx, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, func(e *store.ExceptionView) error {
 			v.Exceptions = append(v.Exceptions, exceptionLine{ExceptionView: *e, Policy: n.policy(e.PolicyID),
-				Host: n.host(e.HostID), Control: n.control(e.ControlID)})
+				Host: n.host(e.HostID), Control: n.control(e.PolicyID, e.ControlID)})
 			return nil
 		})
 	}

@@ -62,7 +62,7 @@ func (s *Server) uiHost(w http.ResponseWriter, r *http.Request) {
 		func() (err error) {
 			f := store.PostureFilter{Host: id, Policy: v.Policy, Status: v.Status}
 			v.Next, err = s.rd.ListPostures(ctx, f, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, func(p *store.PostureView) error {
-				v.Postures = append(v.Postures, postureLine{PostureView: *p, Policy: n.policy(p.PolicyID), Control: n.control(p.ControlID)})
+				v.Postures = append(v.Postures, postureLine{PostureView: *p, Policy: n.policy(p.PolicyID), Control: n.control(p.PolicyID, p.ControlID)})
 				return nil
 			})
 			return

@@ -74,7 +74,7 @@ func (s *Server) uiPostures(w http.ResponseWriter, r *http.Request) {
 		func() (err error) {
 			v.Next, err = s.rd.ListPostures(ctx, v.Filter, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, func(p *store.PostureView) error {
 				v.Postures = append(v.Postures, postureRowView{HostName: n.host(p.Host.ID),
-					postureLine: postureLine{PostureView: *p, Policy: n.policy(p.PolicyID), Control: n.control(p.ControlID)}})
+					postureLine: postureLine{PostureView: *p, Policy: n.policy(p.PolicyID), Control: n.control(p.PolicyID, p.ControlID)}})
 				return nil
 			})
 			return

@@ -15,11 +15,11 @@ type names struct {
 	rd       store.Reader
 	policies map[int64]string
 	hosts    map[int64]string
-	controls map[int64]string
+	controls map[int64]map[int64]string // by policy, then control
 }
 
 func (s *Server) names(ctx context.Context) *names {
-	return &names{ctx: ctx, rd: s.rd, hosts: map[int64]string{}, controls: map[int64]string{}}
+	return &names{ctx: ctx, rd: s.rd, hosts: map[int64]string{}, controls: map[int64]map[int64]string{}}
 }
 
 // policy is a policy's title; "" when unknown.
@@ -46,16 +46,19 @@ func (n *names) host(id int64) string {
 	return name
 }
 
-// control is a control's statement; "" when unknown.
-func (n *names) control(id int64) string {
-	st, ok := n.controls[id]
+// control is the statement of a control of a policy; "" when unknown. The
+// statements of a policy's controls are read together, the first time one
+// is asked for: rows of a page mostly share a few policies, and one list
+// of a policy's controls costs what a few lookups of one control do.
+func (n *names) control(policyID, id int64) string {
+	m, ok := n.controls[policyID]
 	if !ok {
-		if c, err := n.rd.Control(n.ctx, id); err == nil {
-			st = c.Control.Statement
-		}
-		n.controls[id] = st
+		m = map[int64]string{}
+		_, _ = n.rd.ListPolicyControls(n.ctx, policyID, store.ControlFilter{Criticality: -1, Section: -1}, store.Page{},
+			func(c *store.ControlFigures) error { m[c.ControlID] = c.Statement; return nil })
+		n.controls[policyID] = m
 	}
-	return st
+	return m[id]
 }
 
 // policyOptions are the options of a policy filter: every policy, by id.
@@ -87,7 +90,7 @@ type changeLine struct {
 func (n *names) changeLines(chs []compliance.StatusChange) []changeLine {
 	out := make([]changeLine, len(chs))
 	for i, c := range chs {
-		out[i] = changeLine{StatusChange: c, Policy: n.policy(c.PolicyID), Host: n.host(c.HostID), Control: n.control(c.ControlID)}
+		out[i] = changeLine{StatusChange: c, Policy: n.policy(c.PolicyID), Host: n.host(c.HostID), Control: n.control(c.PolicyID, c.ControlID)}
 	}
 	return out
 }
