@@ -247,7 +247,7 @@ func controlTechnologies(v *store.ControlView) []compliance.ControlTechnology {
 
 func (s *Server) posturesList() list {
 	return list{
-		params: []string{"policy", "control", "host", "status", "technology", "since"},
+		params: []string{"policy", "control", "host", "status", "technology", "since", "framework", "criticality"},
 		sample: postureRow(nil, &store.PostureView{}),
 		open: func(r *http.Request, q *query) (readFunc, error) {
 			rd := s.rd
@@ -269,13 +269,20 @@ func postureFilter(q *query) (store.PostureFilter, error) {
 	for _, p := range []struct {
 		name string
 		dst  *int64
-	}{{"policy", &f.Policy}, {"control", &f.Control}, {"host", &f.Host}, {"technology", &f.Technology}} {
+	}{{"policy", &f.Policy}, {"control", &f.Control}, {"host", &f.Host}, {"technology", &f.Technology}, {"framework", &f.Framework}} {
 		if *p.dst, err = q.id(p.name); err != nil {
 			return f, err
 		}
 	}
 	if f.Status, err = q.status("status"); err != nil {
 		return f, err
+	}
+	if q.Get("criticality") != "" {
+		var c int64
+		if c, err = q.criticality("criticality"); err != nil {
+			return f, err
+		}
+		f.Criticality = criticalityLabels[c]
 	}
 	f.Since, err = q.date("since")
 	return f, err
@@ -425,7 +432,7 @@ func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
 	}
 	var rows []export.Row
 	for i := range ps {
-		rows = append(rows, runPolicyRow(nil, &ps[i]))
+		rows = append(rows, runPolicyRow(nil, &ps[i], run.Mode != compliance.ModeIncremental))
 	}
 	row := runRow(nil, run)
 	row = append(row, export.Str("problems", joinLines(run.Problems)))

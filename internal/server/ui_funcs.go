@@ -130,8 +130,8 @@ func span(d time.Duration) string {
 	}
 }
 
-// href is path with the query kv (name, value pairs); empty values, 0 and
-// -1 are left out.
+// href is path with the query kv (name, value pairs); nil, empty values, 0
+// and -1 are left out.
 func href(path string, kv ...any) string {
 	q := url.Values{}
 	setPairs(q, kv)
@@ -146,7 +146,7 @@ func setPairs(q url.Values, kv []any) {
 	for i := 0; i+1 < len(kv); i += 2 {
 		name := fmt.Sprint(kv[i])
 		v := fmt.Sprint(kv[i+1])
-		if v == "" || v == "0" || v == "-1" {
+		if kv[i+1] == nil || v == "" || v == "0" || v == "-1" {
 			q.Del(name)
 			continue
 		}

@@ -22,6 +22,7 @@ func TestTemplateWords(t *testing.T) {
 		{dur(now, now.Add(2500*time.Millisecond)), "2.5 s"}, {dur(now, now.Add(3*time.Minute+4*time.Second)), "3m4s"},
 		{bytesText(512), "512 B"}, {bytesText(3 << 20), "3.0 MiB"},
 		{href("/postures", "policy", int64(7), "status", "", "control", 0), "/postures?policy=7"},
+		{href("/postures", "framework", int64(3), "policy", nil), "/postures?framework=3"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)

@@ -58,7 +58,7 @@ type postureRowView struct {
 }
 
 func (s *Server) uiPostures(w http.ResponseWriter, r *http.Request) {
-	q, err := uiQuery(r, "policy", "control", "host", "status", "technology", "since", "cursor")
+	q, err := uiQuery(r, "policy", "control", "host", "status", "technology", "since", "framework", "criticality", "cursor")
 	var v posturesView
 	if err == nil {
 		v.Filter, err = postureFilter(q)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"pcsync/internal/compliance"
+	"pcsync/internal/export"
 	"pcsync/internal/store"
 )
 
@@ -63,5 +64,8 @@ func (s *Server) uiRun(w http.ResponseWriter, r *http.Request) {
 
 // tables are the run's policies as CSV.
 func (v *runView) tables() map[string]table {
-	return map[string]table{"policies": tableOf(v.Summaries, runPolicyRow)}
+	full := v.Run.Mode != compliance.ModeIncremental
+	return map[string]table{"policies": tableOf(v.Summaries, func(r export.Row, p *compliance.PolicySummary) export.Row {
+		return runPolicyRow(r, p, full)
+	})}
 }
