@@ -28,16 +28,38 @@ const (
 	ExitInterrupted = 130 // interrupted (Ctrl-C, SIGTERM); committed data stays
 )
 
-const exitCodesHelp = `Exit codes:
-  0    success
-  1    unexpected error
-  2    bad flags, configuration or missing credentials (nothing was done)
-  3    Qualys refused the credentials
-  4    Qualys or the network failed and retries ran out
-  5    the run finished, but some policies or batches failed or records were rejected
-  6    the database cannot be opened or written
-  7    another sync is running on the same database
-  130  interrupted; what was committed stays, and the next run completes it`
+// exitMeaning is what each exit code means, for the help of the commands
+// that can return it.
+var exitMeaning = map[int]string{
+	ExitOK:          "success",
+	ExitError:       "unexpected error",
+	ExitUsage:       "bad flags, configuration or missing credentials (nothing was done)",
+	ExitAuth:        "Qualys refused the credentials",
+	ExitAPI:         "Qualys or the network failed and retries ran out, or a redirect was refused",
+	ExitIncomplete:  "the run finished, but some policies or batches failed or records were rejected",
+	ExitDB:          "the database cannot be opened or written, or is not a pcsync database",
+	ExitBusy:        "another sync is running on the same database",
+	ExitInterrupted: "interrupted; what was committed stays, and the next run completes it",
+}
+
+// withExitCodes records the exit codes cmd can return; its help lists them.
+func withExitCodes(cmd *cobra.Command, codes ...int) *cobra.Command {
+	var b strings.Builder
+	for _, c := range codes {
+		fmt.Fprintf(&b, "  %-4d %s\n", c, exitMeaning[c])
+	}
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations["exit-codes"] = strings.TrimRight(b.String(), "\n")
+	return cmd
+}
+
+// helpExitCodes ends cobra's help template with the command's exit codes.
+const helpExitCodes = `{{with index .Annotations "exit-codes"}}
+Exit codes:
+{{.}}
+{{end}}`
 
 // IOStreams are the command's standard streams, injectable for tests.
 type IOStreams struct {
@@ -46,6 +68,8 @@ type IOStreams struct {
 	ErrOut io.Writer
 	// TTY reports whether ErrOut is a terminal (progress bars go there).
 	TTY bool
+
+	console *console // set by Main
 }
 
 // System returns the process's streams.
@@ -75,6 +99,7 @@ func usageErr(format string, args ...any) error {
 
 // Main runs pcsync with args (without the program name) and returns the exit code.
 func Main(ctx context.Context, args []string, io IOStreams) int {
+	io.console = &console{}
 	root := newRootCmd(io)
 	root.SetArgs(args)
 	root.SetOut(io.Out)
@@ -85,7 +110,7 @@ func Main(ctx context.Context, args []string, io IOStreams) int {
 	}
 	code := exitCode(ctx, err)
 	if code != ExitIncomplete || !errors.Is(err, errSummaryShown) {
-		fmt.Fprintf(io.ErrOut, "pcsync: %s\n", oneLine(err.Error()))
+		io.fail(oneLine(err.Error()))
 	}
 	return code
 }
@@ -104,21 +129,22 @@ func exitCode(ctx context.Context, err error) int {
 		return ee.code
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
 		return ExitInterrupted
-	case isFlagError(err):
-		return ExitUsage
 	}
 	return ExitError
 }
 
-// isFlagError recognizes cobra/pflag parse errors, which are not typed.
-func isFlagError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown flag", "unknown shorthand", "invalid argument", "flag needs an argument", "unknown command", "accepts ", "requires "} {
-		if strings.Contains(msg, p) {
-			return true
+// flagError marks flags that do not parse as usage errors.
+func flagError(cmd *cobra.Command, err error) error { return withCode(ExitUsage, err) }
+
+// noArgs refuses positional arguments, as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		if cmd.HasSubCommands() {
+			return usageErr("unknown command %q for %q; see %s --help", args[0], cmd.CommandPath(), cmd.CommandPath())
 		}
+		return usageErr("%s takes no arguments (got %q); see %s --help", cmd.CommandPath(), args[0], cmd.CommandPath())
 	}
-	return false
+	return nil
 }
 
 func newRootCmd(io IOStreams) *cobra.Command {
@@ -131,9 +157,23 @@ run, and exports tables as CSV, NDJSON or JSON. It ships a Qualys emulator, so
 it can be tried and tested without a Qualys account: run "pcsync demo".`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          noArgs, // an unknown command is a usage error, not help
+		RunE:          func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitCodesHelp + "\n")
-	root.AddCommand(newSyncCmd(io), newEmulateCmd(io), newExportCmd(io), newDemoCmd(io), newDiffCmd(io), newBenchCmd(io), newVersionCmd(io))
+	root.SetHelpTemplate(root.HelpTemplate() + helpExitCodes)
+	root.SetFlagErrorFunc(flagError)
+	withExitCodes(root, ExitOK, ExitError, ExitUsage, ExitAuth, ExitAPI, ExitIncomplete, ExitDB, ExitBusy, ExitInterrupted)
+	root.AddCommand(
+		withExitCodes(newSyncCmd(io), ExitOK, ExitError, ExitUsage, ExitAuth, ExitAPI, ExitIncomplete, ExitDB, ExitBusy, ExitInterrupted),
+		newCheckCmd(io), // its exit codes mean what a check found
+		withExitCodes(newEmulateCmd(io), ExitOK, ExitError, ExitUsage),
+		withExitCodes(newExportCmd(io), ExitOK, ExitError, ExitUsage, ExitDB, ExitInterrupted),
+		withExitCodes(newDemoCmd(io), ExitOK, ExitError, ExitUsage, ExitIncomplete, ExitDB, ExitBusy, ExitInterrupted),
+		withExitCodes(newDiffCmd(io), ExitOK, ExitError, ExitUsage, ExitDB),
+		withExitCodes(newBenchCmd(io), ExitOK, ExitError, ExitUsage, ExitInterrupted),
+		withExitCodes(newServeCmd(io), ExitOK, ExitError, ExitUsage, ExitDB),
+		withExitCodes(newVersionCmd(io), ExitOK),
+	)
 	return root
 }
 
@@ -144,7 +184,7 @@ func newVersionCmd(io IOStreams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the pcsync version",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fmt.Fprintf(io.Out, "pcsync %s\n", Version)
 			return nil

@@ -19,7 +19,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"pcsync/internal/compliance"
-	"pcsync/internal/store/sqlite"
 )
 
 type benchOptions struct {
@@ -61,11 +60,12 @@ incremental sync into the last run's database.`,
 		Example: `  pcsync bench --records 1000000 --runs 3 --baseline
   pcsync bench --records 1000000 --evidence --shape wide --baseline
   pcsync bench --records 10000000 --runs 1 --shape wide --incremental`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return benchRun(cmd.Context(), io, o)
 		},
 	}
+	cmd.AddCommand(withExitCodes(newBenchServeCmd(io), ExitOK, ExitError, ExitUsage, ExitInterrupted))
 	f := cmd.Flags()
 	f.IntVar(&o.records, "records", 1_000_000, "posture records in the estate")
 	f.IntVar(&o.policies, "policies", 5, "policies the records are spread over")
@@ -318,7 +318,7 @@ func benchSync(ctx context.Context, exe string, o *benchOptions, url, db string,
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.rssKiB = ru.Maxrss // KiB on Linux
 	}
-	st, err := sqlite.Open(ctx, db, sqlite.Options{})
+	st, err := openReader(ctx, db)
 	if err != nil {
 		return r, err
 	}

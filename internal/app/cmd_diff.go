@@ -3,15 +3,14 @@ package app
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"pcsync/internal/compliance"
+	"pcsync/internal/config"
 	"pcsync/internal/export"
-	"pcsync/internal/store/sqlite"
 )
 
 type diffOptions struct {
@@ -42,14 +41,14 @@ changedAt, runId.`,
 		Example: `  pcsync diff
   pcsync diff --from 12 --to 19
   pcsync diff --changes csv > changes.csv`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.fromSet = cmd.Flags().Changed("from")
 			return diffRun(cmd.Context(), io, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.db, "db", "pcsync.db", "SQLite database `path`")
+	f.StringVar(&o.db, "db", config.Default().DB, dbFlagHelp)
 	f.Int64Var(&o.from, "from", 0, "compare after this `run` id (default: the last successful run before --to)")
 	f.Int64Var(&o.to, "to", 0, "up to and including this `run` id (default: the latest finished run)")
 	f.StringVar(&o.changes, "changes", "", "list each change in this `format` (ndjson, csv or json) instead of the summary")
@@ -60,12 +59,9 @@ func diffRun(ctx context.Context, io IOStreams, o *diffOptions) error {
 	if o.changes != "" && !slices.Contains(export.Formats, o.changes) {
 		return usageErr("--changes: unknown format %q; use ndjson, csv or json", o.changes)
 	}
-	if _, err := os.Stat(o.db); err != nil {
-		return usageErr("--db: %s does not exist; run pcsync sync first", o.db)
-	}
-	st, err := sqlite.Open(ctx, o.db, sqlite.Options{})
+	st, err := openReader(ctx, o.db)
 	if err != nil {
-		return withCode(ExitDB, err)
+		return err
 	}
 	defer st.Close()
 	var runs []compliance.Run

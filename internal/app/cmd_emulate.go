@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,9 +66,11 @@ type emulateOptions struct {
 	certOut         string
 	idStyle         string
 	emptyStyle      string
+	variants        bool
 	contentEncoding bool
 	cache           bool
 	advanceEvery    time.Duration
+	replay          string
 	faults          emulator.Faults
 	log             logFlags
 }
@@ -77,15 +80,23 @@ func newEmulateCmd(io IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "emulate",
 		Short: "Serve a Qualys Policy Compliance emulator",
-		Long: `Emulate serves the Qualys gateway over a generated, deterministic estate:
-POST /auth, and the PCRS posture streaming API (policy list, host ids,
-postureInfo) under /pcrs/{1.0,...,5.0}/posture/. Qualys's own sample
-downloader works against it unchanged but for the URL.
+		Long: `Emulate serves a Qualys Policy Compliance emulator over a generated,
+deterministic estate, on one address for both API families:
+
+  the gateway: POST /auth (JWT), and the PCRS posture streaming API (policy
+  list, host ids, postureInfo) under /pcrs/{1.0,...,5.0}/posture/;
+  the classic API: policy list and export, control list and posture info
+  under /api/{2.0,...,5.0}/fo/compliance/ (HTTP Basic and X-Requested-With,
+  XML answers, paging with truncation_limit and id_min, the X-RateLimit-*
+  and X-Concurrency-Limit-* headers, 409 codes 1960 and 1965).
+
+Qualys's own sample downloader works against it unchanged but for the URL.
+Faults (--fault-*) make it misbehave as real networks and gateways do.
 
 It prints the URL it serves once it is ready, and the credentials to use.`,
 		Example: `  pcsync emulate --listen 127.0.0.1:8080
   pcsync emulate --tls --cert-out emulator.pem --hosts 2000 --controls 300`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return emulateRun(cmd.Context(), io, o, cmd.Flags())
 		},
@@ -102,8 +113,10 @@ It prints the URL it serves once it is ready, and the credentials to use.`,
 	f.StringVar(&o.certOut, "cert-out", "", "with --tls, write the certificate (PEM) to `file` for clients to trust")
 	f.StringVar(&o.idStyle, "id-style", "number", "posture ids as number, string or mixed")
 	f.StringVar(&o.emptyStyle, "empty-style", "empty", `unset dates as "empty" (""), null, omit or mixed`)
+	f.BoolVar(&o.variants, "variants", false, "records as some platforms send them: v5 fields in any version, customerId as a string, currentBatch/totalBatches inside records")
 	f.BoolVar(&o.contentEncoding, "content-encoding", false, "send Content-Encoding: gzip with compressed answers (Qualys does not)")
 	f.BoolVar(&o.cache, "cache-responses", false, "keep each posture answer and replay it (for benchmarks)")
+	f.StringVar(&o.replay, "replay", "", "serve the capture in `DIR` (pcsync sync --capture DIR) instead of a generated estate")
 	f.DurationVar(&o.advanceEvery, "advance-every", 0, "advance the estate by a scan cycle this often (also: POST /emulator/advance)")
 	fl := &o.faults
 	f.Int64Var(&fl.CutAfter, "fault-cut-after", 0, "drop posture streams after this many bytes")
@@ -124,27 +137,46 @@ It prints the URL it serves once it is ready, and the credentials to use.`,
 	return cmd
 }
 
-func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.FlagSet) error {
+// handler is what emulate serves: a capture replayed (--replay), or the
+// emulator over the generated estate (then also returned).
+func (o *emulateOptions) handler(io IOStreams, lc config.Log) (http.Handler, *emulator.Server, error) {
+	if o.replay != "" {
+		rp, err := emulator.NewReplay(o.replay, newLogger(io, lc, false))
+		if err != nil {
+			return nil, nil, usageErr("--replay: %v", err)
+		}
+		fmt.Fprintf(io.Out, "pcsync emulator replaying %d exchanges from %s\n", rp.Exchanges(), o.replay)
+		return rp, nil, nil
+	}
 	est, err := o.estate.estate()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	var lc config.Log
-	o.log.apply(f, &lc)
 	srv, err := emulator.New(emulator.Options{
 		Estate: est, Username: o.username, Password: o.password, TokenTTL: o.tokenTTL,
-		RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle},
+		RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle, Variants: o.variants},
 		ContentEncoding: o.contentEncoding, CacheResponses: o.cache, Logger: newLogger(io, lc, false), Faults: o.faults,
 	})
 	if err != nil {
-		return withCode(ExitUsage, err)
+		return nil, nil, withCode(ExitUsage, err)
+	}
+	return srv, srv, nil
+}
+
+func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.FlagSet) error {
+	o.log.announce(io, f)
+	var lc config.Log
+	o.log.apply(f, &lc)
+	handler, srv, err := o.handler(io, lc)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return withCode(ExitUsage, fmt.Errorf("--listen %s: %w", o.listen, err))
 	}
 	scheme := "http"
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	if o.tls {
 		cert, pem, err := emulator.SelfSignedCert()
 		if err != nil {
@@ -160,10 +192,14 @@ func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.F
 		scheme = "https"
 	}
 	url := fmt.Sprintf("%s://%s", scheme, ln.Addr())
-	printEmulatorBanner(io, url, o, est)
+	if srv == nil {
+		fmt.Fprintf(io.Out, "serving %s\ntry: QUALYS_USERNAME=any QUALYS_PASSWORD=any pcsync sync --gateway %s --api %s (a replay checks no credentials)\n", url, url, url)
+	} else {
+		printEmulatorBanner(io, url, o, srv.Estate())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	if o.advanceEvery > 0 {
+	if o.advanceEvery > 0 && srv != nil {
 		go func() {
 			t := time.NewTicker(o.advanceEvery)
 			defer t.Stop()
@@ -203,5 +239,20 @@ func printEmulatorBanner(io IOStreams, url string, o *emulateOptions, est *emula
 		fmt.Fprintf(io.Out, "  certificate: %s\n", o.certOut)
 		caFlag = " --ca-cert " + o.certOut
 	}
-	fmt.Fprintf(io.Out, "try: QUALYS_USERNAME=%s QUALYS_PASSWORD=%s pcsync sync --gateway %s%s\n", o.username, o.password, url, caFlag)
+	fmt.Fprintf(io.Out, "try: QUALYS_USERNAME=%s QUALYS_PASSWORD=%s pcsync sync --gateway %s --api %s%s\n",
+		shellQuote(o.username), shellQuote(o.password), url, url, caFlag)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_@%+=:,./-", r)) {
+			safe = false
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,16 +1,16 @@
 package app
 
 import (
+	"context"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"pcsync/internal/config"
 	"pcsync/internal/export"
-	"pcsync/internal/store/sqlite"
+	"pcsync/internal/outfile"
 )
 
 type exportOptions struct {
@@ -33,43 +33,44 @@ CSV flattens nesting as technology.id, criticality.label and so on, with
 evidence, causeOfFailure and extra as JSON text.`,
 		Example: `  pcsync export --table postures --format ndjson > postures.ndjson
   pcsync export --table runs --format csv --out runs.csv`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !slices.Contains(export.Tables, o.table) {
-				return usageErr("--table: unknown table %q; use one of %s", o.table, strings.Join(export.Tables, ", "))
-			}
-			if !slices.Contains(export.Formats, o.format) {
-				return usageErr("--format: unknown format %q; use one of %s", o.format, strings.Join(export.Formats, ", "))
-			}
-			if _, err := os.Stat(o.db); err != nil {
-				return usageErr("--db: %s does not exist; run pcsync sync (or pcsync demo) first", o.db)
-			}
-			st, err := sqlite.Open(cmd.Context(), o.db, sqlite.Options{})
-			if err != nil {
-				return withCode(ExitDB, err)
-			}
-			defer st.Close()
-			var w io.Writer = ios.Out
-			var f *os.File
-			if o.out != "" {
-				if f, err = os.Create(o.out); err != nil {
-					return withCode(ExitUsage, fmt.Errorf("--out: %w", err))
-				}
-				w = f
-			}
-			err = export.Write(cmd.Context(), st, o.table, o.format, w)
-			if f != nil {
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-			}
-			return err
+			return exportRun(cmd.Context(), ios, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.db, "db", "pcsync.db", "SQLite database `path`")
-	f.StringVar(&o.table, "table", "postures", "`table`: "+strings.Join(export.Tables, ", "))
+	f.StringVar(&o.db, "db", config.Default().DB, dbFlagHelp)
+	f.StringVar(&o.table, "table", "postures", "`table`: "+strings.Join(export.Tables(), ", "))
 	f.StringVar(&o.format, "format", "ndjson", "`format`: "+strings.Join(export.Formats, ", "))
 	f.StringVar(&o.out, "out", "", "write to `file` instead of standard output")
 	return cmd
+}
+
+func exportRun(ctx context.Context, ios IOStreams, o *exportOptions) error {
+	if !slices.Contains(export.Tables(), o.table) {
+		return usageErr("--table: unknown table %q; use one of %s", o.table, strings.Join(export.Tables(), ", "))
+	}
+	if !slices.Contains(export.Formats, o.format) {
+		return usageErr("--format: unknown format %q; use one of %s", o.format, strings.Join(export.Formats, ", "))
+	}
+	if err := checkOutput(o.db, "--out", o.out); err != nil {
+		return err
+	}
+	st, err := openReader(ctx, o.db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if o.out == "" {
+		return export.Write(ctx, st, o.table, o.format, ios.Out)
+	}
+	f, err := outfile.Create(o.out)
+	if err != nil {
+		return withCode(ExitUsage, fmt.Errorf("--out: %w", err))
+	}
+	defer f.Abort() // the earlier file stays unless the export completes
+	if err := export.Write(ctx, st, o.table, o.format, f); err != nil {
+		return err
+	}
+	return f.Commit()
 }

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"pcsync/internal/config"
 	"pcsync/internal/engine"
 	"pcsync/internal/qualys"
 	"pcsync/internal/store"
-	"pcsync/internal/store/sqlite"
 )
 
 // syncOptions are the flags of `pcsync sync`; a flag the user set overrides
@@ -42,6 +42,7 @@ type syncOptions struct {
 	cpuProfile      string
 	memProfile      string
 	bareInsert      bool
+	capture         string
 	full            bool
 	restart         bool
 	log             logFlags
@@ -57,36 +58,23 @@ policy (up to 10 policies per call), and streams posture records in batches of
 hosts, decoding them one at a time into the database (SQLite by default).
 
 Credentials come from QUALYS_USERNAME and QUALYS_PASSWORD, or from the config
-file; never from a flag. TLS certificates are verified.
-
-` + exitCodesHelp,
+file; never from a flag. TLS certificates are verified, and no redirect is
+followed away from the URLs you give.`,
 		Example: `  QUALYS_USERNAME=me QUALYS_PASSWORD=... pcsync sync --platform US1
   pcsync sync --config pcsync.yaml --policy 1627436,94473 --evidence
   pcsync sync --gateway https://127.0.0.1:8443 --ca-cert emulator.pem`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return syncRun(cmd, io, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.configFile, "config", "", "YAML configuration `file` (see pcsync.example.yaml)")
-	f.StringVar(&o.platform, "platform", "", "Qualys platform: "+strings.Join(config.PlatformNames(), ", "))
-	f.StringVar(&o.gateway, "gateway", "", "gateway base `URL` (overrides --platform), e.g. https://gateway.qg1.apps.qualys.com")
-	f.StringVar(&o.api, "api", "", "classic API base `URL` (overrides --platform)")
-	f.StringVar(&o.caCert, "ca-cert", "", "PEM `file` of a CA to trust besides the system's (private CA, emulator)")
-	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify TLS certificates (warns on every run; never for real use)")
-	f.StringVar(&o.db, "db", "pcsync.db", "SQLite database `path`")
-	f.StringSliceVar(&o.policies, "policy", nil, "policy `ID`s to sync, comma-separated (default: all active policies)")
-	f.IntVar(&o.hostsPerRequest, "hosts-per-request", 5000, "host ids per postureInfo request")
-	f.IntVar(&o.concurrency, "concurrency", 2, "postureInfo streams at once")
-	f.BoolVar(&o.evidence, "evidence", false, "ask for evidence (evidenceRequired=1): larger and slower")
-	f.BoolVar(&o.compression, "compression", true, "ask for gzip (compressionRequired=1)")
-	f.StringVar(&o.pcrsVersion, "pcrs-version", "1.0", "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
-	f.StringVar(&o.classicVersion, "classic-version", "2.0", "classic API version: 2.0, 3.0, 4.0 or 5.0")
-	f.StringVar(&o.source, "source", "", "posture path: pcrs (streaming, the default when a gateway is known) or classic")
+	o.registerQualysFlags(f)
+	f.StringVar(&o.db, "db", config.Default().DB, dbFlagHelp)
 	f.BoolVar(&o.full, "full", false, "pull everything, not only what changed since the last successful run")
 	f.BoolVar(&o.restart, "restart", false, "discard an unfinished run's plan instead of resuming it")
 	f.StringVar(&o.rejects, "rejects", "", "`file` for records that do not decode (default: <db>.rejects.ndjson, created only if needed)")
+	f.StringVar(&o.capture, "capture", "", "write every request and answer of the run to `DIR` (new or empty), secrets replaced; replay it with pcsync emulate --replay DIR")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (see BENCHMARKS.md)")
 	_ = f.MarkHidden("cpuprofile")
 	f.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile to `file` at the end (see BENCHMARKS.md)")
@@ -95,6 +83,26 @@ file; never from a flag. TLS certificates are verified.
 	_ = f.MarkHidden("bare-insert")
 	o.log.register(f)
 	return cmd
+}
+
+// registerQualysFlags adds the flags that say where Qualys is and what to
+// ask it (sync and check share them).
+func (o *syncOptions) registerQualysFlags(f *pflag.FlagSet) {
+	def := config.Default() // the one source of defaults; flags show them
+	f.StringVar(&o.configFile, "config", "", "YAML configuration `file` (see pcsync.example.yaml)")
+	f.StringVar(&o.platform, "platform", "", "Qualys platform: "+strings.Join(config.PlatformNames(), ", "))
+	f.StringVar(&o.gateway, "gateway", "", "gateway base `URL` (overrides --platform), e.g. https://gateway.qg1.apps.qualys.com")
+	f.StringVar(&o.api, "api", "", "classic API base `URL` (overrides --platform)")
+	f.StringVar(&o.caCert, "ca-cert", "", "PEM `file` of a CA to trust besides the system's (private CA, emulator)")
+	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify TLS certificates (warns on every run; never for real use)")
+	f.StringSliceVar(&o.policies, "policy", nil, "policy `ID`s to sync, comma-separated (default: all active policies)")
+	f.IntVar(&o.hostsPerRequest, "hosts-per-request", def.Sync.HostsPerRequest, "host ids per postureInfo request")
+	f.IntVar(&o.concurrency, "concurrency", def.Sync.Concurrency, "postureInfo streams at once")
+	f.BoolVar(&o.evidence, "evidence", *def.PCRS.Results.EvidenceRequired == 1, "ask for evidence (evidenceRequired=1): larger and slower")
+	f.BoolVar(&o.compression, "compression", *def.PCRS.Results.CompressionRequired == 1, "ask for gzip (compressionRequired=1)")
+	f.StringVar(&o.pcrsVersion, "pcrs-version", def.PCRS.Version, "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
+	f.StringVar(&o.classicVersion, "classic-version", def.Classic.Version, "classic API version: 2.0, 3.0, 4.0 or 5.0")
+	f.StringVar(&o.source, "source", "", "posture path: pcrs (streaming, the default when a gateway is known) or classic")
 }
 
 // resolveConfig merges the config file, the environment and the flags the
@@ -169,7 +177,9 @@ func clientOptions(cfg *config.Config) qualys.Options {
 		PCRSVersion: cfg.PCRS.Version, ClassicVersion: cfg.Classic.Version, ClassicConcurrency: cfg.Classic.Concurrency,
 		CACertFile: cfg.Qualys.CACert, InsecureSkipVerify: cfg.Qualys.InsecureSkipVerify,
 		TokenTTL: cfg.Qualys.TokenTTL, RateCalls: cfg.PCRS.RateLimit.Calls, RateWindow: cfg.PCRS.RateLimit.Window,
-		MaxRetries: cfg.Qualys.MaxRetries, IdleTimeout: cfg.Qualys.IdleTimeout, UserAgent: "pcsync/" + Version,
+		IdleTimeout: cfg.Qualys.IdleTimeout, UserAgent: "pcsync/" + Version,
+		MaxRetries: cfg.Qualys.MaxRetries, MaxRateWaits: cfg.Qualys.MaxRateWaits,
+		CheckRetry: qualys.DefaultCheckRetry, Backoff: qualys.DefaultBackoff,
 	}
 }
 
@@ -192,14 +202,12 @@ func engineOptions(cfg *config.Config) engine.Options {
 		LastEvaluationDate: date(r.LastEvaluationDate), LastScanDate: date(r.LastScanDate),
 		LastScanDateFrom: date(r.LastScanDateFrom), LastScanDateTo: date(r.LastScanDateTo),
 		StatusChangedSince: date(r.StatusChangedSince), ExtraParams: extra,
-		TxRecords: cfg.Sync.TxRecords, MaxStreamRetries: cfg.Sync.StreamRetries, Source: cfg.Sync.Source,
+		TxRecords: cfg.Sync.TxRecords, ChunkRecords: cfg.Sync.ChunkRecords, MaxStreamRetries: cfg.Sync.StreamRetries,
+		RetryBackoff: qualys.DefaultBackoff, Source: cfg.Sync.Source,
 		Overlap: cfg.Sync.Overlap, IncrementalFilter: cfg.Sync.IncrementalFilter,
 		HostIDsLastScanDate: date(cfg.PCRS.PolicyHost.LastScanDate),
 		Classic: engine.ClassicParams{Policies: params(cfg.Classic.Policies), Controls: params(cfg.Classic.Controls),
 			PolicyDetails: params(cfg.Classic.PolicyDetails), Results: params(cfg.Classic.Results)},
-	}
-	if cfg.Sync.StreamRetries == 0 {
-		o.MaxStreamRetries = -1 // the engine treats 0 as "default"
 	}
 	gw, api, _ := cfg.Endpoints()
 	params, _ := json.Marshal(map[string]any{
@@ -225,13 +233,14 @@ func params(m map[string]string) url.Values {
 }
 
 func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
+	o.log.announce(io, cmd.Flags())
 	cfg, err := o.resolveConfig(cmd)
 	if err != nil {
 		return err
 	}
 	log := newLogger(io, cfg.Log, true)
 	for _, w := range cfg.Warnings() {
-		fmt.Fprintf(io.ErrOut, "pcsync: warning: %s\n", w)
+		io.warn(w)
 	}
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)
@@ -245,27 +254,32 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 	}
 	copts := clientOptions(&cfg)
 	copts.Logger = log
+	capture, err := startCapture(&cfg, o.capture, &copts, log)
+	if err != nil {
+		return err
+	}
 	client, err := qualys.NewClient(copts)
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
 	eo := engineOptions(&cfg)
 	eo.Full, eo.Restart = o.full, o.restart
-	return runSync(cmd.Context(), io, log, client, &cfg, eo, sqlite.Options{BareInsert: o.bareInsert})
+	err = runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert})
+	return endCapture(io, capture, o.capture, err)
 }
 
 // runSync opens the store, runs the engine with a progress display and
 // prints the summary. sync and demo share it.
-func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys.Client, cfg *config.Config, eo engine.Options, so sqlite.Options) error {
-	st, err := sqlite.Open(ctx, cfg.DB, so)
+func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys.Client, cfg *config.Config, eo engine.Options, dbo dbOptions) error {
+	rejectsPath := rejectsPath(cfg)
+	if err := checkOutput(cfg.DB, "--rejects", rejectsPath); err != nil {
+		return err
+	}
+	st, err := openWriter(ctx, cfg.DB, dbo)
 	if err != nil {
-		return withCode(ExitDB, err)
+		return err
 	}
 	defer st.Close()
-	rejectsPath := cfg.Sync.Rejects
-	if rejectsPath == "" {
-		rejectsPath = cfg.DB + ".rejects.ndjson"
-	}
 	rejects := engine.NewRejectFile(rejectsPath)
 	defer rejects.Close()
 	eo.Rejects = rejects
@@ -276,8 +290,12 @@ func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys
 	if res != nil {
 		printSummary(io.Out, res)
 		if n := rejects.Count(); n > 0 {
-			fmt.Fprintf(io.ErrOut, "pcsync: %d records could not be decoded; they are in %s\n", n, rejectsPath)
+			io.warn(fmt.Sprintf("%d records could not be decoded; they are in %s", n, rejectsPath))
 		}
+	}
+	var auth *qualys.AuthError
+	if errors.As(err, &auth) {
+		err = fmt.Errorf("%w (the credentials came from %s)", err, cfg.CredentialsSource())
 	}
 	return classifyRunError(err)
 }

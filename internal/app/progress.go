@@ -17,6 +17,9 @@ func startProgress(io IOStreams, p *engine.Progress, log *slog.Logger) (stop fun
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	start := time.Now()
+	if io.console != nil && io.console.json { // every line JSON: no bar
+		io.TTY = false
+	}
 	wg.Go(func() {
 		interval := 10 * time.Second
 		if io.TTY {

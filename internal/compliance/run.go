@@ -45,6 +45,11 @@ type Run struct {
 	// Problems are steps that failed without stopping the run (the control
 	// list, say); the run is incomplete.
 	Problems []string
+
+	// Throttles counts the waits for a Qualys rate or concurrency limit
+	// (429, 409), Retries the requests sent again after a failure.
+	Throttles int64
+	Retries   int64
 }
 
 // Run modes.

@@ -10,14 +10,14 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/sys/unix"
+
+	"pcsync/internal/store"
 )
 
 // Config is everything `pcsync sync` needs.
@@ -28,6 +28,10 @@ type Config struct {
 	PCRS    PCRS    `yaml:"pcrs"`
 	Classic Classic `yaml:"classic"`
 	Log     Log     `yaml:"log"`
+	Serve   Serve   `yaml:"serve"`
+
+	credentials string   // where the password came from
+	warnings    []string // found while loading
 }
 
 // Classic configures the classic PC API: its version and the parameters of
@@ -55,9 +59,10 @@ type Qualys struct {
 	// InsecureSkipVerify turns TLS certificate checks off. pcsync warns on
 	// every run while it is set.
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
-	TokenTTL           time.Duration `yaml:"token_ttl"`    // assumed token life when the token does not say; 4h
-	IdleTimeout        time.Duration `yaml:"idle_timeout"` // a silent connection is broken after this; 5m
-	MaxRetries         int           `yaml:"max_retries"`  // per call, for transient failures; 5
+	TokenTTL           time.Duration `yaml:"token_ttl"`      // assumed token life when the token does not say; 4h
+	IdleTimeout        time.Duration `yaml:"idle_timeout"`   // a silent connection is broken after this; 5m
+	MaxRetries         int           `yaml:"max_retries"`    // per call, for transient failures; 5
+	MaxRateWaits       int           `yaml:"max_rate_waits"` // per call, waits on Qualys's limits (429, 409); 20
 }
 
 // Sync is how a run is planned and executed.
@@ -68,6 +73,7 @@ type Sync struct {
 	Concurrency     int     `yaml:"concurrency"`       // postureInfo streams at once; 2
 	Rejects         string  `yaml:"rejects"`           // file for records that do not decode
 	TxRecords       int     `yaml:"tx_records"`        // records per database transaction; 10000
+	ChunkRecords    int     `yaml:"chunk_records"`     // records a stream hands the writer at once; 1000
 	StreamRetries   int     `yaml:"stream_retries"`    // refetches of a broken stream; 3
 	// Overlap is subtracted from the last successful run's start for the
 	// next incremental run's "since", so no change falls between two runs.
@@ -115,13 +121,21 @@ type Log struct {
 	Format string `yaml:"format"` // text or json
 }
 
+// Serve configures pcsync serve.
+type Serve struct {
+	// Token is required by the server's API and dashboard; without one the
+	// server listens on loopback only. PCSYNC_SERVE_TOKEN overrides it.
+	Token  string `yaml:"token"`
+	Listen string `yaml:"listen"` // address; default 127.0.0.1:8080
+}
+
 // Default is the configuration without file, environment or flags.
 func Default() Config {
 	one, zero := 1, 0
 	return Config{
-		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5},
+		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5, MaxRateWaits: 20},
 		DB:     "pcsync.db",
-		Sync: Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, StreamRetries: 3,
+		Sync: Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, ChunkRecords: 1000, StreamRetries: 3,
 			Overlap: time.Hour, IncrementalFilter: "statusChangedSince"},
 		PCRS: PCRS{Version: "1.0", RateLimit: RateLimit{Calls: 25, Window: 60 * time.Second},
 			Results: Results{EvidenceRequired: &zero, CompressionRequired: &one}},
@@ -131,7 +145,8 @@ func Default() Config {
 			PolicyDetails: map[string]string{"show_user_controls": "1", "show_appendix": "1"},
 			Results: map[string]string{"details": "All", "cause_of_failure": "1", "show_remediation_info": "1",
 				"show_extended_evidence": "0", "hide_evidence": "0", "truncation_limit": "1000"}},
-		Log: Log{Format: "text"}, // Level "": info, or warn while a progress bar is drawn
+		Log:   Log{Format: "text"}, // Level "": info, or warn while a progress bar is drawn
+		Serve: Serve{Listen: "127.0.0.1:8080"},
 	}
 }
 
@@ -152,25 +167,75 @@ func (e *Error) Error() string {
 // environment. Unknown keys are errors, so that a typo is not ignored.
 func Load(path string) (Config, error) {
 	c := Default()
+	var fromFile bool
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, err := readFile(path)
 		if err != nil {
-			return c, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", errors.Unwrap(err))}
+			return c, err
 		}
-		d := yaml.NewDecoder(bytes.NewReader(data))
-		d.KnownFields(true)
-		if err := d.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
-			return c, &Error{Where: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if c, err = Parse(data, path); err != nil {
+			return c, err
 		}
+		fromFile = c.Qualys.Password != ""
+		if fi, err := os.Stat(path); err == nil && (fromFile || c.Serve.Token != "") && fi.Mode().Perm()&0o077 != 0 {
+			c.warnings = append(c.warnings, fmt.Sprintf("the config file %s holds a password and can be read by others (mode %v): run chmod 600 %s",
+				path, fi.Mode().Perm(), path))
+		}
+	}
+	c.credentials = "not set"
+	if fromFile {
+		c.credentials = "the config file " + path
 	}
 	if v := os.Getenv("QUALYS_USERNAME"); v != "" {
 		c.Qualys.Username = v
 	}
 	if v := os.Getenv("QUALYS_PASSWORD"); v != "" {
 		c.Qualys.Password = v
+		c.credentials = "the environment (QUALYS_USERNAME, QUALYS_PASSWORD)"
+	}
+	if v := os.Getenv("PCSYNC_SERVE_TOKEN"); v != "" {
+		c.Serve.Token = v
 	}
 	return c, nil
 }
+
+// MaxFileBytes bounds a config file.
+const MaxFileBytes = 1 << 20
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", errors.Unwrap(err))}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", err)}
+	}
+	if len(data) > MaxFileBytes {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("larger than %d KiB: this is not a pcsync config file (see pcsync.example.yaml)", MaxFileBytes>>10)}
+	}
+	return data, nil
+}
+
+// Parse reads a config file's contents (where names it in errors) over the
+// defaults. Unknown keys are errors, so that a typo is not ignored.
+func Parse(data []byte, where string) (Config, error) {
+	c := Default()
+	if len(data) > MaxFileBytes {
+		return c, &Error{Where: where, Msg: fmt.Sprintf("larger than %d KiB", MaxFileBytes>>10)}
+	}
+	d := yaml.NewDecoder(bytes.NewReader(data))
+	d.KnownFields(true)
+	if err := d.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
+		return c, &Error{Where: where, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	return c, nil
+}
+
+// CredentialsSource says where the Qualys password came from: the
+// environment or the config file (named), for messages about a refused login.
+func (c *Config) CredentialsSource() string { return c.credentials }
 
 // Endpoints resolves the platform and explicit URLs into the two base URLs.
 func (c *Config) Endpoints() (gateway, api string, err error) {
@@ -193,7 +258,7 @@ func (c *Config) Endpoints() (gateway, api string, err error) {
 
 // Warnings lists the settings that work but weaken security.
 func (c *Config) Warnings() []string {
-	var w []string
+	w := slices.Clone(c.warnings)
 	if c.Qualys.InsecureSkipVerify {
 		w = append(w, "TLS certificate verification is OFF (insecure_skip_verify): anyone on the path can read your Qualys credentials")
 	}
@@ -234,6 +299,9 @@ func (c *Config) Validate() error {
 			return &Error{Where: "ca_cert", Msg: fmt.Sprintf("cannot read %s: %v", c.Qualys.CACert, errors.Unwrap(err))}
 		}
 	}
+	if c.Qualys.MaxRetries < 0 || c.Qualys.MaxRateWaits < 0 {
+		return &Error{Where: "qualys", Msg: "max_retries and max_rate_waits must not be negative"}
+	}
 	if err := c.checkSync(); err != nil {
 		return err
 	}
@@ -243,13 +311,21 @@ func (c *Config) Validate() error {
 	if err := c.checkClassic(gw, api); err != nil {
 		return err
 	}
-	return CheckDBPath(c.DB)
+	if _, err := store.ParseDSN(c.DB); err != nil {
+		return &Error{Where: "db", Msg: err.Error()}
+	}
+	return nil
 }
 
 func checkURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+	if err != nil || u.Host == "" || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("%q is not a URL such as https://gateway.qg1.apps.qualys.com", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q has port %s, which is out of range: ports are 1 to 65535", s, p)
+		}
 	}
 	if u.User != nil {
 		return fmt.Errorf("%q carries credentials; put them in QUALYS_USERNAME and QUALYS_PASSWORD instead", u.Redacted())
@@ -266,6 +342,8 @@ func (c *Config) checkSync() error {
 		return &Error{Where: "concurrency", Msg: fmt.Sprintf("%d is out of range: use 1 to 32", s.Concurrency)}
 	case s.TxRecords < 1:
 		return &Error{Where: "tx_records", Msg: "must be at least 1"}
+	case s.ChunkRecords < 1 || s.ChunkRecords > s.TxRecords:
+		return &Error{Where: "chunk_records", Msg: fmt.Sprintf("%d is out of range: use 1 to tx_records (%d)", s.ChunkRecords, s.TxRecords)}
 	case s.StreamRetries < 0:
 		return &Error{Where: "stream_retries", Msg: "must not be negative"}
 	case s.Overlap < 0:
@@ -383,56 +461,4 @@ func ParseDate(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", s)
-}
-
-// CheckDBPath verifies that the database file can be created or opened for
-// writing, before any work is done.
-func CheckDBPath(path string) error {
-	if path == "" {
-		return &Error{Where: "db", Msg: "no database path"}
-	}
-	dir := filepath.Dir(path)
-	st, err := os.Stat(dir)
-	if err != nil {
-		return &Error{Where: "db", Msg: fmt.Sprintf("directory %s does not exist: create it or choose another --db", dir)}
-	}
-	if !st.IsDir() {
-		return &Error{Where: "db", Msg: fmt.Sprintf("%s is not a directory", dir)}
-	}
-	if fi, err := os.Stat(path); err == nil {
-		if fi.IsDir() {
-			return &Error{Where: "db", Msg: fmt.Sprintf("%s is a directory, not a database file", path)}
-		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			return &Error{Where: "db", Msg: fmt.Sprintf("cannot write %s: %v", path, errors.Unwrap(err))}
-		}
-		f.Close()
-		return nil
-	}
-	probe, err := os.CreateTemp(dir, ".pcsync-probe-*")
-	if err != nil {
-		return &Error{Where: "db", Msg: fmt.Sprintf("cannot create files in %s: %v", dir, errors.Unwrap(err))}
-	}
-	probe.Close()
-	os.Remove(probe.Name())
-	return checkFreeSpace(dir)
-}
-
-// MinFreeBytes is the free space a sync needs at the least: room for a
-// write-ahead log and the first transactions.
-const MinFreeBytes = 64 << 20
-
-// checkFreeSpace refuses a database directory on a (nearly) full disk.
-func checkFreeSpace(dir string) error {
-	var fs unix.Statfs_t
-	if err := unix.Statfs(dir, &fs); err != nil {
-		return nil // cannot tell: the database will say if it fills up
-	}
-	free := int64(fs.Bavail) * int64(fs.Bsize)
-	if free < MinFreeBytes {
-		return &Error{Where: "db", Msg: fmt.Sprintf("only %d MiB free in %s; a sync needs %d MiB at least: free some space or choose another --db",
-			free>>20, dir, MinFreeBytes>>20)}
-	}
-	return nil
 }

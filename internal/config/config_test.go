@@ -59,7 +59,6 @@ func TestEnvironmentOverridesFileCredentials(t *testing.T) {
 func TestBadConfigurationSaysWhereAndWhat(t *testing.T) {
 	t.Setenv("QUALYS_USERNAME", "")
 	t.Setenv("QUALYS_PASSWORD", "")
-	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, yaml, where, says string
 	}{
@@ -72,7 +71,7 @@ func TestBadConfigurationSaysWhereAndWhat(t *testing.T) {
 		{"bad version", "qualys:\n  platform: US1\n  username: u\n  password: p\npcrs:\n  version: \"6.0\"\n", "pcrs.version", "1.0"},
 		{"bad flag value", "qualys:\n  platform: US1\n  username: u\n  password: p\npcrs:\n  test_results:\n    evidence_required: 2\n", "evidence_required", "0 or 1"},
 		{"bad date", "qualys:\n  platform: US1\n  username: u\n  password: p\npcrs:\n  test_results:\n    status_changed_since: yesterday\n", "status_changed_since", "YYYY-MM-DD"},
-		{"unwritable db", "qualys:\n  platform: US1\n  username: u\n  password: p\ndb: " + dir + "/missing/dir/x.db\n", "db", "does not exist"},
+		{"db not a database name", "qualys:\n  platform: US1\n  username: u\n  password: p\ndb: mysql://x/y\n", "db", "unknown kind of database"},
 		{"concurrency", "qualys:\n  platform: US1\n  username: u\n  password: p\nsync:\n  concurrency: 0\n", "concurrency", "1 to 32"},
 		{"extended evidence hidden", "qualys:\n  platform: US1\n  username: u\n  password: p\nclassic:\n  results:\n    show_extended_evidence: 1\n    hide_evidence: 1\n", "classic.results", "cannot be combined"},
 		{"parameter pcsync sets", "qualys:\n  platform: US1\n  username: u\n  password: p\nclassic:\n  results:\n    policy_id: 5\n", "classic.results.policy_id", "sets this parameter itself"},

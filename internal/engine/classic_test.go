@@ -34,14 +34,14 @@ func TestClassicAndPCRSPostureLandAsTheSameRows(t *testing.T) {
 	both := func(o *qualys.Options) { o.APIURL = env.url }
 
 	pcrs := openStore(t)
-	res, err := engine.New(env.client(t, both), pcrs, nil).Run(t.Context(), engine.Options{Source: "pcrs", Evidence: true,
-		Compression: true, HostsPerRequest: 7, Classic: classicParams("40")})
+	res, err := engine.New(env.client(t, both), pcrs, nil).Run(t.Context(), complete(engine.Options{Source: "pcrs", Evidence: true,
+		Compression: true, HostsPerRequest: 7, Classic: classicParams("40")}))
 	if err != nil || res.Run.Source != "pcrs" {
 		t.Fatalf("pcrs run: %v (%+v)", err, res.Run)
 	}
 	classic := openStore(t)
-	res, err = engine.New(env.client(t, both), classic, nil).Run(t.Context(), engine.Options{Source: "classic", Concurrency: 2,
-		Classic: classicParams("40")})
+	res, err = engine.New(env.client(t, both), classic, nil).Run(t.Context(), complete(engine.Options{Source: "classic", Concurrency: 2,
+		Classic: classicParams("40")}))
 	if err != nil || res.Run.Source != "classic" {
 		t.Fatalf("classic run: %v (%+v)", err, res.Run)
 	}
@@ -78,7 +78,7 @@ func TestClassicCatalogueIsStored(t *testing.T) {
 	env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Classic: emulator.ClassicLimits{Calls: -1, Concurrency: -1}})
 	st := openStore(t)
 	client := env.client(t, func(o *qualys.Options) { o.APIURL, o.GatewayURL = env.url, "" }) // classic only
-	res, err := engine.New(client, st, nil).Run(t.Context(), engine.Options{Classic: classicParams("500")})
+	res, err := engine.New(client, st, nil).Run(t.Context(), complete(engine.Options{Classic: classicParams("500")}))
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -143,7 +143,7 @@ func TestClassicCatalogueIsStored(t *testing.T) {
 func TestPCRSOnlySkipsTheCatalogue(t *testing.T) {
 	t.Parallel()
 	env := startEmulator(t, testEstate(t), emulator.Options{RateCalls: -1})
-	res, err := engine.New(env.client(t, nil), openStore(t), nil).Run(t.Context(), engine.Options{Compression: true})
+	res, err := engine.New(env.client(t, nil), openStore(t), nil).Run(t.Context(), complete(engine.Options{Compression: true}))
 	if err != nil || res.Run.Status != compliance.RunSucceeded || len(res.Skipped) != 1 {
 		t.Fatalf("pcrs-only run: %v, skipped %v", err, res.Skipped)
 	}
@@ -158,7 +158,7 @@ func TestClassicLimitsAreWaitedOut(t *testing.T) {
 	st := openStore(t)
 	client := env.client(t, func(o *qualys.Options) { o.APIURL, o.GatewayURL, o.ClassicConcurrency = env.url, "", 3 })
 	start := time.Now()
-	res, err := engine.New(client, st, nil).Run(t.Context(), engine.Options{Concurrency: 3, Classic: classicParams("150")})
+	res, err := engine.New(client, st, nil).Run(t.Context(), complete(engine.Options{Concurrency: 3, Classic: classicParams("150")}))
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -200,12 +200,12 @@ func TestClassicIncrementalRunFindsTheChanges(t *testing.T) {
 	env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Classic: emulator.ClassicLimits{Calls: -1, Concurrency: -1}})
 	st := openStore(t)
 	opts := engine.Options{Classic: classicParams("25")}
-	if res, err := engine.New(env.client(t, classicOnly(env)), st, nil).Run(t.Context(), opts); err != nil || res.Run.Mode != compliance.ModeFull {
+	if res, err := engine.New(env.client(t, classicOnly(env)), st, nil).Run(t.Context(), complete(opts)); err != nil || res.Run.Mode != compliance.ModeFull {
 		t.Fatalf("first classic run: %v", err)
 	}
 	was := storedPostures(t, st, nil)
 	after := records(t, env.server.Advance(time.Time{}))
-	res, err := engine.New(env.client(t, classicOnly(env)), st, nil).Run(t.Context(), opts)
+	res, err := engine.New(env.client(t, classicOnly(env)), st, nil).Run(t.Context(), complete(opts))
 	if err != nil || res.Run.Mode != compliance.ModeIncremental {
 		t.Fatalf("incremental classic run: %v (%s)", err, res.Run.Mode)
 	}
@@ -244,7 +244,7 @@ func TestInterruptedClassicRunResumesFromItsCursor(t *testing.T) {
 	limits := emulator.ClassicLimits{Calls: -1, Concurrency: -1}
 	ref := startEmulator(t, estate, emulator.Options{RateCalls: -1, Classic: limits})
 	clean := openStore(t)
-	if _, err := engine.New(ref.client(t, classicOnly(ref)), clean, nil).Run(t.Context(), opts); err != nil {
+	if _, err := engine.New(ref.client(t, classicOnly(ref)), clean, nil).Run(t.Context(), complete(opts)); err != nil {
 		t.Fatal(err)
 	}
 	fullPages := ref.server.Calls("classic/posture")
@@ -260,11 +260,11 @@ func TestInterruptedClassicRunResumesFromItsCursor(t *testing.T) {
 		}
 		cancel() // some pages of the first policy stored
 	}()
-	if _, err := eng.Run(ctx, opts); !errors.Is(err, context.Canceled) {
+	if _, err := eng.Run(ctx, complete(opts)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted classic run: %v", err)
 	}
 	stopped := env.server.Calls("classic/posture")
-	res, err := engine.New(env.client(t, classicOnly(env)), st, nil).Run(t.Context(), opts)
+	res, err := engine.New(env.client(t, classicOnly(env)), st, nil).Run(t.Context(), complete(opts))
 	if err != nil || !res.Resumed {
 		t.Fatalf("resumed classic run: %v", err)
 	}

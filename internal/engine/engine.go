@@ -22,8 +22,8 @@ type Options struct {
 	// PolicyIDs limits the run to these policies; empty means every active
 	// policy of the policy list.
 	PolicyIDs       []int64
-	HostsPerRequest int  // host ids per postureInfo call (default 5000)
-	Concurrency     int  // postureInfo streams at once (default 2)
+	HostsPerRequest int  // host ids per postureInfo call
+	Concurrency     int  // postureInfo streams at once
 	Evidence        bool // evidenceRequired=1
 	Compression     bool // compressionRequired=1
 
@@ -35,11 +35,10 @@ type Options struct {
 	StatusChangedSince time.Time
 	ExtraParams        url.Values
 
-	TxRecords        int // records per store transaction (default 10000)
-	ChunkRecords     int // records per chunk passed from a stream to the writer (default 1000)
-	MaxStreamRetries int // fetches of a broken batch after the first (default 3)
-	// RetryBackoff spaces the refetches of a broken batch (default
-	// qualys.DefaultBackoff).
+	TxRecords        int // records per store transaction
+	ChunkRecords     int // records per chunk passed from a stream to the writer
+	MaxStreamRetries int // fetches of a broken batch after the first
+	// RetryBackoff spaces the refetches of a broken batch.
 	RetryBackoff qualys.Backoff
 
 	// Source picks the posture path: "pcrs" (default when the client has a
@@ -50,10 +49,10 @@ type Options struct {
 	Classic ClassicParams
 
 	// Full forces a complete pull; otherwise a run after a successful one
-	// asks only for what changed since it started, less Overlap (default
-	// 1 h), using IncrementalFilter ("statusChangedSince", the default,
-	// "lastEvaluationDate" or "lastScanDate" on PCRS; the classic path
-	// always uses status_changes_since).
+	// asks only for what changed since it started, less Overlap, using
+	// IncrementalFilter ("statusChangedSince", "lastEvaluationDate" or
+	// "lastScanDate" on PCRS; the classic path always uses
+	// status_changes_since).
 	Full              bool
 	Overlap           time.Duration
 	IncrementalFilter string
@@ -70,39 +69,34 @@ type Options struct {
 	Params string
 }
 
-func (o *Options) setDefaults(c *qualys.Client) {
+// check refuses options that cannot work. The engine sets no defaults:
+// the caller passes complete values (pcsync's come from config.Default).
+// Only the source is derived when empty: the PCRS path when the client
+// knows a gateway URL, else the classic one.
+func (o *Options) check(c *qualys.Client) error {
 	if o.Source == "" {
 		o.Source = "pcrs"
 		if !c.HasGateway() {
 			o.Source = "classic"
 		}
 	}
-	if o.HostsPerRequest <= 0 {
-		o.HostsPerRequest = 5000
+	switch {
+	case o.HostsPerRequest < 1:
+		return fmt.Errorf("hosts per request must be at least 1 (got %d)", o.HostsPerRequest)
+	case o.Concurrency < 1:
+		return fmt.Errorf("concurrency must be at least 1 (got %d)", o.Concurrency)
+	case o.TxRecords < 1 || o.ChunkRecords < 1:
+		return fmt.Errorf("records per transaction and per chunk must be at least 1 (got %d and %d)", o.TxRecords, o.ChunkRecords)
+	case o.MaxStreamRetries < 0:
+		return fmt.Errorf("stream retries must be 0 or more (got %d)", o.MaxStreamRetries)
+	case o.RetryBackoff == nil:
+		return errors.New("no backoff between stream retries")
+	case o.Overlap < 0:
+		return fmt.Errorf("the incremental overlap must not be negative (got %s)", o.Overlap)
+	case !slices.Contains([]string{"statusChangedSince", "lastEvaluationDate", "lastScanDate"}, o.IncrementalFilter):
+		return fmt.Errorf("unknown incremental filter %q", o.IncrementalFilter)
 	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 2
-	}
-	if o.TxRecords <= 0 {
-		o.TxRecords = 10000
-	}
-	if o.ChunkRecords <= 0 {
-		o.ChunkRecords = 1000
-	}
-	if o.MaxStreamRetries < 0 {
-		o.MaxStreamRetries = 0
-	} else if o.MaxStreamRetries == 0 {
-		o.MaxStreamRetries = 3
-	}
-	if o.RetryBackoff == nil {
-		o.RetryBackoff = qualys.DefaultBackoff
-	}
-	if o.Overlap == 0 {
-		o.Overlap = time.Hour
-	}
-	if o.IncrementalFilter == "" {
-		o.IncrementalFilter = "statusChangedSince"
-	}
+	return nil
 }
 
 // ClassicParams are the parameters of ServiceNow's four classic messages.
@@ -137,16 +131,23 @@ type StoreError struct{ Err error }
 func (e *StoreError) Error() string { return "database: " + e.Err.Error() }
 func (e *StoreError) Unwrap() error { return e.Err }
 
+// Store is what a run needs of the database: somewhere to write (Sink) and
+// its ledger (runs, plans, the sync lock). The engine never reads posture.
+type Store interface {
+	store.Sink
+	store.Ledger
+}
+
 // Engine syncs Qualys posture into a store.
 type Engine struct {
 	client   *qualys.Client
-	store    store.Store
+	store    Store
 	log      *slog.Logger
 	Progress Progress
 }
 
 // New makes an engine.
-func New(client *qualys.Client, st store.Store, log *slog.Logger) *Engine {
+func New(client *qualys.Client, st Store, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -200,9 +201,11 @@ const maxResumes = 2
 // not fully succeed: ErrIncomplete, a *StoreError, a *store.LockedError,
 // the context's error, or the Qualys error that stopped it.
 func (e *Engine) Run(ctx context.Context, opts Options) (*Result, error) {
-	opts.setDefaults(e.client)
+	if err := opts.check(e.client); err != nil {
+		return nil, &ConfigError{err}
+	}
 	r := &run{e: e, opts: opts, log: e.log, summaries: map[int64]*compliance.PolicySummary{}, stale: map[int64]int64{},
-		started: time.Now()}
+		started: time.Now(), throttles0: e.client.Throttles(), retries0: e.client.Retries()}
 	if err := r.checkSource(); err != nil {
 		return nil, &ConfigError{err}
 	}
@@ -328,6 +331,8 @@ type run struct {
 	stale      map[int64]int64 // postures a complete full run marked stale, per policy
 	stepErrors []string        // steps that failed without stopping the run
 	started    time.Time       // this invocation
+	// the client's counts when this invocation started
+	throttles0, retries0 int64
 }
 
 func (r *run) summary(id int64) *compliance.PolicySummary {
@@ -617,6 +622,9 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	r.rec.Policies = int64(len(res.Policies))
 	r.rec.WireBytes += r.e.Progress.WireBytes.Load()
 	r.rec.DataBytes += r.e.Progress.DataBytes.Load()
+	// this invocation's waits and retries, added to a resumed run's
+	r.rec.Throttles += r.e.client.Throttles() - r.throttles0
+	r.rec.Retries += r.e.client.Retries() - r.retries0 + r.e.Progress.Retries.Load()
 	if err == nil {
 		for _, s := range res.Policies {
 			if s.Error != "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"pcsync/internal/compliance"
+	"pcsync/internal/config"
 	"pcsync/internal/emulator"
 	"pcsync/internal/engine"
 	"pcsync/internal/export"
@@ -61,8 +62,8 @@ func startEmulator(t *testing.T, estate *emulator.Estate, opts emulator.Options)
 
 func (e *env) client(t *testing.T, mod func(*qualys.Options)) *qualys.Client {
 	t.Helper()
-	o := qualys.Options{GatewayURL: e.url, Username: "pcsync", Password: "emulator", RootCAs: e.pool, RateCalls: 100000,
-		Backoff: func(int) time.Duration { return 10 * time.Millisecond }}
+	o := clientOptions(qualys.Options{GatewayURL: e.url, Username: "pcsync", Password: "emulator", RootCAs: e.pool, RateCalls: 100000,
+		Backoff: func(int) time.Duration { return 10 * time.Millisecond }})
 	if mod != nil {
 		mod(&o)
 	}
@@ -71,6 +72,25 @@ func (e *env) client(t *testing.T, mod func(*qualys.Options)) *qualys.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// clientOptions completes o with the values the config's defaults give a
+// user (NewClient takes complete options and fills nothing in).
+func clientOptions(o qualys.Options) qualys.Options {
+	d := config.Default()
+	o.PCRSVersion, o.ClassicVersion, o.ClassicConcurrency = d.PCRS.Version, d.Classic.Version, d.Classic.Concurrency
+	o.TokenTTL, o.IdleTimeout, o.UserAgent = d.Qualys.TokenTTL, d.Qualys.IdleTimeout, "pcsync-test"
+	o.MaxRetries, o.MaxRateWaits, o.CheckRetry = d.Qualys.MaxRetries, d.Qualys.MaxRateWaits, qualys.DefaultCheckRetry
+	if o.RateCalls == 0 {
+		o.RateCalls, o.RateWindow = d.PCRS.RateLimit.Calls, d.PCRS.RateLimit.Window
+	}
+	if o.RateWindow == 0 {
+		o.RateWindow = d.PCRS.RateLimit.Window
+	}
+	if o.Backoff == nil {
+		o.Backoff = qualys.DefaultBackoff
+	}
+	return o
 }
 
 func openStore(t *testing.T) *sqlite.Store {
@@ -232,8 +252,8 @@ func TestSyncMatchesEmulatorRecordForRecord(t *testing.T) {
 			env := startEmulator(t, estate, emulator.Options{Style: style, RateCalls: -1})
 			st := openStore(t)
 			eng := engine.New(env.client(t, func(o *qualys.Options) { o.PCRSVersion = tc.version }), st, nil)
-			res, err := eng.Run(t.Context(), engine.Options{HostsPerRequest: 7, Concurrency: tc.concurrency,
-				Evidence: tc.evidence, Compression: tc.compression, TxRecords: 100, ChunkRecords: 16})
+			res, err := eng.Run(t.Context(), complete(engine.Options{HostsPerRequest: 7, Concurrency: tc.concurrency,
+				Evidence: tc.evidence, Compression: tc.compression, TxRecords: 100, ChunkRecords: 16}))
 			if err != nil {
 				t.Fatalf("run: %v", err)
 			}
@@ -274,7 +294,7 @@ func TestSyncTwiceKeepsOneRowPerPosture(t *testing.T) {
 	st := openStore(t)
 	for i := range 2 {
 		eng := engine.New(env.client(t, nil), st, nil)
-		res, err := eng.Run(t.Context(), engine.Options{HostsPerRequest: 9, Compression: true})
+		res, err := eng.Run(t.Context(), complete(engine.Options{HostsPerRequest: 9, Compression: true}))
 		if err != nil {
 			t.Fatalf("run %d: %v", i+1, err)
 		}
@@ -306,7 +326,7 @@ func BenchmarkSync(b *testing.B) {
 	}
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
-	client, err := qualys.NewClient(qualys.Options{GatewayURL: ts.URL, Username: "pcsync", Password: "emulator"})
+	client, err := qualys.NewClient(clientOptions(qualys.Options{GatewayURL: ts.URL, Username: "pcsync", Password: "emulator"}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -317,7 +337,7 @@ func BenchmarkSync(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := engine.New(client, st, nil).Run(b.Context(), engine.Options{Compression: true})
+		res, err := engine.New(client, st, nil).Run(b.Context(), complete(engine.Options{Compression: true}))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -325,4 +345,39 @@ func BenchmarkSync(b *testing.B) {
 		st.Close()
 	}
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
+
+// complete fills what a test leaves unset with the values pcsync sync uses
+// by default (config.Default), as the engine sets no defaults of its own. A
+// negative MaxStreamRetries asks for none.
+func complete(o engine.Options) engine.Options {
+	def := config.Default()
+	if o.HostsPerRequest == 0 {
+		o.HostsPerRequest = def.Sync.HostsPerRequest
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = def.Sync.Concurrency
+	}
+	if o.TxRecords == 0 {
+		o.TxRecords = def.Sync.TxRecords
+	}
+	if o.ChunkRecords == 0 {
+		o.ChunkRecords = def.Sync.ChunkRecords
+	}
+	switch {
+	case o.MaxStreamRetries == 0:
+		o.MaxStreamRetries = def.Sync.StreamRetries
+	case o.MaxStreamRetries < 0:
+		o.MaxStreamRetries = 0
+	}
+	if o.RetryBackoff == nil {
+		o.RetryBackoff = qualys.DefaultBackoff
+	}
+	if o.Overlap == 0 {
+		o.Overlap = def.Sync.Overlap
+	}
+	if o.IncrementalFilter == "" {
+		o.IncrementalFilter = def.Sync.IncrementalFilter
+	}
+	return o
 }

@@ -25,7 +25,7 @@ func cleanRun(t *testing.T, estate *emulator.Estate, opts engine.Options, mods .
 			m(env, o)
 		}
 	}
-	if _, err := engine.New(env.client(t, mod), st, nil).Run(t.Context(), opts); err != nil {
+	if _, err := engine.New(env.client(t, mod), st, nil).Run(t.Context(), complete(opts)); err != nil {
 		t.Fatalf("clean run: %v", err)
 	}
 	return exported(t, st)
@@ -75,7 +75,7 @@ func TestBrokenStreamsAreFetchedAgainWithoutDoubling(t *testing.T) {
 			o := opts
 			o.Compression = tc.gzip
 			o.RetryBackoff = func(int) time.Duration { return time.Millisecond }
-			res, err := eng.Run(t.Context(), o)
+			res, err := eng.Run(t.Context(), complete(o))
 			if err != nil {
 				t.Fatalf("run: %v", err)
 			}
@@ -94,8 +94,8 @@ func TestBatchThatKeepsBreakingIsReportedAndGoodRecordsKept(t *testing.T) {
 	env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Faults: emulator.Faults{CutAfter: 30000}})
 	st := openStore(t)
 	eng := engine.New(env.client(t, nil), st, nil)
-	res, err := eng.Run(t.Context(), engine.Options{HostsPerRequest: 20, MaxStreamRetries: 2, Compression: false,
-		RetryBackoff: func(int) time.Duration { return time.Millisecond }})
+	res, err := eng.Run(t.Context(), complete(engine.Options{HostsPerRequest: 20, MaxStreamRetries: 2, Compression: false,
+		RetryBackoff: func(int) time.Duration { return time.Millisecond }}))
 	if err == nil || res.Run.Status != compliance.RunFailed {
 		t.Fatalf("run ended %v (%s); want a failed run", err, res.Run.Status)
 	}
@@ -120,12 +120,14 @@ func TestExpiredTokenIsRenewedAndTheRunCompletes(t *testing.T) {
 	env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Faults: emulator.Faults{Unauthorized: 2}})
 	st := openStore(t)
 	client := env.client(t, nil)
-	res, err := engine.New(client, st, nil).Run(t.Context(), opts)
+	res, err := engine.New(client, st, nil).Run(t.Context(), complete(opts))
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if client.Logins() != 3 {
-		t.Fatalf("%d logins, want 3 (the first and one per 401)", client.Logins())
+	// Two workers' 401s may fall on one token (one re-login) or on two:
+	// at least one re-login happened, and no more than one per 401.
+	if n := client.Logins(); n < 2 || n > 3 {
+		t.Fatalf("%d logins, want the first and at most one per 401 (2 or 3)", n)
 	}
 	checkSummaries(t, estate, res)
 	sameAsClean(t, clean, exported(t, st))
@@ -139,7 +141,7 @@ func TestTokenIsRenewedBeforeItExpires(t *testing.T) {
 	env := startEmulator(t, estate, emulator.Options{RateCalls: -1, TokenTTL: 3 * time.Second})
 	st := openStore(t)
 	client := env.client(t, nil)
-	res, err := engine.New(client, st, nil).Run(t.Context(), engine.Options{HostsPerRequest: 10, Compression: true})
+	res, err := engine.New(client, st, nil).Run(t.Context(), complete(engine.Options{HostsPerRequest: 10, Compression: true}))
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -161,7 +163,7 @@ func TestRateLimitIsWaitedOut(t *testing.T) {
 	st := openStore(t)
 	client := env.client(t, func(o *qualys.Options) { o.RateCalls, o.RateWindow = 100, time.Second })
 	start := time.Now()
-	res, err := engine.New(client, st, nil).Run(t.Context(), opts)
+	res, err := engine.New(client, st, nil).Run(t.Context(), complete(opts))
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -224,12 +226,25 @@ func TestTransientFaultsLeaveTheSameDatabase(t *testing.T) {
 					q.APIURL, q.GatewayURL = env.url, ""
 				}
 			}
-			res, err := engine.New(env.client(t, mod), st, nil).Run(t.Context(), o)
+			res, err := engine.New(env.client(t, mod), st, nil).Run(t.Context(), complete(o))
 			if err != nil {
 				t.Fatalf("run: %v (%s) %+v", err, res.Run.Message, res.Policies)
 			}
 			if tc.check != "" && env.server.Injected(tc.check) == 0 {
 				t.Fatalf("the emulator injected no %q; the test proves nothing", tc.check)
+			}
+			// the ledger counts what the faults cost: a wait per limit
+			// answer, a retry per failed request or broken stream
+			n := int64(env.server.Injected(tc.check))
+			switch tc.check {
+			case "429", "409":
+				if res.Run.Throttles != n {
+					t.Errorf("run recorded %d throttles for %d limit answers", res.Run.Throttles, n)
+				}
+			case "5xx:postureInfo", "5xx:classic/posture":
+				if res.Run.Retries < n || res.Run.Throttles != 0 {
+					t.Errorf("run recorded %d retries and %d throttles after %d %q faults", res.Run.Retries, res.Run.Throttles, n, tc.check)
+				}
 			}
 			checkSummaries(t, estate, res)
 			want := clean
@@ -263,8 +278,8 @@ func TestBrokenDataIsReportedAndGoodRecordsKept(t *testing.T) {
 					q.APIURL, q.GatewayURL = env.url, ""
 				}
 			}
-			res, err := engine.New(env.client(t, mod), st, nil).Run(t.Context(), engine.Options{HostsPerRequest: 8, Compression: true,
-				Rejects: rejects, Classic: classicParams("1000")})
+			res, err := engine.New(env.client(t, mod), st, nil).Run(t.Context(), complete(engine.Options{HostsPerRequest: 8, Compression: true,
+				Rejects: rejects, Classic: classicParams("1000")}))
 			if !errors.Is(err, engine.ErrIncomplete) || res.Run.Status != compliance.RunFailed {
 				t.Fatalf("run: %v, %s", err, res.Run.Status)
 			}
@@ -278,8 +293,8 @@ func TestBrokenDataIsReportedAndGoodRecordsKept(t *testing.T) {
 		t.Parallel()
 		env := startEmulator(t, estate, emulator.Options{RateCalls: -1, Faults: emulator.Faults{BrokenStreams: 1000}})
 		st := openStore(t)
-		res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), engine.Options{HostsPerRequest: 8, Compression: true,
-			MaxStreamRetries: 2, RetryBackoff: func(int) time.Duration { return time.Millisecond }})
+		res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(engine.Options{HostsPerRequest: 8, Compression: true,
+			MaxStreamRetries: 2, RetryBackoff: func(int) time.Duration { return time.Millisecond }}))
 		if !errors.Is(err, engine.ErrIncomplete) {
 			t.Fatalf("run: %v", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"runtime"
 	"slices"
 	"strconv"
@@ -110,10 +111,12 @@ func fatal(ctx context.Context, err error) bool {
 }
 
 // retryable reports whether a batch whose stream failed with err is worth
-// fetching again: the stream broke off or arrived garbled.
+// fetching again: the stream broke off or arrived garbled, but did not
+// exceed one of pcsync's bounds (which a new fetch would only repeat).
 func retryable(err error) bool {
 	var syn *qualys.SyntaxError
-	return errors.Is(err, qualys.ErrTruncated) || errors.As(err, &syn)
+	var lim *qualys.LimitError
+	return (errors.Is(err, qualys.ErrTruncated) || errors.As(err, &syn)) && !errors.As(err, &lim)
 }
 
 // fetchBatch streams one batch, fetching it again (bounded, with backoff)
@@ -286,6 +289,13 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool) err
 		}
 		r.e.Progress.Stored.Add(int64(len(b.Postures)))
 		r.e.Progress.BatchesDone.Add(int64(len(b.Done)))
+		if r.log.Enabled(ctx, slog.LevelDebug) {
+			r.log.Debug("transaction committed", "records", len(b.Postures), "batches_done", len(b.Done))
+			for _, d := range b.Done {
+				r.log.Debug("batch committed", "batch", d.BatchNo, "policy_id", d.PolicyID, "records", d.Counts.Records,
+					"hosts_returned", d.HostsReturned, "rejects", d.Rejects)
+			}
+		}
 		for _, rj := range rejects { // committed: now they are the run's
 			r.keepRejects(rj.batch, rj.errs)
 		}

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,7 +82,7 @@ func TestIncrementalRunsFindExactlyTheChanges(t *testing.T) {
 	st := openStore(t)
 	sync := func(want string) *engine.Result {
 		t.Helper()
-		res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), engine.Options{HostsPerRequest: 7, Compression: true})
+		res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(engine.Options{HostsPerRequest: 7, Compression: true}))
 		if err != nil || res.Run.Mode != want {
 			t.Fatalf("run: %v, mode %q (want %q)", err, res.Run.Mode, want)
 		}
@@ -211,7 +212,7 @@ func TestFullRunAfterChurnRevivesReturningHosts(t *testing.T) {
 		if cycle > 0 {
 			env.server.Advance(time.Time{})
 		}
-		res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), full)
+		res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(full))
 		if err != nil || res.Run.Mode != compliance.ModeFull {
 			t.Fatalf("cycle %d: %v (%s)", cycle, err, res.Run.Mode)
 		}
@@ -304,7 +305,7 @@ func TestInterruptedRunIsResumedAndLosesNothing(t *testing.T) {
 		}
 		cancel() // Ctrl-C with batches done and others under way
 	}()
-	res, err := eng.Run(ctx, opts)
+	res, err := eng.Run(ctx, complete(opts))
 	if !errors.Is(err, context.Canceled) || res.Run.Status != compliance.RunInterrupted {
 		t.Fatalf("interrupted run: %v, status %s", err, res.Run.Status)
 	}
@@ -312,7 +313,7 @@ func TestInterruptedRunIsResumedAndLosesNothing(t *testing.T) {
 	if len(first) == 0 || len(first) >= len(clean) {
 		t.Fatalf("the interrupted run kept %d of %d postures; the test wants some, not all", len(first), len(clean))
 	}
-	res, err = engine.New(env.client(t, nil), st, nil).Run(t.Context(), opts)
+	res, err = engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(opts))
 	if err != nil || !res.Resumed || res.Run.ID != 1 || res.Run.Status != compliance.RunSucceeded || res.Run.Mode != compliance.ModeFull {
 		t.Fatalf("resumed run: %v, %+v", err, res.Run)
 	}
@@ -330,12 +331,12 @@ func TestRestartDiscardsTheUnfinishedPlan(t *testing.T) {
 	st := openStore(t)
 	opts := noRetries
 	opts.HostsPerRequest = 10
-	if _, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), opts); !errors.Is(err, engine.ErrIncomplete) {
+	if _, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(opts)); !errors.Is(err, engine.ErrIncomplete) {
 		t.Fatalf("a run whose every stream is cut: %v", err)
 	}
 	env2 := startEmulator(t, estate, emulator.Options{RateCalls: -1})
 	opts.Restart = true
-	res, err := engine.New(env2.client(t, nil), st, nil).Run(t.Context(), opts)
+	res, err := engine.New(env2.client(t, nil), st, nil).Run(t.Context(), complete(opts))
 	if err != nil || res.Resumed || res.Run.ID != 2 || res.Run.Mode != compliance.ModeFull {
 		t.Fatalf("restarted run: %v, %+v", err, res.Run)
 	}
@@ -355,7 +356,7 @@ func TestSecondSyncIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
-	_, err = engine.New(env.client(t, nil), st, nil).Run(t.Context(), engine.Options{})
+	_, err = engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(engine.Options{}))
 	var locked *store.LockedError
 	if !errors.As(err, &locked) || locked.Holder == "" {
 		t.Fatalf("a second sync: %v; want a *store.LockedError naming the holder", err)
@@ -372,7 +373,7 @@ func TestFailedRunIsResumedTwiceThenReplanned(t *testing.T) {
 	var ids []int64
 	var resumed []bool
 	for range 4 {
-		res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), opts)
+		res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(opts))
 		if !errors.Is(err, engine.ErrIncomplete) {
 			t.Fatalf("a run whose streams are always cut: %v", err)
 		}
@@ -388,12 +389,12 @@ func TestFilteredFullRunMarksNothingStale(t *testing.T) {
 	estate := churnEstate(t)
 	env := startEmulator(t, estate, emulator.Options{RateCalls: -1})
 	st := openStore(t)
-	if _, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), engine.Options{Full: true}); err != nil {
+	if _, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(engine.Options{Full: true})); err != nil {
 		t.Fatal(err)
 	}
 	// a full run narrowed to recently evaluated postures sees few of them
-	res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), engine.Options{Full: true,
-		LastEvaluationDate: estate.Now().Add(-time.Hour)})
+	res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(engine.Options{Full: true,
+		LastEvaluationDate: estate.Now().Add(-time.Hour)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,11 +410,20 @@ func TestFullDiskStopsTheRunAndTheNextRunFinishesIt(t *testing.T) {
 	clean := cleanRun(t, estate, opts)
 	env := startEmulator(t, estate, emulator.Options{RateCalls: -1})
 	path := filepath.Join(t.TempDir(), "pcsync.db")
-	full, err := sqlite.Open(t.Context(), path, sqlite.Options{MaxPages: 30}) // 30 x 32 KiB: the disk fills mid-run
+	empty, err := sqlite.Open(t.Context(), path, sqlite.Options{}) // the schema, then a disk with room for 12 pages more
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = engine.New(env.client(t, nil), full, nil).Run(t.Context(), opts)
+	empty.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := sqlite.Open(t.Context(), path, sqlite.Options{MaxPages: int(fi.Size()/32768) + 12}) // 32 KiB pages: it fills mid-run
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.New(env.client(t, nil), full, nil).Run(t.Context(), complete(opts))
 	full.Close()
 	var se *engine.StoreError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "full") {
@@ -424,7 +434,7 @@ func TestFullDiskStopsTheRunAndTheNextRunFinishesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), opts)
+	res, err := engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(opts))
 	if err != nil || !res.Resumed {
 		t.Fatalf("the next run: %v (resumed %v)", err, res.Resumed)
 	}

@@ -31,11 +31,11 @@ func TestFailedRunResumedToTheEndSucceeds(t *testing.T) {
 	opts.HostsPerRequest, opts.Compression = 6, true
 	clean := cleanRun(t, estate, opts)
 	st := openStore(t)
-	res, err := engine.New(cutEverything(t, estate).client(t, nil), st, nil).Run(t.Context(), opts)
+	res, err := engine.New(cutEverything(t, estate).client(t, nil), st, nil).Run(t.Context(), complete(opts))
 	if !errors.Is(err, engine.ErrIncomplete) || !strings.Contains(res.Run.Message, "batches failed") {
 		t.Fatalf("a run whose streams are cut: %v, %q", err, res.Run.Message)
 	}
-	res, err = engine.New(startEmulator(t, estate, emulator.Options{RateCalls: -1}).client(t, nil), st, nil).Run(t.Context(), opts)
+	res, err = engine.New(startEmulator(t, estate, emulator.Options{RateCalls: -1}).client(t, nil), st, nil).Run(t.Context(), complete(opts))
 	if err != nil || !res.Resumed || res.Run.ID != 1 || res.Run.Status != compliance.RunSucceeded || res.Run.Message != "" {
 		t.Fatalf("the resumed run: %v, %+v", err, res.Run)
 	}
@@ -57,7 +57,7 @@ func TestResumeKeepsTheOptionsOfTheRunItResumes(t *testing.T) {
 	st := openStore(t)
 	started := noRetries
 	started.HostsPerRequest, started.Evidence = 6, true
-	if _, err := engine.New(cutEverything(t, estate).client(t, nil), st, nil).Run(t.Context(), started); !errors.Is(err, engine.ErrIncomplete) {
+	if _, err := engine.New(cutEverything(t, estate).client(t, nil), st, nil).Run(t.Context(), complete(started)); !errors.Is(err, engine.ErrIncomplete) {
 		t.Fatalf("first run: %v", err)
 	}
 	good := startEmulator(t, estate, emulator.Options{RateCalls: -1})
@@ -72,14 +72,14 @@ func TestResumeKeepsTheOptionsOfTheRunItResumes(t *testing.T) {
 	} {
 		opts := started
 		tc.mod(&opts)
-		_, err := engine.New(good.client(t, nil), st, nil).Run(t.Context(), opts)
+		_, err := engine.New(good.client(t, nil), st, nil).Run(t.Context(), complete(opts))
 		var ce *engine.ConfigError
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--restart") {
 			t.Fatalf("%s: %v; want a ConfigError naming %s and --restart", tc.name, err, tc.want)
 		}
 	}
 	// the same options resume it, and every posture carries evidence
-	res, err := engine.New(good.client(t, nil), st, nil).Run(t.Context(), started)
+	res, err := engine.New(good.client(t, nil), st, nil).Run(t.Context(), complete(started))
 	if err != nil || !res.Resumed {
 		t.Fatalf("resume with the run's options: %v", err)
 	}
@@ -99,18 +99,18 @@ func TestResumedIncrementalRunRefusesFull(t *testing.T) {
 	t.Parallel()
 	estate := testEstate(t)
 	st := openStore(t)
-	if _, err := engine.New(startEmulator(t, estate, emulator.Options{RateCalls: -1}).client(t, nil), st, nil).Run(t.Context(), noRetries); err != nil {
+	if _, err := engine.New(startEmulator(t, estate, emulator.Options{RateCalls: -1}).client(t, nil), st, nil).Run(t.Context(), complete(noRetries)); err != nil {
 		t.Fatal(err)
 	}
 	cut := cutEverything(t, estate)
 	cut.server.Advance(time.Time{})
-	res, err := engine.New(cut.client(t, nil), st, nil).Run(t.Context(), noRetries)
+	res, err := engine.New(cut.client(t, nil), st, nil).Run(t.Context(), complete(noRetries))
 	if !errors.Is(err, engine.ErrIncomplete) || res.Run.Mode != compliance.ModeIncremental {
 		t.Fatalf("incremental run with cut streams: %v (%s)", err, res.Run.Mode)
 	}
 	full := noRetries
 	full.Full = true
-	_, err = engine.New(cut.client(t, nil), st, nil).Run(t.Context(), full)
+	_, err = engine.New(cut.client(t, nil), st, nil).Run(t.Context(), complete(full))
 	var ce *engine.ConfigError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "--full") {
 		t.Fatalf("--full while an incremental run is unfinished: %v", err)
@@ -129,19 +129,19 @@ func TestHostsBackInAPolicyAreFetchedWholeAfterAFailedRun(t *testing.T) {
 	st := openStore(t)
 	opts := noRetries
 	opts.HostsPerRequest = 7
-	if _, err := engine.New(good.client(t, nil), st, nil).Run(t.Context(), opts); err != nil {
+	if _, err := engine.New(good.client(t, nil), st, nil).Run(t.Context(), complete(opts)); err != nil {
 		t.Fatal(err)
 	}
 	revived := 0
 	for cycle := 1; cycle <= 4; cycle++ {
 		at := good.server.Advance(time.Time{}).Now()
 		cut.server.Advance(at)
-		if _, err := engine.New(cut.client(t, nil), st, nil).Run(t.Context(), opts); !errors.Is(err, engine.ErrIncomplete) {
+		if _, err := engine.New(cut.client(t, nil), st, nil).Run(t.Context(), complete(opts)); !errors.Is(err, engine.ErrIncomplete) {
 			t.Fatalf("cycle %d: the run with cut streams: %v", cycle, err)
 		}
 		restart := opts
 		restart.Restart = true
-		res, err := engine.New(good.client(t, nil), st, nil).Run(t.Context(), restart)
+		res, err := engine.New(good.client(t, nil), st, nil).Run(t.Context(), complete(restart))
 		if err != nil || res.Run.Mode != compliance.ModeIncremental {
 			t.Fatalf("cycle %d: restarted run: %v (%s)", cycle, err, res.Run.Mode)
 		}
@@ -195,13 +195,13 @@ func TestRejectsSurviveAnInterruption(t *testing.T) {
 	// the rejects of an uninterrupted run with the same faults
 	faults := emulator.Faults{MalformedEvery: 25}
 	whole := startEmulator(t, estate, emulator.Options{RateCalls: -1, Faults: faults})
-	ref, err := engine.New(whole.client(t, nil), openStore(t), nil).Run(t.Context(), opts)
+	ref, err := engine.New(whole.client(t, nil), openStore(t), nil).Run(t.Context(), complete(opts))
 	if !errors.Is(err, engine.ErrIncomplete) || ref.Run.Rejects == 0 {
 		t.Fatalf("reference run: %v, %d rejects", err, ref.Run.Rejects)
 	}
 
 	st := openStore(t)
-	if _, err := engine.New(startEmulator(t, estate, emulator.Options{RateCalls: -1}).client(t, nil), st, nil).Run(t.Context(), opts); err != nil {
+	if _, err := engine.New(startEmulator(t, estate, emulator.Options{RateCalls: -1}).client(t, nil), st, nil).Run(t.Context(), complete(opts)); err != nil {
 		t.Fatal(err)
 	}
 	faults.Trickle = 20 * time.Millisecond
@@ -217,13 +217,13 @@ func TestRejectsSurviveAnInterruption(t *testing.T) {
 		}
 		cancel()
 	}()
-	res, err := eng.Run(ctx, opts)
+	res, err := eng.Run(ctx, complete(opts))
 	if !errors.Is(err, context.Canceled) || res.Run.ID != 2 {
 		t.Fatalf("interrupted run: %v", err)
 	}
 	before := eng.Progress.Rejects.Load()
 	eng2 := engine.New(whole.client(t, nil), st, nil)
-	res, err = eng2.Run(t.Context(), opts)
+	res, err = eng2.Run(t.Context(), complete(opts))
 	sink.Close()
 	if !errors.Is(err, engine.ErrIncomplete) || !res.Resumed || res.Run.ID != 2 {
 		t.Fatalf("resumed run: %v (resumed %v, run %d)", err, res.Resumed, res.Run.ID)
@@ -255,7 +255,7 @@ func (s stopAtEndLoad) EndLoad(ctx context.Context) error {
 	return s.Store.EndLoad(ctx)
 }
 
-var _ store.Store = stopAtEndLoad{}
+var _ engine.Store = stopAtEndLoad{}
 
 func TestRunStoppedInItsEndStepsIsFinishedByTheNext(t *testing.T) {
 	t.Parallel()
@@ -265,20 +265,20 @@ func TestRunStoppedInItsEndStepsIsFinishedByTheNext(t *testing.T) {
 	env := startEmulator(t, estate, emulator.Options{RateCalls: -1})
 	st := openStore(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	res, err := engine.New(env.client(t, nil), stopAtEndLoad{st, cancel}, nil).Run(ctx, opts)
+	res, err := engine.New(env.client(t, nil), stopAtEndLoad{st, cancel}, nil).Run(ctx, complete(opts))
 	if !errors.Is(err, context.Canceled) || res.Run.Status != compliance.RunInterrupted {
 		t.Fatalf("run stopped after its last batch: %v, %s", err, res.Run.Status)
 	}
 	if _, err := st.LastSucceeded(t.Context()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an interrupted run counts as succeeded: %v", err)
 	}
-	res, err = engine.New(env.client(t, nil), st, nil).Run(t.Context(), opts)
+	res, err = engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(opts))
 	if err != nil || !res.Resumed || res.Run.ID != 1 || res.Run.Status != compliance.RunSucceeded || res.Fetched != 0 {
 		t.Fatalf("the next run: %v, resumed %v, %+v, fetched %d", err, res.Resumed, res.Run, res.Fetched)
 	}
 	checkSummaries(t, estate, res)
 	sameAsClean(t, clean, exported(t, st))
-	res, err = engine.New(env.client(t, nil), st, nil).Run(t.Context(), opts)
+	res, err = engine.New(env.client(t, nil), st, nil).Run(t.Context(), complete(opts))
 	if err != nil || res.Run.Mode != compliance.ModeIncremental {
 		t.Fatalf("the run after: %v (%s); want incremental from run 1", err, res.Run.Mode)
 	}

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"pcsync/internal/compliance"
@@ -23,71 +22,90 @@ import (
 // Formats are the output formats.
 var Formats = []string{"ndjson", "json", "csv"}
 
-// Tables are the tables that can be exported.
-var Tables = []string{"postures", "history", "policies", "sections", "controls", "technologies", "frameworks", "hosts",
-	"exceptions", "runs"}
+// view is how a registry table is exported when not column by column: a
+// domain document (a posture in the PCRS record shape, a section with its
+// controls) built from the Reader's typed iterators. sample gives the
+// fields of the header.
+type view struct {
+	sample func() row
+	rows   func(ctx context.Context, rd store.Reader, emit func(row) error) error
+}
 
-// Write exports table from st to w in format.
-func Write(ctx context.Context, st store.Store, table, format string, w io.Writer) error {
-	if !slices.Contains(Tables, table) {
-		return fmt.Errorf("unknown table %q: use one of %s", table, strings.Join(Tables, ", "))
+// views are the tables exported as documents; every other table of
+// store.Tables is exported column by column, under camelCase names.
+var views = map[string]view{
+	"postures": {func() row { return postureRow(nil, &compliance.Posture{}) }, func(ctx context.Context, rd store.Reader, emit func(row) error) error {
+		var r row
+		return rd.Postures(ctx, func(p *compliance.Posture) error { r = postureRow(r[:0], p); return emit(r) })
+	}},
+	"policies": {func() row { return policyRow(nil, &compliance.Policy{}) }, func(ctx context.Context, rd store.Reader, emit func(row) error) error {
+		var r row
+		return rd.Policies(ctx, func(p *compliance.Policy) error { r = policyRow(r[:0], p); return emit(r) })
+	}},
+	"hosts": {func() row { return hostRow(nil, &compliance.Host{}) }, func(ctx context.Context, rd store.Reader, emit func(row) error) error {
+		var r row
+		return rd.Hosts(ctx, func(h *compliance.Host) error { r = hostRow(r[:0], h); return emit(r) })
+	}},
+	"controls": {func() row { return controlRow(nil, &compliance.Control{}) }, func(ctx context.Context, rd store.Reader, emit func(row) error) error {
+		var r row
+		return rd.Controls(ctx, func(c *compliance.Control) error { r = controlRow(r[:0], c); return emit(r) })
+	}},
+	"technologies": {func() row { return technologyRow(nil, &compliance.Technology{}) }, func(ctx context.Context, rd store.Reader, emit func(row) error) error {
+		var r row
+		return rd.Technologies(ctx, func(t *compliance.Technology) error { r = technologyRow(r[:0], t); return emit(r) })
+	}},
+	"sections": {func() row { return sectionRow(nil, 0, &compliance.Section{}) }, func(ctx context.Context, rd store.Reader, emit func(row) error) error {
+		var r row
+		return rd.Sections(ctx, func(id int64, x *compliance.Section) error { r = sectionRow(r[:0], id, x); return emit(r) })
+	}},
+	"frameworks": {func() row { return frameworkRow(nil, &compliance.Framework{}) }, func(ctx context.Context, rd store.Reader, emit func(row) error) error {
+		var r row
+		return rd.Frameworks(ctx, func(x *compliance.Framework) error { r = frameworkRow(r[:0], x); return emit(r) })
+	}},
+	"exceptions": {func() row { return exceptionRow(nil, 0, &compliance.Exception{}) }, func(ctx context.Context, rd store.Reader, emit func(row) error) error {
+		var r row
+		return rd.Exceptions(ctx, func(id int64, x *compliance.Exception) error { r = exceptionRow(r[:0], id, x); return emit(r) })
+	}},
+	"history": {func() row { return historyRow(nil, &compliance.StatusChange{}) }, func(ctx context.Context, rd store.Reader, emit func(row) error) error {
+		var r row
+		return rd.History(ctx, func(x *compliance.StatusChange) error { r = historyRow(r[:0], x); return emit(r) })
+	}},
+	"runs": {func() row { return runRow(nil, &compliance.Run{}) }, func(ctx context.Context, rd store.Reader, emit func(row) error) error {
+		var r row
+		return rd.Runs(ctx, func(x *compliance.Run) error { r = runRow(r[:0], x); return emit(r) })
+	}},
+}
+
+// Tables are the tables that can be exported: the registry's, in its order.
+func Tables() []string {
+	names := make([]string, len(store.Tables))
+	for i, t := range store.Tables {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// Write exports table from rd to w in format.
+func Write(ctx context.Context, rd store.Reader, table, format string, w io.Writer) error {
+	t := store.TableNamed(table)
+	if t == nil {
+		return fmt.Errorf("unknown table %q: use one of %s", table, strings.Join(Tables(), ", "))
 	}
 	enc, err := newEncoder(format, w)
 	if err != nil {
 		return err
 	}
-	var r row
-	emit := func() error { return enc.row(r) }
-	switch table {
-	case "postures":
-		err = enc.begin(postureRow(nil, &compliance.Posture{}))
+	emit := func(r row) error { return enc.row(r) }
+	if v, ok := views[table]; ok {
+		err = enc.begin(v.sample())
 		if err == nil {
-			err = st.Postures(ctx, func(p *compliance.Posture) error { r = postureRow(r[:0], p); return emit() })
+			err = v.rows(ctx, rd, emit)
 		}
-	case "policies":
-		err = enc.begin(policyRow(nil, &compliance.Policy{}))
+	} else {
+		err = enc.begin(columnRow(nil, t, nil))
+		var r row
 		if err == nil {
-			err = st.Policies(ctx, func(p *compliance.Policy) error { r = policyRow(r[:0], p); return emit() })
-		}
-	case "hosts":
-		err = enc.begin(hostRow(nil, &compliance.Host{}))
-		if err == nil {
-			err = st.Hosts(ctx, func(h *compliance.Host) error { r = hostRow(r[:0], h); return emit() })
-		}
-	case "controls":
-		err = enc.begin(controlRow(nil, &compliance.Control{}))
-		if err == nil {
-			err = st.Controls(ctx, func(c *compliance.Control) error { r = controlRow(r[:0], c); return emit() })
-		}
-	case "technologies":
-		err = enc.begin(technologyRow(nil, &compliance.Technology{}))
-		if err == nil {
-			err = st.Technologies(ctx, func(t *compliance.Technology) error { r = technologyRow(r[:0], t); return emit() })
-		}
-	case "sections":
-		err = enc.begin(sectionRow(nil, 0, &compliance.Section{}))
-		if err == nil {
-			err = st.Sections(ctx, func(id int64, x *compliance.Section) error { r = sectionRow(r[:0], id, x); return emit() })
-		}
-	case "frameworks":
-		err = enc.begin(frameworkRow(nil, &compliance.Framework{}))
-		if err == nil {
-			err = st.Frameworks(ctx, func(x *compliance.Framework) error { r = frameworkRow(r[:0], x); return emit() })
-		}
-	case "exceptions":
-		err = enc.begin(exceptionRow(nil, 0, &compliance.Exception{}))
-		if err == nil {
-			err = st.Exceptions(ctx, func(id int64, x *compliance.Exception) error { r = exceptionRow(r[:0], id, x); return emit() })
-		}
-	case "history":
-		err = enc.begin(historyRow(nil, &compliance.StatusChange{}))
-		if err == nil {
-			err = st.History(ctx, func(x *compliance.StatusChange) error { r = historyRow(r[:0], x); return emit() })
-		}
-	case "runs":
-		err = enc.begin(runRow(nil, &compliance.Run{}))
-		if err == nil {
-			err = st.Runs(ctx, func(x *compliance.Run) error { r = runRow(r[:0], x); return emit() })
+			err = rd.Rows(ctx, t, func(vals []any) error { r = columnRow(r[:0], t, vals); return emit(r) })
 		}
 	}
 	if err != nil {
@@ -99,7 +117,7 @@ func Write(ctx context.Context, st store.Store, table, format string, w io.Write
 // Changes writes the changes after run from up to run to, one row each:
 // kind (newly-failing, newly-passing, newly-error, new, stale, revived), the posture
 // and its keys, the statuses before and after, when, and which run saw it.
-func Changes(ctx context.Context, st store.Store, from, to int64, format string, w io.Writer) error {
+func Changes(ctx context.Context, st store.Reader, from, to int64, format string, w io.Writer) error {
 	enc, err := newEncoder(format, w)
 	if err != nil {
 		return err

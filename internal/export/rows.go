@@ -1,11 +1,13 @@
 package export
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
 	"pcsync/internal/compliance"
 	"pcsync/internal/jsonenc"
+	"pcsync/internal/store"
 )
 
 type kind uint8
@@ -18,6 +20,8 @@ const (
 	kRaw    // JSON text as stored; nil is null
 	kObject // the next n fields are its members
 	kSplice // a JSON object whose members join the enclosing object
+	kNull   // null in JSON, empty in CSV
+	kFloat
 )
 
 // field is one value of a row. An object field is followed by its members.
@@ -28,6 +32,7 @@ type field struct {
 	n    int64
 	t    time.Time
 	b    bool
+	f    float64
 	raw  []byte
 }
 
@@ -42,6 +47,35 @@ func boolean(name string, v bool) field  { return field{name: name, kind: kBool,
 func raw(name string, v []byte) field    { return field{name: name, kind: kRaw, raw: v} }
 func object(name string, n int) field    { return field{name: name, kind: kObject, n: int64(n)} }
 func splice(name string, v []byte) field { return field{name: name, kind: kSplice, raw: v} }
+
+// columnRow lays out a registry table's row column by column; vals nil
+// gives the header's sample.
+func columnRow(r row, t *store.Table, vals []any) row {
+	for i, c := range t.Columns {
+		var v any
+		if vals != nil {
+			v = vals[i]
+		}
+		name := c.Field()
+		switch x := v.(type) {
+		case nil:
+			r = append(r, field{name: name, kind: kNull})
+		case int64:
+			r = append(r, num(name, x))
+		case string:
+			r = append(r, str(name, x))
+		case time.Time:
+			r = append(r, date(name, x))
+		case bool:
+			r = append(r, boolean(name, x))
+		case []byte:
+			r = append(r, raw(name, x))
+		default:
+			r = append(r, str(name, fmt.Sprint(x)))
+		}
+	}
+	return r
+}
 
 // postureRow lays a posture out in the order of the PCRS output table.
 func postureRow(r row, p *compliance.Posture) row {

@@ -1,21 +1,85 @@
-// Package store defines where a sync lands: the Store interface, written in
-// domain types, that the engine writes through and the exporters read from.
+// Package store is where a sync lands and what everything else reads. It
+// defines the database by the roles its users play, in domain types, and
+// knows no SQL:
 //
-// Implementations live in subpackages (store/sqlite; PostgreSQL follows) and
-// all pass the conformance suite in store/storetest. Every write is an upsert
-// keyed by Qualys ids, so a batch written twice leaves the same rows as a
-// batch written once.
+//   - Sink is what a sync writes: the catalogue (policies, controls, policy
+//     exports), posture batches with the batch records that commit with them,
+//     host membership and stale marks. Used by internal/engine.
+//   - Ledger is the run ledger: runs, their plans and resumption, and the
+//     sync lock that keeps one sync per database. Used by internal/engine.
+//   - Reader is every read: the registry's tables streamed row by row
+//     (pcsync export, pcsync migrate), the typed views behind export, the run
+//     ledger, diffs and status changes (pcsync diff). Used by internal/export,
+//     the diff command and the server. A reader never writes, creates or
+//     migrates anything.
+//
+// Which command uses which role:
+//
+//	pcsync sync, demo, bench   Sink + Ledger (and Reader for the summary)
+//	pcsync export, diff        Reader, opened read-only
+//	pcsync serve               Reader, opened read-only
+//
+// Open a database by its DSN with ParseDSN and the opener in internal/app
+// (the composition root, the only place that knows the implementations): a
+// path, "file:..." or "sqlite:..." is SQLite (store/sqlite), a
+// "postgres://" or "postgresql://" URL is PostgreSQL. Every implementation
+// passes the conformance suite in store/storetest, role by role.
+//
+// Every write is an upsert keyed by Qualys ids, so a batch written twice
+// leaves the same rows as a batch written once; a batch's checkpoint commits
+// in the transaction of its last records; every status change of a posture
+// leaves exactly one history row.
 package store
 
 import (
-	"context"
 	"errors"
+	"fmt"
 
 	"pcsync/internal/compliance"
 )
 
 // ErrNotFound is returned by lookups of rows that do not exist.
 var ErrNotFound = errors.New("not found")
+
+// NotPcsyncError says a database exists but is not one pcsync wrote (an
+// empty file, another program's database, not a database at all). Readers
+// refuse it and leave it as it was.
+type NotPcsyncError struct {
+	Where string // the redacted DSN or path
+	Why   string // what was found instead, when known
+}
+
+func (e *NotPcsyncError) Error() string {
+	msg := "not a pcsync database: " + e.Where
+	if e.Why != "" {
+		msg += " (" + e.Why + ")"
+	}
+	return msg
+}
+
+// SchemaError says the database's schema is not the one this pcsync reads:
+// older (a sync upgrades it) or newer (a newer pcsync wrote it).
+type SchemaError struct {
+	Where      string
+	Have, Want int
+}
+
+func (e *SchemaError) Error() string {
+	if e.Have > e.Want {
+		return fmt.Sprintf("%s has schema version %d but this pcsync knows only %d: use a newer pcsync", e.Where, e.Have, e.Want)
+	}
+	return fmt.Sprintf("%s has schema version %d and this pcsync reads version %d: run pcsync sync once to upgrade it", e.Where, e.Have, e.Want)
+}
+
+// DSNError says a DSN cannot name a database: a bad form, a directory that
+// does not exist, a database a reader was asked to open that is not there.
+// Nothing was opened or created.
+type DSNError struct {
+	DSN string // redacted
+	Msg string
+}
+
+func (e *DSNError) Error() string { return e.DSN + ": " + e.Msg }
 
 // LockedError says another sync holds the database.
 type LockedError struct {
@@ -87,110 +151,4 @@ type Plan struct {
 	Policies []compliance.PolicySummary
 	// Problems are steps that failed without stopping the run.
 	Problems []string
-}
-
-// Store is a pcsync database. Methods are safe for use by one writer
-// goroutine and any number of readers; implementations serialize writes.
-type Store interface {
-	// BeginRun records a new run in state running and sets r.ID.
-	BeginRun(ctx context.Context, r *compliance.Run) error
-	// FinishRun records how run r ended: status, message, counts, its
-	// problems (those recorded with the plan are kept when r has none) and
-	// the summary of each policy.
-	FinishRun(ctx context.Context, r *compliance.Run, policies []compliance.PolicySummary) error
-	// UpsertPolicies stores policies as the policy list gave them.
-	UpsertPolicies(ctx context.Context, runID int64, policies []compliance.Policy) error
-	// UpsertControls stores controls of the control library with their
-	// technologies (rationale) and framework references, replacing what was
-	// stored for those controls.
-	UpsertControls(ctx context.Context, runID int64, controls []compliance.Control) error
-	// UpsertPolicyDetail stores a policy export: the policy's technologies,
-	// sections, controls per section with per-technology expectations, its
-	// user-defined controls and the frameworks of its appendix, replacing
-	// what an earlier export stored for the policy.
-	UpsertPolicyDetail(ctx context.Context, runID int64, d *compliance.PolicyDetail) error
-
-	// BeginLoad is called before a run's first Write. An implementation may
-	// switch to a bulk-load mode here (SQLite drops the secondary posture
-	// indexes of an empty table, to rebuild them once at EndLoad).
-	BeginLoad(ctx context.Context) error
-	// EndLoad is called after a run's last Write, even a failed run's; with
-	// ctx cancelled it may leave work (index builds) to the next run, which
-	// must then finish it. Data written before is intact either way.
-	EndLoad(ctx context.Context) error
-	// Write applies b atomically: posture records are upserted by posture id,
-	// the hosts, technologies and controls they mention are upserted too,
-	// and b.Done is recorded in the same transaction.
-	Write(ctx context.Context, b *Batch) error
-
-	// AcquireSyncLock takes the database's sync lock, or fails with a
-	// *LockedError if another sync holds it. The lock dies with its process.
-	AcquireSyncLock(ctx context.Context) (release func(), err error)
-	// PlanRun records run runID's plan, every batch pending; from then on
-	// the run can be resumed.
-	PlanRun(ctx context.Context, runID int64, plan *Plan) error
-	// UnfinishedRun returns the latest planned run, with no run after it,
-	// that did not finish: killed or interrupted, or failed with batches
-	// pending. It returns the run's batches not done (none when only its
-	// end steps are left); ErrNotFound if there is no such run.
-	UnfinishedRun(ctx context.Context) (*compliance.Run, []PlannedBatch, error)
-	// ResumeRun marks r running again and counts the resumption.
-	ResumeRun(ctx context.Context, r *compliance.Run) error
-	// AbandonRun discards the pending batches of an unfinished run, saying why.
-	AbandonRun(ctx context.Context, runID int64, why string) error
-	// AbandonStopped marks abandoned every run still "running" but run
-	// except: the sync lock is held, so their process is gone.
-	AbandonStopped(ctx context.Context, except int64) error
-	// FailBatch records that a batch could not be fetched, and why.
-	FailBatch(ctx context.Context, runID, batchNo int64, msg string) error
-	// RunSummaries computes the per-policy summary of run runID from its
-	// plan and its batches: what the stored ones returned and rejected, and
-	// which failed (their errors follow the policy's error of the plan).
-	RunSummaries(ctx context.Context, runID int64) ([]compliance.PolicySummary, error)
-	// LastSucceeded returns the latest run that succeeded; ErrNotFound if none.
-	LastSucceeded(ctx context.Context) (*compliance.Run, error)
-	// UpdatePolicyHosts records that policyID covers hostIDs as of run
-	// runID. Hosts it covered before and not now are marked stale, with
-	// their postures of the policy; it returns the hosts that are new to
-	// the policy, back in it, or not yet fetched whole since (each must be
-	// fetched whole; see BatchDone.Whole), how many hosts left, and how
-	// many postures that made stale.
-	UpdatePolicyHosts(ctx context.Context, runID, policyID int64, hostIDs []int64) (added []int64, left, stale int64, err error)
-	// MarkStale marks stale the postures of policies that run runID, a
-	// complete full run, did not return, and returns how many per policy.
-	MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error)
-
-	// Postures calls fn for every stored posture record, by policy, then posture id.
-	// The record passed to fn is reused between calls.
-	Postures(ctx context.Context, fn func(*compliance.Posture) error) error
-	// Policies calls fn for every stored policy, in id order.
-	Policies(ctx context.Context, fn func(*compliance.Policy) error) error
-	// Hosts calls fn for every stored host, in id order.
-	Hosts(ctx context.Context, fn func(*compliance.Host) error) error
-	// Technologies calls fn for every stored technology, in id order.
-	Technologies(ctx context.Context, fn func(*compliance.Technology) error) error
-	// Controls calls fn for every stored control, in id order, with its
-	// technologies and framework references.
-	Controls(ctx context.Context, fn func(*compliance.Control) error) error
-	// Sections calls fn for every policy section, by policy and number, with
-	// its controls (the per-technology expectations included).
-	Sections(ctx context.Context, fn func(policyID int64, s *compliance.Section) error) error
-	// Frameworks calls fn for every framework, in id order.
-	Frameworks(ctx context.Context, fn func(*compliance.Framework) error) error
-	// Exceptions calls fn for every posture exception, by posture id.
-	Exceptions(ctx context.Context, fn func(postureID int64, e *compliance.Exception) error) error
-	// History calls fn for every status change, in the order they were seen.
-	History(ctx context.Context, fn func(*compliance.StatusChange) error) error
-	// Diff summarizes per policy what changed after run from, up to and
-	// including run to.
-	Diff(ctx context.Context, from, to int64) ([]compliance.PolicyDiff, error)
-	// Changes calls fn for every change after run from up to run to.
-	Changes(ctx context.Context, from, to int64, fn func(*compliance.Change) error) error
-	// Runs calls fn for every run, oldest first.
-	Runs(ctx context.Context, fn func(*compliance.Run) error) error
-	// RunPolicies returns the per-policy summaries of run id.
-	RunPolicies(ctx context.Context, runID int64) ([]compliance.PolicySummary, error)
-
-	// Close releases the database.
-	Close() error
 }

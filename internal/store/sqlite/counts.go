@@ -15,7 +15,7 @@ import (
 // key in Go, and the stale marks return the postures they mark (RETURNING);
 // the changes are summed per key and applied once per key at the end of the
 // transaction, in key order. When an upsert replaces a stored posture, the
-// trigger postures_counts_replaced (schema 5) takes the replaced one out,
+// trigger postures_counts_replaced (schema 6) takes the replaced one out,
 // so a first load, where nothing is replaced, pays nothing in SQL.
 // BENCHMARKS.md compares this with the alternatives.
 

@@ -3,11 +3,24 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/ncruces/go-sqlite3"
 )
 
 // secondaryIndexes are the posture indexes rebuilt after a bulk load.
 var secondaryIndexes = []struct{ name, sql string }{
 	{"postures_natural", "CREATE INDEX IF NOT EXISTS postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance)"},
+	{"postures_host", "CREATE INDEX IF NOT EXISTS postures_host ON postures (host_id, policy_id, control_id, technology_id, instance)"},
+	{"postures_control", "CREATE INDEX IF NOT EXISTS postures_control ON postures (control_id, policy_id, host_id, technology_id, instance)"},
+}
+
+func indexNames() string {
+	var names []string
+	for _, ix := range secondaryIndexes {
+		names = append(names, "'"+ix.name+"'")
+	}
+	return strings.Join(names, ", ")
 }
 
 // BeginLoad switches to bulk loading when the postures table is empty (a
@@ -22,7 +35,7 @@ func (s *Store) BeginLoad(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	present, err := s.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'postures_natural'")
+	present, err := s.scalarInt("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN (" + indexNames() + ")")
 	if err != nil {
 		return err
 	}
@@ -56,8 +69,11 @@ func (s *Store) EndLoad(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) scalarInt(sql string) (int64, error) {
-	st, _, err := s.conn.Prepare(sql)
+func (s *Store) scalarInt(sql string) (int64, error) { return scalar(s.conn, sql) }
+
+// scalar runs a query of one integer on conn.
+func scalar(conn *sqlite3.Conn, sql string) (int64, error) {
+	st, _, err := conn.Prepare(sql)
 	if err != nil {
 		return 0, err
 	}

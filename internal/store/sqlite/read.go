@@ -14,15 +14,21 @@ import (
 // query runs sql on a read connection of its own (WAL lets it read while a
 // sync writes) and calls row for each result row.
 func (s *Store) query(ctx context.Context, sql string, row func(st *sqlite3.Stmt) error, args ...any) error {
-	conn, err := s.open(ctx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	conn, err := s.reader(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer s.release(conn)
 	old := conn.SetInterrupt(ctx)
 	defer conn.SetInterrupt(old)
 	st, _, err := conn.Prepare(sql)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("prepare: %w", err)
 	}
 	defer st.Close()
@@ -49,11 +55,8 @@ func date(st *sqlite3.Stmt, col int) time.Time {
 	if len(b) == 0 {
 		return time.Time{}
 	}
-	if len(b) == 20 { // the layout pcsync writes; parse without allocating
-		t, err := time.Parse(compliance.DateLayout, string(b))
-		if err == nil {
-			return t
-		}
+	if t, ok := compliance.ParseDate(b); ok { // the layout pcsync writes
+		return t
 	}
 	t, _ := time.Parse(time.RFC3339Nano, string(b))
 	return t.UTC()
@@ -111,13 +114,17 @@ func (s *Store) Postures(ctx context.Context, fn func(*compliance.Posture) error
 func (s *Store) Policies(ctx context.Context, fn func(*compliance.Policy) error) error {
 	return s.query(ctx, `SELECT id, title, created_by, created_date, modified_by, modified_date,
 		last_evaluated_date, status, locked FROM policies ORDER BY id`, func(st *sqlite3.Stmt) error {
-		p := compliance.Policy{
-			ID: st.ColumnInt64(0), Title: st.ColumnText(1), CreatedBy: st.ColumnText(2),
-			CreatedDate: date(st, 3), ModifiedBy: st.ColumnText(4), ModifiedDate: date(st, 5),
-			LastEvaluatedDate: date(st, 6), Status: st.ColumnText(7), Locked: st.ColumnBool(8),
-		}
+		p := scanPolicy(st)
 		return fn(&p)
 	})
+}
+
+func scanPolicy(st *sqlite3.Stmt) compliance.Policy {
+	return compliance.Policy{
+		ID: st.ColumnInt64(0), Title: st.ColumnText(1), CreatedBy: st.ColumnText(2),
+		CreatedDate: date(st, 3), ModifiedBy: st.ColumnText(4), ModifiedDate: date(st, 5),
+		LastEvaluatedDate: date(st, 6), Status: st.ColumnText(7), Locked: st.ColumnBool(8),
+	}
 }
 
 // Hosts calls fn for every stored host, in id order.
@@ -166,17 +173,23 @@ func (s *Store) Controls(ctx context.Context, fn func(*compliance.Control) error
 	if err != nil {
 		return err
 	}
-	return s.query(ctx, `SELECT id, criticality_label, criticality_value, category, sub_category, statement, check_type,
-		comment, is_active, user_defined, created_date, update_date, remediation FROM controls ORDER BY id`, func(st *sqlite3.Stmt) error {
-		c := compliance.Control{
-			ID: st.ColumnInt64(0), Criticality: compliance.Criticality{Label: st.ColumnText(1), Value: st.ColumnInt64(2)},
-			Category: st.ColumnText(3), SubCategory: st.ColumnText(4), Statement: st.ColumnText(5), CheckType: st.ColumnText(6),
-			Comment: st.ColumnText(7), Active: st.ColumnType(8) == sqlite3.NULL || st.ColumnBool(8), UserDefined: st.ColumnBool(9),
-			Created: date(st, 10), Updated: date(st, 11), Remediation: st.ColumnText(12),
-		}
+	return s.query(ctx, `SELECT `+controlColumns+` FROM controls ORDER BY id`, func(st *sqlite3.Stmt) error {
+		c := scanControl(st)
 		c.Technologies, c.Frameworks = techs[c.ID], fws[c.ID]
 		return fn(&c)
 	})
+}
+
+const controlColumns = `id, criticality_label, criticality_value, category, sub_category, statement, check_type,
+	comment, is_active, user_defined, created_date, update_date, remediation`
+
+func scanControl(st *sqlite3.Stmt) compliance.Control {
+	return compliance.Control{
+		ID: st.ColumnInt64(0), Criticality: compliance.Criticality{Label: st.ColumnText(1), Value: st.ColumnInt64(2)},
+		Category: st.ColumnText(3), SubCategory: st.ColumnText(4), Statement: st.ColumnText(5), CheckType: st.ColumnText(6),
+		Comment: st.ColumnText(7), Active: st.ColumnType(8) == sqlite3.NULL || st.ColumnBool(8), UserDefined: st.ColumnBool(9),
+		Created: date(st, 10), Updated: date(st, 11), Remediation: st.ColumnText(12),
+	}
 }
 
 // Sections calls fn for every policy section with its controls.
@@ -245,7 +258,19 @@ func (s *Store) Runs(ctx context.Context, fn func(*compliance.Run) error) error 
 }
 
 const runColumns = `id, started_at, finished_at, status, source, params, message, policies, batches,
-	records, passed, failed, errors, rejects, wire_bytes, data_bytes, mode, since, resumed, request, problems`
+	records, passed, failed, errors, rejects, wire_bytes, data_bytes, mode, since, resumed, request, problems, throttles, retries`
+
+// runColumnCount is how many columns runColumns has.
+const runColumnCount = 23
+
+// prefixed qualifies each of the comma-separated columns with p ("r.").
+func prefixed(p, columns string) string {
+	cs := strings.Split(columns, ",")
+	for i, c := range cs {
+		cs[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(cs, ", ")
+}
 
 func scanRun(st *sqlite3.Stmt) compliance.Run {
 	return compliance.Run{
@@ -257,6 +282,7 @@ func scanRun(st *sqlite3.Stmt) compliance.Run {
 		WireBytes: st.ColumnInt64(14), DataBytes: st.ColumnInt64(15),
 		Mode: st.ColumnText(16), Since: date(st, 17), Resumed: st.ColumnInt64(18),
 		Request: st.ColumnText(19), Problems: splitProblems(st.ColumnText(20)),
+		Throttles: st.ColumnInt64(21), Retries: st.ColumnInt64(22),
 	}
 }
 

@@ -46,14 +46,19 @@ func (s *Store) FinishRun(ctx context.Context, r *compliance.Run, policies []com
 		return fmt.Errorf("finish run: %w", err)
 	}
 	err := exec(s.conn, `UPDATE runs SET finished_at = ?, status = ?, message = ?, policies = ?, batches = ?,
-		records = ?, passed = ?, failed = ?, errors = ?, rejects = ?, wire_bytes = ?, data_bytes = ?, problems = coalesce(?, problems) WHERE id = ?`,
+		records = ?, passed = ?, failed = ?, errors = ?, rejects = ?, wire_bytes = ?, data_bytes = ?, problems = coalesce(?, problems),
+		throttles = ?, retries = ? WHERE id = ?`,
 		r.FinishedAt.UTC().Format(time.RFC3339Nano), string(r.Status), r.Message, r.Policies, r.Batches,
-		r.Records, r.Passed, r.Failed, r.Errors, r.Rejects, r.WireBytes, r.DataBytes, joinProblems(r.Problems), r.ID)
+		r.Records, r.Passed, r.Failed, r.Errors, r.Rejects, r.WireBytes, r.DataBytes, joinProblems(r.Problems),
+		r.Throttles, r.Retries, r.ID)
 	for _, p := range policies {
 		if err != nil {
 			break
 		}
 		err = upsertRunPolicy(s.conn, r.ID, &p)
+	}
+	if err == nil {
+		err = snapshotCounts(s.conn, r.ID)
 	}
 	if err != nil {
 		_ = s.conn.Exec("ROLLBACK")
@@ -108,4 +113,32 @@ func upsertRunPolicy(conn *sqlite3.Conn, runID int64, p *compliance.PolicySummar
 		stale_postures = excluded.stale_postures`,
 		runID, p.PolicyID, p.Title, p.HostsRequested, p.HostsReturned, p.Records, p.Passed, p.Failed, p.Errors, p.Error,
 		p.StaleHosts, p.StalePostures)
+}
+
+// snapshotCountsSQL records the current figures as run id's, for trends:
+// every policy (policy 0), each policy, each framework over every policy
+// and each framework within each policy. A control counts once per
+// framework however many of its sections it maps to.
+const snapshotCountsSQL = `
+INSERT INTO run_counts (policy_id, framework_id, run_id, passed, failed, errors)
+SELECT 0, 0, ?1, coalesce(sum(passed), 0), coalesce(sum(failed), 0), coalesce(sum(errors), 0) FROM counts_control
+UNION ALL
+SELECT policy_id, 0, ?1, sum(passed), sum(failed), sum(errors) FROM counts_control GROUP BY policy_id
+UNION ALL
+SELECT 0, f.framework_id, ?1, sum(c.passed), sum(c.failed), sum(c.errors)
+FROM (SELECT DISTINCT control_id, framework_id FROM control_frameworks) f JOIN counts_control c ON c.control_id = f.control_id
+GROUP BY f.framework_id
+UNION ALL
+SELECT c.policy_id, f.framework_id, ?1, sum(c.passed), sum(c.failed), sum(c.errors)
+FROM (SELECT DISTINCT control_id, framework_id FROM control_frameworks) f JOIN counts_control c ON c.control_id = f.control_id
+GROUP BY c.policy_id, f.framework_id`
+
+func snapshotCounts(conn *sqlite3.Conn, runID int64) error {
+	if err := exec(conn, `DELETE FROM run_counts WHERE run_id = ?`, runID); err != nil {
+		return err
+	}
+	if err := exec(conn, snapshotCountsSQL, runID); err != nil {
+		return fmt.Errorf("record the run's figures: %w", err)
+	}
+	return nil
 }

@@ -1,5 +1,6 @@
 // Package sqlite is the default pcsync store: one SQLite file, written by one
-// connection in batched transactions (WAL mode), read by others.
+// connection in batched transactions (WAL mode), read by others (read-only
+// connections, pooled).
 //
 // It uses github.com/ncruces/go-sqlite3 through its direct API: pure Go (no
 // cgo, so pcsync stays one static binary) and, measured on this project's
@@ -13,7 +14,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,34 +51,40 @@ type Options struct {
 	MaxPages int
 }
 
-// Store is a SQLite pcsync database.
+// Store is a SQLite pcsync database, opened by Open for a sync (it then
+// satisfies store.Writer) or by OpenReader for reading only.
 type Store struct {
-	path string
-	opts Options
+	path     string
+	opts     Options
+	readOnly bool
 
 	mu   sync.Mutex // serializes use of conn
 	conn *sqlite3.Conn
 	w    *writer
 	cp   *checkpointer
 	bulk bool // between BeginLoad and EndLoad of a bulk load
+
+	readers chan *sqlite3.Conn // idle read connections
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Writer     = (*Store)(nil)
+	_ store.ReadCloser = (*Store)(nil)
+)
 
-// Open opens (creating if needed) the database at path and brings its schema
-// up to date.
+// idleReaders is how many read connections a Store keeps open between
+// queries (a server answers several requests at once).
+const idleReaders = 8
+
+// Open opens the database at path for a sync: it is created if needed and
+// its schema brought up to date. A path that cannot name a database (its
+// directory is missing, it is a directory, the disk is nearly full) is a
+// *store.DSNError; a file that cannot be written is an error of its own.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	if path == "" {
-		return nil, errors.New("database path is empty")
+	if err := checkWritable(path); err != nil {
+		return nil, err
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if st, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("database directory %s: %w", dir, err)
-		} else if !st.IsDir() {
-			return nil, fmt.Errorf("database directory %s is not a directory", dir)
-		}
-	}
-	s := &Store{path: path, opts: opts}
+	s := &Store{path: path, opts: opts, readers: make(chan *sqlite3.Conn, idleReaders)}
 	conn, err := s.open(ctx)
 	if err != nil {
 		return nil, err
@@ -91,15 +97,59 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// open makes a connection with pcsync's settings.
+// OpenReader opens the pcsync database at path for reading only: nothing is
+// created, written or migrated, and it works while a sync writes. A file
+// that is not a pcsync database (empty, another program's, not SQLite) is
+// a *store.NotPcsyncError, one of another schema version a
+// *store.SchemaError, and a missing one a *store.DSNError.
+func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil, &store.DSNError{DSN: path, Msg: "does not exist; run pcsync sync (or pcsync demo) first"}
+	case fi.IsDir():
+		return nil, &store.DSNError{DSN: path, Msg: "is a directory, not a database file"}
+	}
+	s := &Store{path: path, opts: opts, readOnly: true, readers: make(chan *sqlite3.Conn, idleReaders)}
+	conn, err := s.openRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkSchema(conn); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	s.readers <- conn
+	return s, nil
+}
+
+// checkSchema refuses a database pcsync did not write, or wrote with
+// another schema version.
+func (s *Store) checkSchema(conn *sqlite3.Conn) error {
+	have, err := userVersion(conn)
+	if err != nil {
+		return &store.NotPcsyncError{Where: s.path, Why: strings.TrimPrefix(err.Error(), "sqlite3: ")}
+	}
+	var tables int64
+	if err == nil {
+		tables, err = scalar(conn, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('runs', 'postures')")
+	}
+	switch {
+	case err != nil:
+		return &store.NotPcsyncError{Where: s.path, Why: strings.TrimPrefix(err.Error(), "sqlite3: ")}
+	case have == 0 || tables != 2:
+		return &store.NotPcsyncError{Where: s.path}
+	case have != SchemaVersion():
+		return &store.SchemaError{Where: s.path, Have: have, Want: SchemaVersion()}
+	}
+	return nil
+}
+
+// open makes a read-write connection with pcsync's settings.
 func (s *Store) open(ctx context.Context) (*sqlite3.Conn, error) {
 	conn, err := sqlite3.OpenContext(ctx, s.path)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", s.path, err)
-	}
-	cache := s.opts.CacheKiB
-	if cache == 0 {
-		cache = 8 << 10
 	}
 	sync := s.opts.Synchronous
 	if sync == "" {
@@ -115,7 +165,7 @@ func (s *Store) open(ctx context.Context) (*sqlite3.Conn, error) {
 	// posture rows, most of all with evidence (BENCHMARKS.md). page_size
 	// only applies to a new file.
 	pragmas := "PRAGMA page_size=32768; PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=2048; PRAGMA synchronous=" + sync +
-		"; PRAGMA cache_size=-" + strconv.Itoa(cache) + "; "
+		"; PRAGMA cache_size=-" + strconv.Itoa(s.cacheKiB()) + "; "
 	if s.opts.MaxPages > 0 {
 		pragmas += " PRAGMA max_page_count=" + strconv.Itoa(s.opts.MaxPages) + ";"
 	}
@@ -126,10 +176,68 @@ func (s *Store) open(ctx context.Context) (*sqlite3.Conn, error) {
 	return conn, nil
 }
 
+// openRead makes a read-only connection: SQLite itself refuses any write
+// through it.
+func (s *Store) openRead(ctx context.Context) (*sqlite3.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	conn, err := sqlite3.OpenFlags(s.path, sqlite3.OPEN_READONLY)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", s.path, err)
+	}
+	if err := conn.BusyTimeout(10 * time.Second); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if err := conn.Exec("PRAGMA cache_size=-" + strconv.Itoa(s.cacheKiB())); err != nil {
+		conn.Close()
+		if errors.Is(err, sqlite3.NOTADB) {
+			return nil, &store.NotPcsyncError{Where: s.path, Why: "not an SQLite database"}
+		}
+		return nil, fmt.Errorf("open database %s: %w", s.path, err)
+	}
+	return conn, nil
+}
+
+func (s *Store) cacheKiB() int {
+	if s.opts.CacheKiB == 0 {
+		return 8 << 10
+	}
+	return s.opts.CacheKiB
+}
+
+// reader takes an idle read connection, or opens one.
+func (s *Store) reader(ctx context.Context) (*sqlite3.Conn, error) {
+	select {
+	case c := <-s.readers:
+		return c, nil
+	default:
+		return s.openRead(ctx)
+	}
+}
+
+// release returns a read connection to the idle ones, or closes it.
+func (s *Store) release(c *sqlite3.Conn) {
+	select {
+	case s.readers <- c:
+	default:
+		c.Close()
+	}
+}
+
 // Close releases the database.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for done := false; !done; {
+		select {
+		case c := <-s.readers:
+			c.Close()
+		default:
+			done = true
+		}
+	}
 	if s.conn == nil {
 		return nil
 	}
@@ -151,7 +259,7 @@ func (s *Store) Close() error {
 // migrate applies the embedded migrations newer than the file's user_version,
 // each in its own transaction.
 func (s *Store) migrate() error {
-	have, err := s.userVersion()
+	have, err := userVersion(s.conn)
 	if err != nil {
 		return err
 	}
@@ -161,7 +269,7 @@ func (s *Store) migrate() error {
 	}
 	sort.Strings(files)
 	if have > len(files) {
-		return fmt.Errorf("the database has schema version %d but this pcsync knows only %d: use a newer pcsync", have, len(files))
+		return &store.SchemaError{Where: s.path, Have: have, Want: len(files)}
 	}
 	for i := have; i < len(files); i++ {
 		sqlText, err := migrations.ReadFile(files[i])
@@ -177,8 +285,8 @@ func (s *Store) migrate() error {
 	return nil
 }
 
-func (s *Store) userVersion() (int, error) {
-	st, _, err := s.conn.Prepare("PRAGMA user_version")
+func userVersion(conn *sqlite3.Conn) (int, error) {
+	st, _, err := conn.Prepare("PRAGMA user_version")
 	if err != nil {
 		return 0, err
 	}

@@ -2,12 +2,13 @@ package sqlite
 
 import (
 	"fmt"
+	"slices"
+
+	"github.com/ncruces/go-sqlite3"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ncruces/go-sqlite3"
 
 	"pcsync/internal/compliance"
 	"pcsync/internal/store"
@@ -15,25 +16,24 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		st, err := Open(t.Context(), filepath.Join(t.TempDir(), "pcsync.db"), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) string { return filepath.Join(t.TempDir(), "pcsync.db") },
+		Open: func(t *testing.T, dsn string) (store.Writer, error) {
+			return Open(t.Context(), dsn, Options{})
+		},
+		OpenReader: func(t *testing.T, dsn string) (store.ReadCloser, error) {
+			return OpenReader(t.Context(), dsn, Options{})
+		},
 	})
 }
 
 func TestCounts(t *testing.T) {
-	storetest.RunCounts(t, func(t *testing.T) store.Store {
-		st, err := Open(t.Context(), filepath.Join(t.TempDir(), "pcsync.db"), Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}, func(t *testing.T, st store.Store, sql string) []string {
+	storetest.RunCounts(t, storetest.Harness{
+		New: func(t *testing.T) string { return filepath.Join(t.TempDir(), "pcsync.db") },
+		Open: func(t *testing.T, dsn string) (store.Writer, error) {
+			return Open(t.Context(), dsn, Options{})
+		},
+	}, func(t *testing.T, st store.Writer, sql string) []string {
 		t.Helper()
 		var out []string
 		err := st.(*Store).query(t.Context(), sql, func(row *sqlite3.Stmt) error {
@@ -119,15 +119,85 @@ func TestOpenRefusesANewerSchemaAndBadPaths(t *testing.T) {
 	}
 }
 
-// TestMigrationKeepsPosturesAndCountsThem: a schema 4 database gets its
-// postures into the new layout and its counts backfilled.
+// The registry lists every table of the schema with its columns, in the
+// order the schema has them, so that export and migrate miss nothing.
+func TestRegistryMatchesTheSchema(t *testing.T) {
+	st, err := Open(t.Context(), filepath.Join(t.TempDir(), "pcsync.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	schema := map[string][]string{}
+	err = st.query(t.Context(), `SELECT m.name, c.name FROM sqlite_schema m JOIN pragma_table_info(m.name) c
+		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, c.cid`, func(s *sqlite3.Stmt) error {
+		schema[s.ColumnText(0)] = append(schema[s.ColumnText(0)], s.ColumnText(1))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tab := range store.Tables {
+		var names []string
+		for _, c := range tab.Columns {
+			names = append(names, c.Name)
+		}
+		if !slices.Equal(names, schema[tab.Name]) {
+			t.Errorf("table %s: registry columns %v, schema %v", tab.Name, names, schema[tab.Name])
+		}
+		delete(schema, tab.Name)
+	}
+	for name := range schema {
+		t.Errorf("table %s is in the schema but not in store.Tables", name)
+	}
+}
+
+// Every posture list seeks its index to the page's position and reads in
+// index order: no sort, no scan of what came before, so that a page deep
+// in a list costs what the first does.
+func TestPosturePagesSeekTheirIndex(t *testing.T) {
+	st, err := Open(t.Context(), filepath.Join(t.TempDir(), "pcsync.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &cursor{Ints: []int64{1, 2, 3, 4, 5}, Strs: []string{"os"}}
+	for _, tc := range []struct {
+		f     store.PostureFilter
+		index string
+	}{
+		{store.PostureFilter{}, "postures_natural"},
+		{store.PostureFilter{Policy: 7}, "postures_natural"},
+		{store.PostureFilter{Policy: 7, Status: compliance.StatusFailed}, "postures_natural"},
+		{store.PostureFilter{Host: 9}, "postures_host"},
+		{store.PostureFilter{Host: 9, Policy: 7}, "postures_host"},
+		{store.PostureFilter{Control: 3}, "postures_control"},
+		{store.PostureFilter{Control: 3, Policy: 7}, "postures_control"},
+	} {
+		q, args := posturesQuery(tc.f, c)
+		var plan []string
+		err := st.query(t.Context(), "EXPLAIN QUERY PLAN "+q, func(s *sqlite3.Stmt) error {
+			plan = append(plan, s.ColumnText(3))
+			return nil
+		}, append(args, 10)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := strings.Join(plan, "; ")
+		if !strings.Contains(p, "USING INDEX "+tc.index+" (") || !strings.Contains(p, ">") || strings.Contains(p, "TEMP B-TREE") {
+			t.Errorf("filter %+v: plan %q; want a seek (>) on %s and no sort", tc.f, p, tc.index)
+		}
+	}
+}
+
+// TestMigrationKeepsPosturesAndCountsThem: a schema 5 database gets its
+// postures into the layout of schema 6, and its counts stay exact.
 func TestMigrationKeepsPosturesAndCountsThem(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pcsync.db")
 	conn, err := sqlite3.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, f := range []string{"0001_init.sql", "0002_catalog.sql", "0003_history.sql", "0004_resume.sql"} {
+	for i, f := range []string{"0001_init.sql", "0002_catalog.sql", "0003_history.sql", "0004_resume.sql", "0005_read_model.sql"} {
 		sql, err := migrations.ReadFile("migrations/" + f)
 		if err != nil {
 			t.Fatal(err)
@@ -170,7 +240,7 @@ func TestMigrationKeepsPosturesAndCountsThem(t *testing.T) {
 	if got := query(`SELECT policy_id, control_id, technology_id, passed, failed, errors, stale FROM counts_control ORDER BY 1, 2, 3`); got != "7 100 45 1 0 1 0 \n7 101 45 0 1 0 0 \n8 100 45 0 0 0 1 \n" {
 		t.Fatalf("counts_control after the migration:\n%s", got)
 	}
-	if got := query(`SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'`); got != "3 \n" {
+	if got := query(`SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'postures' ORDER BY 1)`); got != "postures_counts_delete postures_counts_replaced postures_stale_history postures_status_history \n" {
 		t.Fatalf("triggers after the migration: %s", got)
 	}
 }

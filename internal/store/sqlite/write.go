@@ -86,7 +86,7 @@ const upsertControlSQL = `INSERT INTO controls (id, criticality_label, criticali
 ON CONFLICT (id) DO UPDATE SET criticality_label = excluded.criticality_label, criticality_value = excluded.criticality_value`
 
 const upsertExceptionSQL = `INSERT OR REPLACE INTO exceptions (posture_id, assignee, status, comments, created_by,
-	created_date, modified_by, modified_date, end_date, last_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	created_date, modified_by, modified_date, end_date, last_run, policy_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const insertPolicyControlSQL = `INSERT INTO policy_controls (policy_id, control_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING`
 
@@ -529,7 +529,7 @@ func bindAll2(st *sqlite3.Stmt, first int, vals ...string) error {
 func (w *writer) classicExtras(p *compliance.Posture, b *store.Batch) error {
 	if e := p.Exception; e != nil {
 		if err := bindAll(w.exception, p.ID, e.Assignee, e.Status, e.Comments, e.CreatedBy, e.CreatedDate,
-			e.ModifiedBy, e.ModifiedDate, e.EndDate, b.RunID); err != nil {
+			e.ModifiedBy, e.ModifiedDate, e.EndDate, b.RunID, p.PolicyID); err != nil {
 			return err
 		}
 		if err := w.exception.Exec(); err != nil {

@@ -13,7 +13,7 @@ import (
 
 // Query runs sql on the database behind st and returns its rows, each row's
 // columns as text joined by tabs.
-type Query func(t *testing.T, st store.Store, sql string) []string
+type Query func(t *testing.T, st store.Writer, sql string) []string
 
 // The counts as the test computes them from the postures, in SQL that both
 // SQLite and PostgreSQL run.
@@ -34,8 +34,8 @@ const (
 // RunCounts checks that the counts of current postures per policy and host
 // (counts_host) and per policy, control and technology (counts_control)
 // equal the postures after every committed write, whatever the write did.
-func RunCounts(t *testing.T, newStore func(t *testing.T) store.Store, query Query) {
-	st := newStore(t)
+func RunCounts(t *testing.T, h Harness, query Query) {
+	st := h.fresh(t)
 	ctx := t.Context()
 	check := func(step string) {
 		t.Helper()

@@ -9,7 +9,7 @@ import (
 	"pcsync/internal/store"
 )
 
-func begin(t *testing.T, st store.Store, r *compliance.Run) {
+func begin(t *testing.T, st store.Writer, r *compliance.Run) {
 	t.Helper()
 	if err := st.BeginRun(t.Context(), r); err != nil {
 		t.Fatal(err)
@@ -23,7 +23,7 @@ func posture(id, policy, host int64, s compliance.Status) compliance.Posture {
 }
 
 // testPlans: a run's plan, its resumption and what it keeps across stops.
-func testPlans(t *testing.T, st store.Store) {
+func testPlans(t *testing.T, st store.Writer) {
 	ctx := t.Context()
 	if _, _, err := st.UnfinishedRun(ctx); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unfinished run in an empty store: %v", err)
@@ -114,7 +114,7 @@ func testPlans(t *testing.T, st store.Store) {
 // testMembership: hosts new to or back in a policy stay to be fetched whole
 // until a batch that fetched them whole is stored; stale marks and returns
 // are kept as changes.
-func testMembership(t *testing.T, st store.Store) {
+func testMembership(t *testing.T, st store.Writer) {
 	ctx := t.Context()
 	r1 := compliance.Run{Source: "pcrs"}
 	begin(t, st, &r1)
@@ -177,7 +177,7 @@ func testMembership(t *testing.T, st store.Store) {
 // testStaleAfterAbandonedRun: postures stored by a run that never finished
 // a batch are still marked stale by a later complete full run that does
 // not return them.
-func testStaleAfterAbandonedRun(t *testing.T, st store.Store) {
+func testStaleAfterAbandonedRun(t *testing.T, st store.Writer) {
 	ctx := t.Context()
 	r1 := compliance.Run{Source: "pcrs"}
 	begin(t, st, &r1)

@@ -1,13 +1,17 @@
--- pcsync schema, version 5: postures kept together by policy, and the
--- per-policy counts of current postures that readers look up instead of
--- scanning postures (BENCHMARKS.md has the measurements behind both).
+-- pcsync schema, version 6: postures kept together by policy, and the
+-- counts of schema 5 kept by the sync in Go rather than by triggers on
+-- every insert (BENCHMARKS.md has the measurements behind both).
+
+-- An exception names its posture by policy and id, the postures' key.
+ALTER TABLE exceptions ADD COLUMN policy_id INTEGER;
+UPDATE exceptions SET policy_id = (SELECT p.policy_id FROM postures p WHERE p.id = exceptions.posture_id);
 
 -- Postures are clustered on (policy_id, id): a postureInfo answer is one
 -- policy's, so its records land in one region of the table whatever order
 -- they and their ids come in, and "the postures of policy P" is a range.
 -- Every unique key includes policy_id (a distributed PostgreSQL shards by
 -- it); a posture is identified by its policy and its Qualys id.
-CREATE TABLE postures_v5 (
+CREATE TABLE postures_v6 (
     policy_id             INTEGER NOT NULL,
     id                    INTEGER NOT NULL,
     host_id               INTEGER NOT NULL,
@@ -33,7 +37,7 @@ CREATE TABLE postures_v5 (
     stale_run             INTEGER,
     PRIMARY KEY (policy_id, id)
 ) WITHOUT ROWID;
-INSERT INTO postures_v5 (policy_id, id, host_id, control_id, technology_id, instance, status, previous_status,
+INSERT INTO postures_v6 (policy_id, id, host_id, control_id, technology_id, instance, status, previous_status,
     first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date, last_evaluated_date,
     created, criticality_label, criticality_value, evidence, cause_of_failure, extra, first_run, last_run, stale_run)
 SELECT policy_id, id, host_id, control_id, technology_id, instance, status, previous_status,
@@ -41,13 +45,16 @@ SELECT policy_id, id, host_id, control_id, technology_id, instance, status, prev
     created, criticality_label, criticality_value, evidence, cause_of_failure, extra, first_run, last_run, stale_run
 FROM postures ORDER BY policy_id, id;
 DROP TABLE postures;
-ALTER TABLE postures_v5 RENAME TO postures;
+ALTER TABLE postures_v6 RENAME TO postures;
 
--- The natural key, for "host H in policy P" (host pages, hosts leaving a
--- policy); dropped for a first load and built after it (load.go).
+-- The indexes and triggers went with the old table. The indexes are
+-- dropped for a first load and built after it (load.go): the natural key,
+-- for "host H in policy P" (hosts leaving a policy), and the server's
+-- access paths of schema 5.
 CREATE INDEX postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance);
+CREATE INDEX postures_host ON postures (host_id, policy_id, control_id, technology_id, instance);
+CREATE INDEX postures_control ON postures (control_id, policy_id, host_id, technology_id, instance);
 
--- The triggers went with the old table.
 CREATE TRIGGER postures_status_history AFTER UPDATE OF status ON postures
 WHEN old.status IS NOT new.status
 BEGIN
@@ -61,23 +68,6 @@ BEGIN
     VALUES (new.id, new.policy_id, new.host_id, new.control_id, new.status, new.stale_run IS NOT NULL,
         coalesce(new.stale_run, new.last_run));
 END;
-
--- Current posture counts (current = postures.stale_run IS NULL); "stale"
--- counts stale postures of any status. The sync keeps them in the same
--- transactions as the postures, so they are exact at every commit; a
--- missing row means zeros, and rows of zeros may stay.
-CREATE TABLE counts_host (
-    policy_id INTEGER NOT NULL, host_id INTEGER NOT NULL,
-    passed INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-    errors INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (policy_id, host_id)) WITHOUT ROWID;
-CREATE INDEX counts_host_host ON counts_host (host_id);
-CREATE TABLE counts_control (
-    policy_id INTEGER NOT NULL, control_id INTEGER NOT NULL, technology_id INTEGER NOT NULL,
-    passed INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
-    errors INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (policy_id, control_id, technology_id)) WITHOUT ROWID;
-CREATE INDEX counts_control_control ON counts_control (control_id);
 
 -- The sync adds each posture it upserts to the counts of its policy, host,
 -- control, technology and status (write.go); when the upsert replaced a
@@ -100,11 +90,14 @@ BEGIN
         errors = errors + excluded.errors, stale = stale + excluded.stale;
 END;
 
-INSERT INTO counts_host (policy_id, host_id, passed, failed, errors, stale)
-SELECT policy_id, host_id, sum(stale_run IS NULL AND status = 'Passed'), sum(stale_run IS NULL AND status = 'Failed'),
-    sum(stale_run IS NULL AND status = 'Error'), sum(stale_run IS NOT NULL)
-FROM postures GROUP BY policy_id, host_id;
-INSERT INTO counts_control (policy_id, control_id, technology_id, passed, failed, errors, stale)
-SELECT policy_id, control_id, technology_id, sum(stale_run IS NULL AND status = 'Passed'),
-    sum(stale_run IS NULL AND status = 'Failed'), sum(stale_run IS NULL AND status = 'Error'), sum(stale_run IS NOT NULL)
-FROM postures GROUP BY policy_id, control_id, technology_id;
+CREATE TRIGGER postures_counts_delete AFTER DELETE ON postures
+BEGIN
+    UPDATE counts_host SET passed = passed - (old.stale_run IS NULL AND old.status = 'Passed'),
+        failed = failed - (old.stale_run IS NULL AND old.status = 'Failed'), errors = errors - (old.stale_run IS NULL AND old.status = 'Error'),
+        stale = stale - (old.stale_run IS NOT NULL)
+    WHERE policy_id = old.policy_id AND host_id = old.host_id;
+    UPDATE counts_control SET passed = passed - (old.stale_run IS NULL AND old.status = 'Passed'),
+        failed = failed - (old.stale_run IS NULL AND old.status = 'Failed'), errors = errors - (old.stale_run IS NULL AND old.status = 'Error'),
+        stale = stale - (old.stale_run IS NOT NULL)
+    WHERE policy_id = old.policy_id AND control_id = old.control_id AND technology_id = old.technology_id;
+END;

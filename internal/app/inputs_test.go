@@ -1,0 +1,163 @@
+package app
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMalformedURLsAreRefusedAtOnce(t *testing.T) {
+	t.Parallel()
+	creds := credentials(t, "emulator")
+	db := filepath.Join(t.TempDir(), "x.db")
+	for _, u := range []string{"https://127.0.0.1:99999", "https://127.0.0.1:0", "https://:443", "https://exa mple.com", "ftp://x"} {
+		for _, flag := range []string{"--gateway", "--api"} {
+			start := time.Now()
+			code, _, errOut := run(t, "sync", "--config", creds, flag, u, "--db", db)
+			if code != ExitUsage || time.Since(start) > 2*time.Second {
+				t.Errorf("%s %s: exit %d after %s (%q); want exit 2 at once", flag, u, code, time.Since(start), errOut)
+			}
+		}
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Fatal("a refused run created the database")
+	}
+}
+
+func TestAConfigFileOthersCanReadDrawsAWarning(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	cfg := credentials(t, "emulator")
+	args := []string{"sync", "--config", cfg, "--gateway", e.url, "--ca-cert", e.certFile, "--db", filepath.Join(t.TempDir(), "x.db"), "--log-level", "error"}
+	if code, _, errOut := run(t, args...); code != ExitOK || strings.Contains(errOut, "chmod") {
+		t.Fatalf("a 0600 config file: exit %d, stderr %q; want no warning", code, errOut)
+	}
+	if err := os.Chmod(cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, args...)
+	if code != ExitOK || !strings.Contains(errOut, cfg) || !strings.Contains(errOut, "chmod 600 "+cfg) {
+		t.Fatalf("a 0644 config file with a password: exit %d, stderr %q; want a warning naming it and chmod 600", code, errOut)
+	}
+}
+
+func TestARefusedLoginSaysWhereTheCredentialsCameFrom(t *testing.T) {
+	e := startEmulator(t)
+	db := filepath.Join(t.TempDir(), "x.db")
+	wrong := credentials(t, "wrong")
+	code, _, errOut := run(t, "sync", "--config", wrong, "--gateway", e.url, "--ca-cert", e.certFile, "--db", db)
+	if code != ExitAuth || !strings.Contains(errOut, "the config file "+wrong) || strings.Contains(errOut, "QUALYS_PASSWORD") {
+		t.Fatalf("password from the file: exit %d, stderr %q; want exit 3 naming %s", code, errOut, wrong)
+	}
+	t.Setenv("QUALYS_USERNAME", "pcsync")
+	t.Setenv("QUALYS_PASSWORD", "wrong-too")
+	code, _, errOut = run(t, "sync", "--gateway", e.url, "--ca-cert", e.certFile, "--db", db)
+	if code != ExitAuth || !strings.Contains(errOut, "the environment (QUALYS_USERNAME, QUALYS_PASSWORD)") {
+		t.Fatalf("password from the environment: exit %d, stderr %q; want exit 3 naming the environment", code, errOut)
+	}
+}
+
+// jsonLines fails the test unless every line of s is one JSON object.
+func jsonLines(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("--log-format json wrote a line that is not a JSON object: %q", line)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestJSONLogsAreJSONEveryLine(t *testing.T) {
+	t.Parallel()
+	srv := newEmulator(t, startEmulator(t).estate.Config())
+	plain := httptest.NewServer(srv) // plain http: a warning
+	t.Cleanup(plain.Close)
+	db := filepath.Join(t.TempDir(), "x.db")
+	code, _, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", plain.URL, "--db", db,
+		"--insecure-skip-verify", "--log-format", "json", "--log-level", "error")
+	lines := jsonLines(t, errOut)
+	if code != ExitOK || len(lines) < 2 || !strings.Contains(errOut, "plain http") || !strings.Contains(errOut, "verification is OFF") {
+		t.Fatalf("exit %d, stderr %q; want the two warnings as JSON", code, errOut)
+	}
+	for _, args := range [][]string{
+		{"sync", "--config", credentials(t, "wrong"), "--gateway", plain.URL, "--db", db, "--log-format", "json"}, // refused login
+		{"sync", "--config", credentials(t, "emulator"), "--gateway", "https://127.0.0.1:99999", "--db", db, "--log-format", "json"},
+		{"sync", "--config", filepath.Join(t.TempDir(), "missing.yaml"), "--db", db, "--log-format", "json"},
+	} {
+		code, _, errOut := run(t, args...)
+		if code == ExitOK || len(jsonLines(t, errOut)) == 0 {
+			t.Fatalf("%v: exit %d, stderr %q; want a JSON error line", args, code, errOut)
+		}
+	}
+}
+
+func TestDebugLogsEveryHTTPCallAndBatch(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	code, _, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile,
+		"--db", filepath.Join(t.TempDir(), "x.db"), "--log-level", "debug", "--log-format", "json", "--hosts-per-request", "5")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	calls := map[string]int{}
+	batches := 0
+	for _, m := range jsonLines(t, errOut) {
+		switch m["msg"] {
+		case "http call":
+			for _, k := range []string{"method", "url", "status", "bytes", "duration"} {
+				if m[k] == nil {
+					t.Fatalf("http call line without %s: %v", k, m)
+				}
+			}
+			u, _, _ := strings.Cut(m["url"].(string), "?")
+			calls[u[strings.LastIndex(u, "/"):]]++
+		case "batch committed":
+			batches++
+		}
+	}
+	if calls["/auth"] == 0 || calls["/list"] == 0 || calls["/postureInfo"] == 0 || batches == 0 {
+		t.Fatalf("debug logged calls %v and %d batches; want the login, the policy list, every postureInfo and each batch", calls, batches)
+	}
+	if strings.Contains(errOut, "password=") || strings.Contains(errOut, "eyJ") {
+		t.Fatal("a debug line carries the password or the token")
+	}
+}
+
+func TestEachCommandsHelpListsItsExitCodesOnce(t *testing.T) {
+	t.Parallel()
+	for cmd, want := range map[string][]string{
+		"sync": {"0 ", "2 ", "3 ", "5 ", "7 ", "130 "}, "version": {"0 "}, "export": {"2 ", "6 "}, "diff": {"6 "},
+		"demo": {"5 "}, "emulate": {"2 "},
+	} {
+		code, out, _ := run(t, cmd, "--help")
+		if code != ExitOK || strings.Count(out, "Exit codes:") != 1 {
+			t.Fatalf("%s --help: exit %d, %d exit code tables", cmd, code, strings.Count(out, "Exit codes:"))
+		}
+		table := out[strings.Index(out, "Exit codes:"):]
+		for _, w := range want {
+			if !strings.Contains(table, "  "+w) {
+				t.Errorf("%s --help does not list exit code %s", cmd, w)
+			}
+		}
+		if cmd == "version" && strings.Contains(table, "  7 ") {
+			t.Errorf("version --help lists the sync's exit codes")
+		}
+	}
+	if _, out, _ := run(t, "demo", "--help"); !strings.Contains(out, "Examples:") {
+		t.Error("demo --help has no examples")
+	}
+	if _, out, _ := run(t, "emulate", "--help"); !strings.Contains(out, "classic API") {
+		t.Error("emulate --help does not describe the classic API")
+	}
+}

@@ -1,0 +1,236 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/pem"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"pcsync/internal/emulator"
+)
+
+// syncedDB syncs the test emulator into a new database and returns its path.
+func syncedDB(t *testing.T, e *emu) string {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "victim.db")
+	code, out, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile,
+		"--db", db, "--log-level", "error")
+	if code != ExitOK {
+		t.Fatalf("sync exited %d\n%s\n%s", code, out, errOut)
+	}
+	return db
+}
+
+// snapshot is a file's bytes, or nil when it does not exist.
+func snapshot(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestNoOutputPathCanDestroyTheDatabase(t *testing.T) { // not parallel: it changes directory
+	e := startEmulator(t)
+	db := syncedDB(t, e)
+	dir := filepath.Dir(db)
+	t.Chdir(dir) // relative paths as a user would type them
+	if err := os.Mkdir("sub", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(db, "alias.db"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("victim.db-wal", "wal-alias"); err != nil { // a companion that does not exist now
+		t.Fatal(err)
+	}
+	before := snapshot(t, db)
+	creds := credentials(t, "emulator")
+	for _, tc := range [][]string{
+		{"export", "--db", "victim.db", "--out", "victim.db"},
+		{"export", "--db", db, "--out", "./sub/../victim.db"},
+		{"export", "--db", "victim.db", "--out", "alias.db"},
+		{"export", "--db", "victim.db", "--out", "wal-alias", "--format", "csv"},
+		{"export", "--db", "victim.db", "--out", "victim.db.lock"},
+		{"sync", "--config", creds, "--gateway", e.url, "--ca-cert", e.certFile, "--db", "victim.db", "--rejects", "victim.db"},
+		{"sync", "--config", creds, "--gateway", e.url, "--ca-cert", e.certFile, "--db", "victim.db", "--rejects", "alias.db"},
+		{"sync", "--config", creds, "--gateway", e.url, "--ca-cert", e.certFile, "--db", "victim.db", "--rejects", "./sub/../victim.db-shm"},
+	} {
+		code, _, errOut := run(t, tc...)
+		if code != ExitUsage || !strings.Contains(errOut, "would destroy the database") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 saying it would destroy the database", tc, code, errOut)
+		}
+		if after := snapshot(t, db); !bytes.Equal(before, after) {
+			t.Fatalf("%v changed the database (%d bytes before, %d after)", tc, len(before), len(after))
+		}
+		if _, err := os.Stat(db + "-wal"); err == nil && tc[0] == "export" {
+			t.Fatalf("%v created %s", tc, db+"-wal")
+		}
+	}
+}
+
+func TestAnInterruptedExportLeavesThePreviousFile(t *testing.T) {
+	t.Parallel()
+	cfg := emulator.DefaultConfig()
+	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy = 2, 0, 500, 50 // 50,000 postures
+	ts := httptest.NewTLSServer(newEmulator(t, cfg))
+	t.Cleanup(ts.Close)
+	cert := filepath.Join(t.TempDir(), "emulator.pem")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600)
+	db := syncedDB(t, &emu{url: ts.URL, certFile: cert})
+	out := filepath.Join(t.TempDir(), "postures.csv")
+	if err := os.WriteFile(out, []byte("yesterday's export\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Ctrl-C as soon as the export has begun to write
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if tmp, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".postures.csv.tmp-*")); len(tmp) > 0 {
+				cancel()
+				return
+			}
+			<-time.After(100 * time.Microsecond)
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	if code := Main(ctx, []string{"export", "--db", db, "--out", out, "--format", "csv"}, IOStreams{Out: &stdout, ErrOut: &stderr}); code != ExitInterrupted {
+		t.Fatalf("an interrupted export exited %d (%s), want %d", code, stderr.String(), ExitInterrupted)
+	}
+	if b := snapshot(t, out); string(b) != "yesterday's export\n" {
+		t.Fatalf("an interrupted export left %d bytes in place of the previous file", len(b))
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 1 {
+		t.Fatalf("files left beside the export: %v", ents)
+	}
+	if code, _, errOut := run(t, "export", "--db", db, "--out", out, "--format", "csv"); code != ExitOK {
+		t.Fatalf("export exited %d: %s", code, errOut)
+	}
+	if b := snapshot(t, out); !strings.HasPrefix(string(b), "id,instance,") {
+		t.Fatalf("the export did not replace the file: %.40q", b)
+	}
+}
+
+func TestReadersRefuseWhatPcsyncDidNotWrite(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	os.WriteFile(empty, nil, 0o644)
+	random := filepath.Join(dir, "random.db")
+	noise := make([]byte, 64<<10)
+	rand.Read(noise)
+	os.WriteFile(random, noise, 0o644)
+	other := filepath.Join(dir, "other.db")
+	conn, err := sqlite3.Open(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('mine')"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	for _, path := range []string{empty, random, other} {
+		before := snapshot(t, path)
+		for _, args := range [][]string{{"export", "--db", path}, {"export", "--db", path, "--table", "runs"}, {"diff", "--db", path}} {
+			code, out, errOut := run(t, args...)
+			if code != ExitDB || !strings.Contains(errOut, "not a pcsync database: "+path) {
+				t.Errorf("%v: exit %d, stderr %q, stdout %.60q; want exit 6 and \"not a pcsync database: %s\"", args, code, errOut, out, path)
+			}
+			if after := snapshot(t, path); !bytes.Equal(before, after) {
+				t.Fatalf("%v changed %s", args, path)
+			}
+			for _, companion := range []string{"-wal", "-shm", "-journal"} {
+				if _, err := os.Stat(path + companion); err == nil {
+					t.Fatalf("%v created %s", args, path+companion)
+				}
+			}
+		}
+	}
+}
+
+func TestReadersWorkWhileASyncWrites(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	db := syncedDB(t, e)
+	// the same estate again, served slowly: the sync writes for a while
+	slow, err := emulator.New(emulator.Options{Estate: e.estate, RateCalls: -1, Faults: emulator.Faults{Trickle: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(slow)
+	t.Cleanup(ts.Close)
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", ts.URL,
+			"--db", db, "--full", "--hosts-per-request", "2", "--log-level", "error")
+		done <- code
+	}()
+	reads := 0
+	for {
+		for _, args := range [][]string{{"export", "--db", db, "--table", "postures"}, {"diff", "--db", db}} {
+			if code, _, errOut := run(t, args...); code != ExitOK {
+				t.Fatalf("%v while a sync writes: exit %d: %s", args, code, errOut)
+			}
+		}
+		reads++
+		select {
+		case code := <-done:
+			if code != ExitOK {
+				t.Fatalf("the sync exited %d", code)
+			}
+			if reads < 3 {
+				t.Fatalf("only %d reads ran while the sync wrote", reads)
+			}
+			return
+		default:
+		}
+	}
+}
+
+func TestADatabaseTheSyncCannotWriteExits6(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	db := syncedDB(t, e)
+	args := []string{"sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile, "--db", db}
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(db, 0o444); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, errOut := run(t, args...); code != ExitDB || !strings.Contains(errOut, "cannot write") {
+			t.Fatalf("exit %d, stderr %q; want exit 6 saying it cannot write", code, errOut)
+		}
+		return
+	}
+	// root writes anything: run the real binary as an unprivileged user
+	bin := buildPcsync(t)
+	for _, p := range []string{filepath.Dir(bin), filepath.Dir(filepath.Dir(bin)), filepath.Dir(db), filepath.Dir(filepath.Dir(db)),
+		filepath.Dir(args[2]), filepath.Dir(filepath.Dir(args[2])), filepath.Dir(e.certFile), filepath.Dir(filepath.Dir(e.certFile))} {
+		os.Chmod(p, 0o755)
+	}
+	os.Chmod(args[2], 0o644) // the config file (its password is a test one)
+	os.Chmod(e.certFile, 0o644)
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	if code != ExitDB || !strings.Contains(stderr.String(), "cannot write") {
+		t.Fatalf("as another user: exit %d (%v), stderr %q; want exit 6 saying it cannot write", code, err, stderr.String())
+	}
+}

@@ -1,0 +1,86 @@
+package store
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Drivers a DSN can name.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// DSN names a database: a SQLite file or a PostgreSQL server.
+type DSN struct {
+	Driver string
+	// Path is the SQLite file (the DSN without its "sqlite:" or "file:"
+	// prefix and URI parameters).
+	Path string
+	// URL is the PostgreSQL connection URL as given, password included:
+	// never print it; print Redacted().
+	URL string
+}
+
+// ParseDSN reads a database name: a plain path, "file:PATH" or
+// "sqlite:PATH" is SQLite; "postgres://..." or "postgresql://..." is
+// PostgreSQL. It checks the form only; the opener checks the rest.
+func ParseDSN(s string) (DSN, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return DSN{}, &DSNError{DSN: `""`, Msg: "no database given: use --db PATH (SQLite) or --db postgres://user@host/dbname"}
+	case hasScheme(s, "postgres://"), hasScheme(s, "postgresql://"):
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" && u.Path == "" {
+			return DSN{}, &DSNError{DSN: RedactDSN(s), Msg: "not a PostgreSQL URL: use postgres://user@host:port/dbname?sslmode=..."}
+		}
+		return DSN{Driver: DriverPostgres, URL: s}, nil
+	case hasScheme(s, "sqlite:"), hasScheme(s, "file:"):
+		rest := s[strings.IndexByte(s, ':')+1:]
+		rest = strings.TrimPrefix(rest, "//") // sqlite:///abs/path and file:///abs/path
+		if i := strings.IndexAny(rest, "?#"); i >= 0 {
+			rest = rest[:i]
+		}
+		if p, err := url.PathUnescape(rest); err == nil {
+			rest = p
+		}
+		if rest == "" {
+			return DSN{}, &DSNError{DSN: s, Msg: "no file path after the prefix: use sqlite:PATH"}
+		}
+		return DSN{Driver: DriverSQLite, Path: rest}, nil
+	case strings.Contains(s, "://"):
+		return DSN{}, &DSNError{DSN: RedactDSN(s), Msg: "unknown kind of database: use a file path, sqlite:PATH or postgres://..."}
+	}
+	return DSN{Driver: DriverSQLite, Path: s}, nil
+}
+
+func hasScheme(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// Redacted is the DSN safe to print: a PostgreSQL password is replaced.
+func (d DSN) Redacted() string {
+	if d.Driver == DriverPostgres {
+		return RedactDSN(d.URL)
+	}
+	return d.Path
+}
+
+// RedactDSN replaces any password in a database URL (its user info, or a
+// password parameter) with xxxxx; anything else is returned as it is.
+func RedactDSN(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		if i := strings.Index(s, "@"); i >= 0 && strings.Contains(s, "://") {
+			return s[:strings.Index(s, "://")+3] + "xxxxx" + s[i:] // unparsable: hide the user info whole
+		}
+		return s
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,88 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"pcsync/internal/compliance"
+	"pcsync/internal/store"
+)
+
+// figures reads three status counts from columns i, i+1, i+2.
+func figures(st *sqlite3.Stmt, i int) store.Figures {
+	return store.Figures{Passed: st.ColumnInt64(i), Failed: st.ColumnInt64(i + 1), Errors: st.ColumnInt64(i + 2)}
+}
+
+// current is the SQL condition of a counts row with current postures.
+const current = "(passed + failed + errors) > 0"
+
+// Summary is the estate's figures and the last run.
+func (s *Store) Summary(ctx context.Context) (*store.Summary, error) {
+	var sum store.Summary
+	err := s.query(ctx, `SELECT coalesce(sum(passed), 0), coalesce(sum(failed), 0), coalesce(sum(errors), 0),
+		coalesce(sum(stale), 0), count(DISTINCT CASE WHEN `+current+` THEN policy_id END),
+		count(DISTINCT CASE WHEN `+current+` THEN control_id END) FROM counts_control`, func(st *sqlite3.Stmt) error {
+		sum.Figures, sum.StalePostures = figures(st, 0), st.ColumnInt64(3)
+		sum.Policies, sum.Controls = st.ColumnInt64(4), st.ColumnInt64(5)
+		return nil
+	})
+	if err == nil {
+		err = s.query(ctx, `SELECT count(*) FROM current_hosts`,
+			func(st *sqlite3.Stmt) error { sum.Hosts = st.ColumnInt64(0); return nil })
+	}
+	if err == nil {
+		err = s.query(ctx, `SELECT `+runColumns+` FROM runs ORDER BY id DESC LIMIT 1`, func(st *sqlite3.Stmt) error {
+			r := scanRun(st)
+			sum.LastRun = &r
+			return nil
+		})
+	}
+	return &sum, err
+}
+
+// Breakdown is the figures per criticality and per technology.
+func (s *Store) Breakdown(ctx context.Context) (*store.Breakdown, error) {
+	var b store.Breakdown
+	err := s.query(ctx, `SELECT coalesce(c.criticality_value, -1), coalesce(max(c.criticality_label), ''),
+		sum(k.passed), sum(k.failed), sum(k.errors)
+		FROM counts_control k LEFT JOIN controls c ON c.id = k.control_id
+		GROUP BY 1 HAVING sum(k.passed + k.failed + k.errors) > 0 ORDER BY 1 DESC`, func(st *sqlite3.Stmt) error {
+		b.Criticality = append(b.Criticality, store.CriticalityFigures{
+			Criticality: compliance.Criticality{Value: st.ColumnInt64(0), Label: st.ColumnText(1)}, Figures: figures(st, 2)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.query(ctx, `SELECT k.technology_id, coalesce(t.name, ''), sum(k.passed), sum(k.failed), sum(k.errors)
+		FROM counts_control k LEFT JOIN technologies t ON t.id = k.technology_id
+		GROUP BY k.technology_id HAVING sum(k.passed + k.failed + k.errors) > 0 ORDER BY 2, 1`, func(st *sqlite3.Stmt) error {
+		b.Technology = append(b.Technology, store.TechnologyFigures{
+			Technology: compliance.Technology{ID: st.ColumnInt64(0), Name: st.ColumnText(1)}, Figures: figures(st, 2)})
+		return nil
+	})
+	return &b, err
+}
+
+// Trend is the figures recorded at the end of each finished run.
+func (s *Store) Trend(ctx context.Context, policyID, frameworkID int64) ([]store.TrendPoint, error) {
+	var out []store.TrendPoint
+	err := s.query(ctx, `SELECT `+prefixed("r.", runColumns)+`, k.passed, k.failed, k.errors
+		FROM run_counts k JOIN runs r ON r.id = k.run_id
+		WHERE k.policy_id = ? AND k.framework_id = ? ORDER BY k.run_id`, func(st *sqlite3.Stmt) error {
+		out = append(out, store.TrendPoint{Run: scanRun(st), Figures: figures(st, runColumnCount)})
+		return nil
+	}, policyID, frameworkID)
+	return out, err
+}
+
+// UnscannedHosts counts the hosts with current postures last scanned before t.
+func (s *Store) UnscannedHosts(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.query(ctx, `SELECT count(*) FROM hosts h WHERE h.compliance_last_scan_date < ?
+		AND h.id IN (SELECT host_id FROM current_hosts)`,
+		func(st *sqlite3.Stmt) error { n = st.ColumnInt64(0); return nil }, before)
+	return n, err
+}

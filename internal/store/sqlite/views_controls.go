@@ -1,0 +1,150 @@
+package sqlite
+
+import (
+	"context"
+	"strings"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"pcsync/internal/compliance"
+	"pcsync/internal/store"
+)
+
+// policyControlsSQL lists the controls of policy ?1 (those its export
+// places and those its postures report) with their figures, restricted to
+// technology ?2 unless it is 0, worst first.
+const policyControlsSQL = `
+WITH k AS (SELECT control_id, sum(passed) AS passed, sum(failed) AS failed, sum(errors) AS errors
+	FROM counts_control WHERE policy_id = ?1 AND (?2 = 0 OR technology_id = ?2) AND (passed + failed + errors + stale) > 0
+	GROUP BY control_id),
+ids AS (SELECT control_id FROM k UNION SELECT control_id FROM policy_controls WHERE policy_id = ?1 AND ?2 = 0)
+SELECT * FROM (SELECT ids.control_id AS id, coalesce(c.statement, ''), coalesce(pc.criticality_label, c.criticality_label, ''),
+	coalesce(pc.criticality_value, c.criticality_value, 0) AS criticality, coalesce(pc.section_number, 0) AS section,
+	coalesce(s.heading, ''), coalesce(k.passed, 0) AS passed, coalesce(k.failed, 0) AS failed, coalesce(k.errors, 0) AS errors
+FROM ids LEFT JOIN k ON k.control_id = ids.control_id
+LEFT JOIN controls c ON c.id = ids.control_id
+LEFT JOIN policy_controls pc ON pc.policy_id = ?1 AND pc.control_id = ids.control_id
+LEFT JOIN sections s ON s.policy_id = ?1 AND s.number = pc.section_number)`
+
+// ListPolicyControls lists the controls of a policy worst first.
+func (s *Store) ListPolicyControls(ctx context.Context, policyID int64, f store.ControlFilter, page store.Page,
+	fn func(*store.ControlFigures) error) (string, error) {
+	c, ok, err := decodeCursor("controls", page.After, 3, 0)
+	if err != nil {
+		return "", err
+	}
+	var where []string
+	args := []any{policyID, f.Technology}
+	switch f.Status {
+	case compliance.StatusPassed:
+		where = append(where, "passed > 0")
+	case compliance.StatusFailed:
+		where = append(where, "failed > 0")
+	case compliance.StatusError:
+		where = append(where, "errors > 0")
+	}
+	if f.Criticality >= 0 {
+		where = append(where, "criticality = ?")
+		args = append(args, f.Criticality)
+	}
+	if f.Section >= 0 {
+		where = append(where, "section = ?")
+		args = append(args, f.Section)
+	}
+	if ok { // worst first: failed desc, errors desc, id
+		where = append(where, "(failed < ? OR failed = ? AND (errors < ? OR errors = ? AND id > ?))")
+		args = append(args, c.Ints[0], c.Ints[0], c.Ints[1], c.Ints[1], c.Ints[2])
+	}
+	q := policyControlsSQL
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY failed DESC, errors DESC, id LIMIT ?"
+	args = append(args, limit(page))
+	pg := &pager{page: page}
+	return pg.done(s.query(ctx, q, func(st *sqlite3.Stmt) error {
+		if pg.full() {
+			return errPageFull
+		}
+		v := store.ControlFigures{ControlID: st.ColumnInt64(0), Statement: st.ColumnText(1),
+			Criticality:   compliance.Criticality{Label: st.ColumnText(2), Value: st.ColumnInt64(3)},
+			SectionNumber: st.ColumnInt64(4), SectionHeading: st.ColumnText(5), Figures: figures(st, 6)}
+		pg.mark("controls", []int64{v.Failed, v.Errors, v.ControlID})
+		return fn(&v)
+	}, args...))
+}
+
+// Control is one control with its texts, references and figures per policy.
+func (s *Store) Control(ctx context.Context, id int64) (*store.ControlView, error) {
+	var v *store.ControlView
+	err := s.query(ctx, `SELECT `+controlColumns+` FROM controls WHERE id = ?`, func(st *sqlite3.Stmt) error {
+		v = &store.ControlView{Control: scanControl(st)}
+		return nil
+	}, id)
+	if err == nil && v == nil {
+		return nil, store.ErrNotFound
+	}
+	if err == nil {
+		err = s.query(ctx, `SELECT ct.technology_id, coalesce(t.name, ''), coalesce(ct.rationale, '') FROM control_technologies ct
+			LEFT JOIN technologies t ON t.id = ct.technology_id WHERE ct.control_id = ? ORDER BY ct.technology_id`, func(st *sqlite3.Stmt) error {
+			v.Control.Technologies = append(v.Control.Technologies, compliance.ControlTechnology{TechnologyID: st.ColumnInt64(0),
+				Name: st.ColumnText(1), Rationale: st.ColumnText(2)})
+			return nil
+		}, id)
+	}
+	if err == nil {
+		err = s.query(ctx, `SELECT cf.framework_id, coalesce(f.name, ''), cf.reference, coalesce(cf.comments, '') FROM control_frameworks cf
+			LEFT JOIN frameworks f ON f.id = cf.framework_id WHERE cf.control_id = ? ORDER BY cf.framework_id, cf.reference`, func(st *sqlite3.Stmt) error {
+			v.Control.Frameworks = append(v.Control.Frameworks, compliance.FrameworkReference{FrameworkID: st.ColumnInt64(0),
+				FrameworkName: st.ColumnText(1), Reference: st.ColumnText(2), Comments: st.ColumnText(3)})
+			return nil
+		}, id)
+	}
+	if err == nil {
+		err = s.query(ctx, `SELECT k.policy_id, coalesce(p.title, ''), coalesce(p.status, ''), sum(k.passed), sum(k.failed), sum(k.errors)
+			FROM counts_control k LEFT JOIN policies p ON p.id = k.policy_id WHERE k.control_id = ?
+			GROUP BY k.policy_id ORDER BY k.policy_id`, func(st *sqlite3.Stmt) error {
+			pf := store.PolicyFigures{ID: st.ColumnInt64(0), Title: st.ColumnText(1), Status: st.ColumnText(2), Figures: figures(st, 3)}
+			v.Figures.Add(pf.Figures)
+			v.Policies = append(v.Policies, pf)
+			return nil
+		}, id)
+	}
+	if err == nil {
+		err = s.query(ctx, `SELECT p.policy_id, p.technology_id, coalesce(t.name, ''), coalesce(p.rationale, ''), coalesce(p.remediation, ''),
+			coalesce(p.description, ''), coalesce(p.evaluate, '') FROM policy_control_technologies p
+			LEFT JOIN technologies t ON t.id = p.technology_id WHERE p.control_id = ? ORDER BY p.policy_id, p.technology_id`,
+			func(st *sqlite3.Stmt) error {
+				v.PolicyTexts = append(v.PolicyTexts, store.PolicyControlText{PolicyID: st.ColumnInt64(0),
+					ControlTechnology: compliance.ControlTechnology{TechnologyID: st.ColumnInt64(1), Name: st.ColumnText(2),
+						Rationale: st.ColumnText(3), Remediation: st.ColumnText(4), Description: st.ColumnText(5), Evaluate: st.ColumnText(6)}})
+				return nil
+			}, id)
+	}
+	return v, err
+}
+
+// failingValueSQL is what a failing posture found instead of the expected
+// value: the unexpected values of its cause of failure, else the missing
+// ones, else the current values of its evidence.
+const failingValueSQL = `CASE
+	WHEN json_valid(cause_of_failure) AND json_array_length(cause_of_failure, '$.unexpected') > 0
+		THEN (SELECT group_concat(value, '; ') FROM json_each(cause_of_failure, '$.unexpected'))
+	WHEN json_valid(cause_of_failure) AND json_array_length(cause_of_failure, '$.missing') > 0
+		THEN 'missing: ' || (SELECT group_concat(value, '; ') FROM json_each(cause_of_failure, '$.missing'))
+	WHEN json_valid(evidence) AND json_array_length(evidence, '$.currentValues') > 0
+		THEN (SELECT group_concat(value, '; ') FROM json_each(evidence, '$.currentValues'))
+	ELSE '' END`
+
+// FailingValues groups the failing current postures of a control by value.
+func (s *Store) FailingValues(ctx context.Context, controlID, policyID int64, limit int) ([]store.ValueGroup, error) {
+	var out []store.ValueGroup
+	err := s.query(ctx, `SELECT `+failingValueSQL+` AS v, count(DISTINCT host_id), count(*), min(first_fail_date)
+		FROM postures WHERE control_id = ?1 AND (?2 = 0 OR policy_id = ?2) AND status = 'Failed' AND stale_run IS NULL
+		GROUP BY v ORDER BY 2 DESC, v LIMIT ?3`, func(st *sqlite3.Stmt) error {
+		out = append(out, store.ValueGroup{Value: st.ColumnText(0), Hosts: st.ColumnInt64(1), Postures: st.ColumnInt64(2),
+			OldestFailure: date(st, 3)})
+		return nil
+	}, controlID, policyID, max(limit, 1))
+	return out, err
+}
