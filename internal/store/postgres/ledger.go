@@ -242,4 +242,3 @@ func (s *Store) LastSucceeded(ctx context.Context) (*compliance.Run, error) {
 func (s *Store) shardCond(a string) string {
 	return "true"
 }
-
