@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ncruces/go-sqlite3"
-
 	"pcsync/internal/emulator"
 )
 
@@ -29,20 +27,7 @@ func buildPcsync(t *testing.T) string {
 
 func doneBatches(t *testing.T, db string) int64 {
 	t.Helper()
-	conn, err := sqlite3.OpenFlags(db, sqlite3.OPEN_READONLY)
-	if err != nil {
-		return 0
-	}
-	defer conn.Close()
-	st, _, err := conn.Prepare(`SELECT count(*) FROM run_batches WHERE status = 'done'`)
-	if err != nil {
-		return 0
-	}
-	defer st.Close()
-	if !st.Step() {
-		return 0
-	}
-	return st.ColumnInt64(0)
+	return count(db, `SELECT count(*) FROM run_batches WHERE status = 'done'`)
 }
 
 // TestSIGKILLedSyncIsResumedToTheSameDatabase kills a real pcsync sync in
@@ -51,6 +36,10 @@ func doneBatches(t *testing.T, db string) int64 {
 func TestSIGKILLedSyncIsResumedToTheSameDatabase(t *testing.T) {
 	t.Parallel()
 	bin := buildPcsync(t)
+	forEachStore(t, func(t *testing.T, newDB func(string) string) { testKilledSyncResumes(t, bin, newDB) })
+}
+
+func testKilledSyncResumes(t *testing.T, bin string, newDB func(string) string) {
 	cfg := emulator.DefaultConfig()
 	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy = 3, 0, 120, 40
 	est, err := emulator.NewEstate(cfg)
@@ -69,7 +58,6 @@ func TestSIGKILLedSyncIsResumedToTheSameDatabase(t *testing.T) {
 		return ts.URL
 	}
 	slow, fast := serve(emulator.Faults{Trickle: 3 * time.Millisecond}), serve(emulator.Faults{})
-	dir := t.TempDir()
 	gateway := slow
 	sync := func(ctx context.Context, db string) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, bin, "sync", "--gateway", gateway, "--db", db, "--hosts-per-request", "20", // 18 batches: within the 25 calls a minute of Qualys's budget
@@ -80,7 +68,7 @@ func TestSIGKILLedSyncIsResumedToTheSameDatabase(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 
-	db := filepath.Join(dir, "killed.db")
+	db := newDB("killed")
 	first := sync(ctx, db)
 	var firstOut bytes.Buffer
 	first.Stdout, first.Stderr = &firstOut, &firstOut
@@ -106,7 +94,7 @@ func TestSIGKILLedSyncIsResumedToTheSameDatabase(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "resumed") || !strings.Contains(string(out), "Run 1 succeeded") {
 		t.Fatalf("the second sync: %v\n%s", err, out)
 	}
-	clean := filepath.Join(dir, "clean.db")
+	clean := newDB("clean")
 	if out, err := sync(ctx, clean).CombinedOutput(); err != nil {
 		t.Fatalf("clean sync: %v\n%s", err, out)
 	}
@@ -141,30 +129,4 @@ func TestSIGKILLedSyncIsResumedToTheSameDatabase(t *testing.T) {
 			t.Fatalf("%s\nresumed:\n%s\nclean:\n%s", q, got, want)
 		}
 	}
-}
-
-// rows runs a query on a database file and prints its rows.
-func rows(t *testing.T, db, query string) string {
-	t.Helper()
-	conn, err := sqlite3.OpenFlags(db, sqlite3.OPEN_READONLY)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	st, _, err := conn.Prepare(query)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	var b strings.Builder
-	for st.Step() {
-		for i := range st.ColumnCount() {
-			b.WriteString(st.ColumnText(i) + "\t")
-		}
-		b.WriteByte('\n')
-	}
-	if err := st.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }

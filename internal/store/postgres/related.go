@@ -235,10 +235,10 @@ ON CONFLICT (id) DO UPDATE SET ip = excluded.ip, tracking_method = excluded.trac
 	customer_uuid = excluded.customer_uuid, customer_id = excluded.customer_id, asset_id = excluded.asset_id,
 	last_run = excluded.last_run
 WHERE (h.ip, h.tracking_method, h.os, h.os_cpe, h.dns, h.qg_host_id, h.network_id, h.network_name,
-	h.compliance_last_scan_date, h.customer_uuid, h.customer_id, h.asset_id)
+	h.compliance_last_scan_date, h.customer_uuid, h.customer_id, h.asset_id, h.last_run)
 	IS DISTINCT FROM (excluded.ip, excluded.tracking_method, excluded.os, excluded.os_cpe, excluded.dns,
 	excluded.qg_host_id, excluded.network_id, excluded.network_name, excluded.compliance_last_scan_date,
-	excluded.customer_uuid, excluded.customer_id, excluded.asset_id)`
+	excluded.customer_uuid, excluded.customer_id, excluded.asset_id, excluded.last_run)`
 
 const upsertTechnologiesSQL = `INSERT INTO technologies AS t (id, name)
 SELECT id, nullif(name, '') FROM unnest($1::bigint[], $2::text[]) AS u(id, name)
