@@ -51,6 +51,15 @@ type Sink interface {
 	MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error)
 }
 
+// ConcurrentSink is a Sink whose Write may be called by several goroutines
+// at once (PostgreSQL), provided the records of one plan batch always come
+// through one of them, in order: Writers says how many to use. A Sink
+// without it is written by one goroutine at a time.
+type ConcurrentSink interface {
+	Sink
+	Writers() int
+}
+
 // Ledger is the record of runs: their outcome, their plans (so that a killed
 // run is resumed), and the sync lock.
 type Ledger interface {

@@ -78,8 +78,9 @@ type Store struct {
 }
 
 var (
-	_ store.Writer     = (*Store)(nil)
-	_ store.ReadCloser = (*Store)(nil)
+	_ store.Writer         = (*Store)(nil)
+	_ store.ReadCloser     = (*Store)(nil)
+	_ store.ConcurrentSink = (*Store)(nil)
 )
 
 // Open connects to the database at url for a sync and brings its schema up

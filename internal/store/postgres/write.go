@@ -251,3 +251,6 @@ func nj(b []byte) any {
 	}
 	return b
 }
+
+// Writers is how many goroutines may call Write at once (Options.Writers).
+func (s *Store) Writers() int { return s.opts.Writers }
