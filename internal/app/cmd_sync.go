@@ -40,6 +40,7 @@ type syncOptions struct {
 	rejects         string
 	cpuProfile      string
 	bareInsert      bool
+	dbWriters       int
 	full            bool
 	restart         bool
 	log             logFlags
@@ -89,6 +90,7 @@ followed away from the URLs you give.`,
 	_ = f.MarkHidden("cpuprofile")
 	f.BoolVar(&o.bareInsert, "bare-insert", false, "benchmark baseline: plain inserts into bare_postures (see BENCHMARKS.md)")
 	_ = f.MarkHidden("bare-insert")
+	f.IntVar(&o.dbWriters, "db-writers", 0, "PostgreSQL: transactions written at once (0: the default, 2; see BENCHMARKS.md)")
 	o.log.register(f)
 	return cmd
 }
@@ -243,7 +245,10 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 	}
 	eo := engineOptions(&cfg)
 	eo.Full, eo.Restart = o.full, o.restart
-	return runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert})
+	if o.dbWriters < 0 {
+		return usageErr("--db-writers must be 0 (the default) or more, not %d", o.dbWriters)
+	}
+	return runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert, writers: o.dbWriters})
 }
 
 // runSync opens the store, runs the engine with a progress display and

@@ -189,6 +189,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	defer conn.Release()
+	if err := ensureSchema(ctx, conn.Conn()); err != nil {
+		return err
+	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`, "migrate"); err != nil {
 		return err
 	}
@@ -261,4 +264,44 @@ func (s *Store) checkSchema(ctx context.Context) error {
 		return &store.SchemaError{Where: s.where, Have: have, Want: SchemaVersion()}
 	}
 	return nil
+}
+
+// Remove drops the pcsync database in the schema that url's search_path
+// names, with everything in it (pcsync bench's throwaway databases). It
+// refuses a URL that names no schema.
+func Remove(ctx context.Context, url string) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return &store.DSNError{DSN: store.RedactDSN(url), Msg: "not a PostgreSQL URL"}
+	}
+	schema := cfg.RuntimeParams["search_path"]
+	if schema == "" || strings.ContainsAny(schema, ", ") {
+		return &store.DSNError{DSN: store.RedactDSN(url), Msg: "name one schema with ?search_path=NAME to remove it"}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %s", store.RedactDSN(url), redactErr(err, url))
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	return err
+}
+
+// ensureSchema creates the schema a URL's search_path names first, if it
+// does not exist, so that ?search_path=NAME is all a new database needs.
+func ensureSchema(ctx context.Context, conn *pgx.Conn) error {
+	schema := conn.Config().RuntimeParams["search_path"]
+	if schema == "" {
+		return nil
+	}
+	first := strings.TrimSpace(strings.Split(schema, ",")[0])
+	if first == "" || strings.HasPrefix(first, "$") || strings.HasPrefix(first, `"`) {
+		return nil
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, first).Scan(&exists); err != nil || exists {
+		return err
+	}
+	_, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{first}.Sanitize())
+	return err
 }
