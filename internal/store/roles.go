@@ -60,6 +60,20 @@ type ConcurrentSink interface {
 	Writers() int
 }
 
+// RowLoader is the write side of Reader.Rows, and is used only by pcsync
+// migrate: it fills a database's registry tables with rows as Rows passes
+// them (the same Go types, in key order). Rows whose key is already stored
+// are kept as they are, so that a copy cut off part-way resumes where it
+// stopped. It writes rows as given: no history, counts or checkpoints
+// follow from them (those tables are copied too).
+type RowLoader interface {
+	// LastKey returns the key (the values of t.Key) of t's last row in key
+	// order; nil when t is empty.
+	LastKey(ctx context.Context, t *Table) ([]any, error)
+	// LoadRows stores rows of t in one transaction.
+	LoadRows(ctx context.Context, t *Table, rows [][]any) error
+}
+
 // Ledger is the record of runs: their outcome, their plans (so that a killed
 // run is resumed), and the sync lock.
 type Ledger interface {
