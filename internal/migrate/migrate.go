@@ -27,14 +27,14 @@ const BatchRows = 5000
 
 // TableResult is what the copy of one table found on both sides.
 type TableResult struct {
-	Table            string
-	SourceRows       int64
-	TargetRows       int64
-	SourceSum        Sum
-	TargetSum        Sum
-	Copied           int64         // rows written by this invocation (the others were there)
-	Elapsed          time.Duration // copying and verifying
-	CopyElapsed      time.Duration
+	Table       string
+	SourceRows  int64
+	TargetRows  int64
+	SourceSum   Sum
+	TargetSum   Sum
+	Copied      int64         // rows written by this invocation (the others were there)
+	Elapsed     time.Duration // copying and verifying
+	CopyElapsed time.Duration
 }
 
 // OK says the table's rows and checksums agree.
