@@ -41,6 +41,8 @@ type syncOptions struct {
 	cpuProfile      string
 	bareInsert      bool
 	dbWriters       int
+	shard           string
+	shardRate       int
 	full            bool
 	restart         bool
 	log             logFlags
@@ -91,6 +93,8 @@ followed away from the URLs you give.`,
 	f.BoolVar(&o.bareInsert, "bare-insert", false, "benchmark baseline: plain inserts into bare_postures (see BENCHMARKS.md)")
 	_ = f.MarkHidden("bare-insert")
 	f.IntVar(&o.dbWriters, "db-writers", 0, "PostgreSQL: transactions written at once (0: the default, 2; see BENCHMARKS.md)")
+	f.StringVar(&o.shard, "shard", "", "sync only shard `K/N` of the policies, beside the other shards' processes (PostgreSQL; see docs/scaling.md)")
+	f.IntVar(&o.shardRate, "shard-rate", 0, "PCRS `calls` per rate window for this shard (default: pcrs.rate_limit.calls / N)")
 	o.log.register(f)
 	return cmd
 }
@@ -237,18 +241,26 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 		}
 		defer stop()
 	}
+	shard, err := engine.ParseShard(o.shard)
+	if err != nil {
+		return usageErr("--shard: %v", err)
+	}
+	if err := checkShard(cfg.DB, shard, o.shardRate); err != nil {
+		return err
+	}
 	copts := clientOptions(&cfg)
 	copts.Logger = log
+	copts.RateCalls = shardRate(copts.RateCalls, shard, o.shardRate)
 	client, err := qualys.NewClient(copts)
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
 	eo := engineOptions(&cfg)
-	eo.Full, eo.Restart = o.full, o.restart
+	eo.Full, eo.Restart, eo.Shard = o.full, o.restart, shard
 	if o.dbWriters < 0 {
 		return usageErr("--db-writers must be 0 (the default) or more, not %d", o.dbWriters)
 	}
-	return runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert, writers: o.dbWriters})
+	return runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert, writers: o.dbWriters, shard: shard.String()})
 }
 
 // runSync opens the store, runs the engine with a progress display and

@@ -60,6 +60,16 @@ type ConcurrentSink interface {
 	Writers() int
 }
 
+// PolicyLocker is a Ledger that locks policies one by one, for sharded
+// syncs: several processes write one database at once, each its own
+// policies, and a policy's lock dies with its holder (so another process
+// can take over the policies of one that died).
+type PolicyLocker interface {
+	// LockPolicies takes the lock of every policy in ids, or none: a
+	// policy another process holds is a *LockedError naming it.
+	LockPolicies(ctx context.Context, ids []int64) (release func(), err error)
+}
+
 // RowLoader is the write side of Reader.Rows, and is used only by pcsync
 // migrate: it fills a database's registry tables with rows as Rows passes
 // them (the same Go types, in key order). Rows whose key is already stored

@@ -26,9 +26,10 @@ func (s *Store) BeginRun(ctx context.Context, r *compliance.Run) error {
 	if r.Mode == "" {
 		r.Mode = compliance.ModeFull
 	}
-	err := s.pool.QueryRow(ctx, `INSERT INTO runs (started_at, status, source, params, mode, since, request)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, r.StartedAt.UTC(), string(r.Status), r.Source, r.Params,
-		r.Mode, nt(r.Since), ns(r.Request)).Scan(&r.ID)
+	r.Shard = s.opts.Shard
+	err := s.pool.QueryRow(ctx, `INSERT INTO runs (started_at, status, source, params, mode, since, request, shard)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, r.StartedAt.UTC(), string(r.Status), r.Source, r.Params,
+		r.Mode, nt(r.Since), ns(r.Request), ns(r.Shard)).Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("begin run: %w", err)
 	}
@@ -238,7 +239,8 @@ func (s *Store) LastSucceeded(ctx context.Context) (*compliance.Run, error) {
 	return s.oneRun(ctx, `SELECT `+runColumns+` FROM runs r WHERE status = 'succeeded' AND `+s.shardCond("r")+` ORDER BY id DESC LIMIT 1`)
 }
 
-// shardCond is the SQL condition that run alias a is of this store's shard.
+// shardCond is the SQL condition that run alias a is of this store's shard
+// (Options.Shard, checked to be "K/N" by Open).
 func (s *Store) shardCond(a string) string {
-	return "true"
+	return "coalesce(" + a + ".shard, '') = '" + s.opts.Shard + "'"
 }

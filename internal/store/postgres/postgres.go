@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +49,8 @@ import (
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+var shardForm = regexp.MustCompile(`^[0-9]+/[0-9]+$`)
 
 // DefaultWriters is how many connections write at once unless
 // Options.Writers says; chosen by benchmark (BENCHMARKS.md).
@@ -119,6 +122,9 @@ func OpenReader(ctx context.Context, url string, opts Options) (*Store, error) {
 // connect makes the pool and checks that the server answers.
 func connect(ctx context.Context, url string, opts Options, readOnly bool) (*Store, error) {
 	where := store.RedactDSN(url)
+	if opts.Shard != "" && !shardForm.MatchString(opts.Shard) {
+		return nil, fmt.Errorf("shard %q: want K/N", opts.Shard)
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, &store.DSNError{DSN: where, Msg: "not a PostgreSQL URL: " + redactErr(err, url)}

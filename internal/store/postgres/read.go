@@ -284,12 +284,12 @@ func (s *Store) Exceptions(ctx context.Context, fn func(int64, *compliance.Excep
 
 const runColumns = `id, started_at, finished_at, status, source, params::text, coalesce(message, ''), policies, batches,
 	records, passed, failed, errors, rejects, wire_bytes, data_bytes, mode, since, resumed, coalesce(request::text, ''),
-	coalesce(problems, ''), throttles, retries`
+	coalesce(problems, ''), throttles, retries, coalesce(shard, '')`
 
 func runDest(r *compliance.Run, problems *string) []any {
 	return []any{&r.ID, dt{&r.StartedAt}, dt{&r.FinishedAt}, &r.Status, &r.Source, &r.Params, &r.Message, &r.Policies,
 		&r.Batches, &r.Records, &r.Passed, &r.Failed, &r.Errors, &r.Rejects, &r.WireBytes, &r.DataBytes, &r.Mode,
-		dt{&r.Since}, &r.Resumed, &r.Request, problems, &r.Throttles, &r.Retries}
+		dt{&r.Since}, &r.Resumed, &r.Request, problems, &r.Throttles, &r.Retries, &r.Shard}
 }
 
 func scanRun(row pgx.Rows, extra ...any) (compliance.Run, error) {

@@ -243,7 +243,8 @@ CREATE TABLE runs (
     problems    text,
     wrote       boolean NOT NULL DEFAULT false,
     throttles   bigint NOT NULL DEFAULT 0,
-    retries     bigint NOT NULL DEFAULT 0
+    retries     bigint NOT NULL DEFAULT 0,
+    shard       text              -- K/N of a sharded sync (pcsync sync --shard)
 );
 
 CREATE TABLE run_policies (
