@@ -167,12 +167,14 @@ it can be tried and tested without a Qualys account: run "pcsync demo".`,
 	withExitCodes(root, ExitOK, ExitError, ExitUsage, ExitAuth, ExitAPI, ExitIncomplete, ExitDB, ExitBusy, ExitMismatch, ExitInterrupted)
 	root.AddCommand(
 		withExitCodes(newSyncCmd(io), ExitOK, ExitError, ExitUsage, ExitAuth, ExitAPI, ExitIncomplete, ExitDB, ExitBusy, ExitInterrupted),
+		newCheckCmd(io), // its exit codes mean what a check found
 		withExitCodes(newEmulateCmd(io), ExitOK, ExitError, ExitUsage),
 		withExitCodes(newExportCmd(io), ExitOK, ExitError, ExitUsage, ExitDB, ExitInterrupted),
 		withExitCodes(newDemoCmd(io), ExitOK, ExitError, ExitUsage, ExitIncomplete, ExitDB, ExitBusy, ExitInterrupted),
 		withExitCodes(newDiffCmd(io), ExitOK, ExitError, ExitUsage, ExitDB),
 		withExitCodes(newBenchCmd(io), ExitOK, ExitError, ExitUsage, ExitInterrupted),
 		withExitCodes(newMigrateCmd(io), ExitOK, ExitError, ExitUsage, ExitDB, ExitBusy, ExitMismatch, ExitInterrupted),
+		withExitCodes(newServeCmd(io), ExitOK, ExitError, ExitUsage, ExitDB),
 		withExitCodes(newVersionCmd(io), ExitOK),
 	)
 	return root

@@ -197,7 +197,7 @@ func TestInsecureAndPlainHTTPWarn(t *testing.T) {
 func TestDemoRunsWithoutFlags(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "demo.db")
-	code, out, errOut := run(t, "demo", "--db", db, "--hosts", "60", "--hosts-per-policy", "50", "--controls", "12")
+	code, out, errOut := run(t, "demo", "--no-serve", "--db", db, "--hosts", "60", "--hosts-per-policy", "50", "--controls", "12")
 	if code != ExitOK || !strings.Contains(out, "succeeded") || !strings.Contains(out, "Next:") {
 		t.Fatalf("demo exited %d\n%s\n%s", code, out, errOut)
 	}
@@ -210,7 +210,7 @@ func TestDemoRunsWithoutFlags(t *testing.T) {
 
 	// Again on the same database: the estate has moved on a scan cycle, the
 	// run is incremental and demo shows what changed.
-	code, out, errOut = run(t, "demo", "--db", db, "--hosts", "60", "--hosts-per-policy", "50", "--controls", "12")
+	code, out, errOut = run(t, "demo", "--no-serve", "--db", db, "--hosts", "60", "--hosts-per-policy", "50", "--controls", "12")
 	if code != ExitOK || !strings.Contains(out, "scan cycle 1") || !strings.Contains(out, "incremental run") {
 		t.Fatalf("second demo exited %d\n%s\n%s", code, out, errOut)
 	}

@@ -53,6 +53,7 @@ wire, and the sync process's peak RSS.`,
 			return benchRun(cmd.Context(), io, o)
 		},
 	}
+	cmd.AddCommand(withExitCodes(newBenchServeCmd(io), ExitOK, ExitError, ExitUsage, ExitInterrupted))
 	f := cmd.Flags()
 	f.IntVar(&o.records, "records", 1_000_000, "posture records in the estate")
 	f.IntVar(&o.policies, "policies", 5, "policies the records are spread over")

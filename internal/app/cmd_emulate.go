@@ -63,9 +63,11 @@ type emulateOptions struct {
 	certOut         string
 	idStyle         string
 	emptyStyle      string
+	variants        bool
 	contentEncoding bool
 	cache           bool
 	advanceEvery    time.Duration
+	replay          string
 	faults          emulator.Faults
 	log             logFlags
 }
@@ -108,8 +110,10 @@ It prints the URL it serves once it is ready, and the credentials to use.`,
 	f.StringVar(&o.certOut, "cert-out", "", "with --tls, write the certificate (PEM) to `file` for clients to trust")
 	f.StringVar(&o.idStyle, "id-style", "number", "posture ids as number, string or mixed")
 	f.StringVar(&o.emptyStyle, "empty-style", "empty", `unset dates as "empty" (""), null, omit or mixed`)
+	f.BoolVar(&o.variants, "variants", false, "records as some platforms send them: v5 fields in any version, customerId as a string, currentBatch/totalBatches inside records")
 	f.BoolVar(&o.contentEncoding, "content-encoding", false, "send Content-Encoding: gzip with compressed answers (Qualys does not)")
 	f.BoolVar(&o.cache, "cache-responses", false, "keep each posture answer and replay it (for benchmarks)")
+	f.StringVar(&o.replay, "replay", "", "serve the capture in `DIR` (pcsync sync --capture DIR) instead of a generated estate")
 	f.DurationVar(&o.advanceEvery, "advance-every", 0, "advance the estate by a scan cycle this often (also: POST /emulator/advance)")
 	fl := &o.faults
 	f.Int64Var(&fl.CutAfter, "fault-cut-after", 0, "drop posture streams after this many bytes")
@@ -130,28 +134,46 @@ It prints the URL it serves once it is ready, and the credentials to use.`,
 	return cmd
 }
 
-func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.FlagSet) error {
-	o.log.announce(io, f)
+// handler is what emulate serves: a capture replayed (--replay), or the
+// emulator over the generated estate (then also returned).
+func (o *emulateOptions) handler(io IOStreams, lc config.Log) (http.Handler, *emulator.Server, error) {
+	if o.replay != "" {
+		rp, err := emulator.NewReplay(o.replay, newLogger(io, lc, false))
+		if err != nil {
+			return nil, nil, usageErr("--replay: %v", err)
+		}
+		fmt.Fprintf(io.Out, "pcsync emulator replaying %d exchanges from %s\n", rp.Exchanges(), o.replay)
+		return rp, nil, nil
+	}
 	est, err := o.estate.estate()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	var lc config.Log
-	o.log.apply(f, &lc)
 	srv, err := emulator.New(emulator.Options{
 		Estate: est, Username: o.username, Password: o.password, TokenTTL: o.tokenTTL,
-		RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle},
+		RateCalls: o.rateCalls, RateWindow: o.rateWindow, Style: emulator.Style{IDs: o.idStyle, Empty: o.emptyStyle, Variants: o.variants},
 		ContentEncoding: o.contentEncoding, CacheResponses: o.cache, Logger: newLogger(io, lc, false), Faults: o.faults,
 	})
 	if err != nil {
-		return withCode(ExitUsage, err)
+		return nil, nil, withCode(ExitUsage, err)
+	}
+	return srv, srv, nil
+}
+
+func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.FlagSet) error {
+	o.log.announce(io, f)
+	var lc config.Log
+	o.log.apply(f, &lc)
+	handler, srv, err := o.handler(io, lc)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return withCode(ExitUsage, fmt.Errorf("--listen %s: %w", o.listen, err))
 	}
 	scheme := "http"
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	if o.tls {
 		cert, pem, err := emulator.SelfSignedCert()
 		if err != nil {
@@ -167,10 +189,14 @@ func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.F
 		scheme = "https"
 	}
 	url := fmt.Sprintf("%s://%s", scheme, ln.Addr())
-	printEmulatorBanner(io, url, o, est)
+	if srv == nil {
+		fmt.Fprintf(io.Out, "serving %s\ntry: QUALYS_USERNAME=any QUALYS_PASSWORD=any pcsync sync --gateway %s --api %s (a replay checks no credentials)\n", url, url, url)
+	} else {
+		printEmulatorBanner(io, url, o, srv.Estate())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	if o.advanceEvery > 0 {
+	if o.advanceEvery > 0 && srv != nil {
 		go func() {
 			t := time.NewTicker(o.advanceEvery)
 			defer t.Stop()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"pcsync/internal/config"
 	"pcsync/internal/engine"
@@ -40,6 +41,7 @@ type syncOptions struct {
 	rejects         string
 	cpuProfile      string
 	bareInsert      bool
+	capture         string
 	dbWriters       int
 	shard           string
 	shardRate       int
@@ -68,26 +70,13 @@ followed away from the URLs you give.`,
 			return syncRun(cmd, io, o)
 		},
 	}
-	def := config.Default() // the one source of defaults; flags show them
 	f := cmd.Flags()
-	f.StringVar(&o.configFile, "config", "", "YAML configuration `file` (see pcsync.example.yaml)")
-	f.StringVar(&o.platform, "platform", "", "Qualys platform: "+strings.Join(config.PlatformNames(), ", "))
-	f.StringVar(&o.gateway, "gateway", "", "gateway base `URL` (overrides --platform), e.g. https://gateway.qg1.apps.qualys.com")
-	f.StringVar(&o.api, "api", "", "classic API base `URL` (overrides --platform)")
-	f.StringVar(&o.caCert, "ca-cert", "", "PEM `file` of a CA to trust besides the system's (private CA, emulator)")
-	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify TLS certificates (warns on every run; never for real use)")
-	f.StringVar(&o.db, "db", def.DB, dbFlagHelp)
-	f.StringSliceVar(&o.policies, "policy", nil, "policy `ID`s to sync, comma-separated (default: all active policies)")
-	f.IntVar(&o.hostsPerRequest, "hosts-per-request", def.Sync.HostsPerRequest, "host ids per postureInfo request")
-	f.IntVar(&o.concurrency, "concurrency", def.Sync.Concurrency, "postureInfo streams at once")
-	f.BoolVar(&o.evidence, "evidence", *def.PCRS.Results.EvidenceRequired == 1, "ask for evidence (evidenceRequired=1): larger and slower")
-	f.BoolVar(&o.compression, "compression", *def.PCRS.Results.CompressionRequired == 1, "ask for gzip (compressionRequired=1)")
-	f.StringVar(&o.pcrsVersion, "pcrs-version", def.PCRS.Version, "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
-	f.StringVar(&o.classicVersion, "classic-version", def.Classic.Version, "classic API version: 2.0, 3.0, 4.0 or 5.0")
-	f.StringVar(&o.source, "source", "", "posture path: pcrs (streaming, the default when a gateway is known) or classic")
+	o.registerQualysFlags(f)
+	f.StringVar(&o.db, "db", config.Default().DB, dbFlagHelp)
 	f.BoolVar(&o.full, "full", false, "pull everything, not only what changed since the last successful run")
 	f.BoolVar(&o.restart, "restart", false, "discard an unfinished run's plan instead of resuming it")
 	f.StringVar(&o.rejects, "rejects", "", "`file` for records that do not decode (default: <db>.rejects.ndjson, created only if needed)")
+	f.StringVar(&o.capture, "capture", "", "write every request and answer of the run to `DIR` (new or empty), secrets replaced; replay it with pcsync emulate --replay DIR")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile to `file` (see BENCHMARKS.md)")
 	_ = f.MarkHidden("cpuprofile")
 	f.BoolVar(&o.bareInsert, "bare-insert", false, "benchmark baseline: plain inserts into bare_postures (see BENCHMARKS.md)")
@@ -97,6 +86,26 @@ followed away from the URLs you give.`,
 	f.IntVar(&o.shardRate, "shard-rate", 0, "PCRS `calls` per rate window for this shard (default: pcrs.rate_limit.calls / N)")
 	o.log.register(f)
 	return cmd
+}
+
+// registerQualysFlags adds the flags that say where Qualys is and what to
+// ask it (sync and check share them).
+func (o *syncOptions) registerQualysFlags(f *pflag.FlagSet) {
+	def := config.Default() // the one source of defaults; flags show them
+	f.StringVar(&o.configFile, "config", "", "YAML configuration `file` (see pcsync.example.yaml)")
+	f.StringVar(&o.platform, "platform", "", "Qualys platform: "+strings.Join(config.PlatformNames(), ", "))
+	f.StringVar(&o.gateway, "gateway", "", "gateway base `URL` (overrides --platform), e.g. https://gateway.qg1.apps.qualys.com")
+	f.StringVar(&o.api, "api", "", "classic API base `URL` (overrides --platform)")
+	f.StringVar(&o.caCert, "ca-cert", "", "PEM `file` of a CA to trust besides the system's (private CA, emulator)")
+	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify TLS certificates (warns on every run; never for real use)")
+	f.StringSliceVar(&o.policies, "policy", nil, "policy `ID`s to sync, comma-separated (default: all active policies)")
+	f.IntVar(&o.hostsPerRequest, "hosts-per-request", def.Sync.HostsPerRequest, "host ids per postureInfo request")
+	f.IntVar(&o.concurrency, "concurrency", def.Sync.Concurrency, "postureInfo streams at once")
+	f.BoolVar(&o.evidence, "evidence", *def.PCRS.Results.EvidenceRequired == 1, "ask for evidence (evidenceRequired=1): larger and slower")
+	f.BoolVar(&o.compression, "compression", *def.PCRS.Results.CompressionRequired == 1, "ask for gzip (compressionRequired=1)")
+	f.StringVar(&o.pcrsVersion, "pcrs-version", def.PCRS.Version, "PCRS API version: 1.0, 2.0, 3.0, 4.0 or 5.0")
+	f.StringVar(&o.classicVersion, "classic-version", def.Classic.Version, "classic API version: 2.0, 3.0, 4.0 or 5.0")
+	f.StringVar(&o.source, "source", "", "posture path: pcrs (streaming, the default when a gateway is known) or classic")
 }
 
 // resolveConfig merges the config file, the environment and the flags the
@@ -171,7 +180,9 @@ func clientOptions(cfg *config.Config) qualys.Options {
 		PCRSVersion: cfg.PCRS.Version, ClassicVersion: cfg.Classic.Version, ClassicConcurrency: cfg.Classic.Concurrency,
 		CACertFile: cfg.Qualys.CACert, InsecureSkipVerify: cfg.Qualys.InsecureSkipVerify,
 		TokenTTL: cfg.Qualys.TokenTTL, RateCalls: cfg.PCRS.RateLimit.Calls, RateWindow: cfg.PCRS.RateLimit.Window,
-		MaxRetries: cfg.Qualys.MaxRetries, IdleTimeout: cfg.Qualys.IdleTimeout, UserAgent: "pcsync/" + Version,
+		IdleTimeout: cfg.Qualys.IdleTimeout, UserAgent: "pcsync/" + Version,
+		MaxRetries: cfg.Qualys.MaxRetries, MaxRateWaits: cfg.Qualys.MaxRateWaits,
+		CheckRetry: qualys.DefaultCheckRetry, Backoff: qualys.DefaultBackoff,
 	}
 }
 
@@ -248,28 +259,30 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 	if err := checkShard(cfg.DB, shard, o.shardRate); err != nil {
 		return err
 	}
+	if o.dbWriters < 0 {
+		return usageErr("--db-writers must be 0 (the default) or more, not %d", o.dbWriters)
+	}
 	copts := clientOptions(&cfg)
 	copts.Logger = log
 	copts.RateCalls = shardRate(copts.RateCalls, shard, o.shardRate)
+	capture, err := startCapture(&cfg, o.capture, &copts, log)
+	if err != nil {
+		return err
+	}
 	client, err := qualys.NewClient(copts)
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
 	eo := engineOptions(&cfg)
 	eo.Full, eo.Restart, eo.Shard = o.full, o.restart, shard
-	if o.dbWriters < 0 {
-		return usageErr("--db-writers must be 0 (the default) or more, not %d", o.dbWriters)
-	}
-	return runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert, writers: o.dbWriters, shard: shard.String()})
+	err = runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert, writers: o.dbWriters, shard: shard.String()})
+	return endCapture(io, capture, o.capture, err)
 }
 
 // runSync opens the store, runs the engine with a progress display and
 // prints the summary. sync and demo share it.
 func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys.Client, cfg *config.Config, eo engine.Options, dbo dbOptions) error {
-	rejectsPath := cfg.Sync.Rejects
-	if rejectsPath == "" {
-		rejectsPath = defaultRejects(cfg.DB)
-	}
+	rejectsPath := rejectsPath(cfg)
 	if err := checkOutput(cfg.DB, "--rejects", rejectsPath); err != nil {
 		return err
 	}

@@ -62,16 +62,6 @@ func TestBothStoresHoldTheSameRows(t *testing.T) {
 	}
 }
 
-// exportTable writes a table of db as NDJSON.
-func exportTable(t *testing.T, db, table string) string {
-	t.Helper()
-	code, out, errOut := run(t, "export", "--db", db, "--table", table, "--format", "ndjson")
-	if code != ExitOK {
-		t.Fatalf("export %s: exit %d: %s", table, code, errOut)
-	}
-	return out
-}
-
 func sortedLines(s string) string {
 	lines := strings.Split(s, "\n")
 	slices.Sort(lines)

@@ -28,6 +28,7 @@ type Config struct {
 	PCRS    PCRS    `yaml:"pcrs"`
 	Classic Classic `yaml:"classic"`
 	Log     Log     `yaml:"log"`
+	Serve   Serve   `yaml:"serve"`
 
 	credentials string   // where the password came from
 	warnings    []string // found while loading
@@ -58,9 +59,10 @@ type Qualys struct {
 	// InsecureSkipVerify turns TLS certificate checks off. pcsync warns on
 	// every run while it is set.
 	InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
-	TokenTTL           time.Duration `yaml:"token_ttl"`    // assumed token life when the token does not say; 4h
-	IdleTimeout        time.Duration `yaml:"idle_timeout"` // a silent connection is broken after this; 5m
-	MaxRetries         int           `yaml:"max_retries"`  // per call, for transient failures; 5
+	TokenTTL           time.Duration `yaml:"token_ttl"`      // assumed token life when the token does not say; 4h
+	IdleTimeout        time.Duration `yaml:"idle_timeout"`   // a silent connection is broken after this; 5m
+	MaxRetries         int           `yaml:"max_retries"`    // per call, for transient failures; 5
+	MaxRateWaits       int           `yaml:"max_rate_waits"` // per call, waits on Qualys's limits (429, 409); 20
 }
 
 // Sync is how a run is planned and executed.
@@ -119,11 +121,19 @@ type Log struct {
 	Format string `yaml:"format"` // text or json
 }
 
+// Serve configures pcsync serve.
+type Serve struct {
+	// Token is required by the server's API and dashboard; without one the
+	// server listens on loopback only. PCSYNC_SERVE_TOKEN overrides it.
+	Token  string `yaml:"token"`
+	Listen string `yaml:"listen"` // address; default 127.0.0.1:8080
+}
+
 // Default is the configuration without file, environment or flags.
 func Default() Config {
 	one, zero := 1, 0
 	return Config{
-		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5},
+		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5, MaxRateWaits: 20},
 		DB:     "pcsync.db",
 		Sync: Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, ChunkRecords: 1000, StreamRetries: 3,
 			Overlap: time.Hour, IncrementalFilter: "statusChangedSince"},
@@ -135,7 +145,8 @@ func Default() Config {
 			PolicyDetails: map[string]string{"show_user_controls": "1", "show_appendix": "1"},
 			Results: map[string]string{"details": "All", "cause_of_failure": "1", "show_remediation_info": "1",
 				"show_extended_evidence": "0", "hide_evidence": "0", "truncation_limit": "1000"}},
-		Log: Log{Format: "text"}, // Level "": info, or warn while a progress bar is drawn
+		Log:   Log{Format: "text"}, // Level "": info, or warn while a progress bar is drawn
+		Serve: Serve{Listen: "127.0.0.1:8080"},
 	}
 }
 
@@ -158,17 +169,15 @@ func Load(path string) (Config, error) {
 	c := Default()
 	var fromFile bool
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, err := readFile(path)
 		if err != nil {
-			return c, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", errors.Unwrap(err))}
+			return c, err
 		}
-		d := yaml.NewDecoder(bytes.NewReader(data))
-		d.KnownFields(true)
-		if err := d.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
-			return c, &Error{Where: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if c, err = Parse(data, path); err != nil {
+			return c, err
 		}
 		fromFile = c.Qualys.Password != ""
-		if fi, err := os.Stat(path); err == nil && fromFile && fi.Mode().Perm()&0o077 != 0 {
+		if fi, err := os.Stat(path); err == nil && (fromFile || c.Serve.Token != "") && fi.Mode().Perm()&0o077 != 0 {
 			c.warnings = append(c.warnings, fmt.Sprintf("the config file %s holds a password and can be read by others (mode %v): run chmod 600 %s",
 				path, fi.Mode().Perm(), path))
 		}
@@ -183,6 +192,43 @@ func Load(path string) (Config, error) {
 	if v := os.Getenv("QUALYS_PASSWORD"); v != "" {
 		c.Qualys.Password = v
 		c.credentials = "the environment (QUALYS_USERNAME, QUALYS_PASSWORD)"
+	}
+	if v := os.Getenv("PCSYNC_SERVE_TOKEN"); v != "" {
+		c.Serve.Token = v
+	}
+	return c, nil
+}
+
+// MaxFileBytes bounds a config file.
+const MaxFileBytes = 1 << 20
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", errors.Unwrap(err))}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", err)}
+	}
+	if len(data) > MaxFileBytes {
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("larger than %d KiB: this is not a pcsync config file (see pcsync.example.yaml)", MaxFileBytes>>10)}
+	}
+	return data, nil
+}
+
+// Parse reads a config file's contents (where names it in errors) over the
+// defaults. Unknown keys are errors, so that a typo is not ignored.
+func Parse(data []byte, where string) (Config, error) {
+	c := Default()
+	if len(data) > MaxFileBytes {
+		return c, &Error{Where: where, Msg: fmt.Sprintf("larger than %d KiB", MaxFileBytes>>10)}
+	}
+	d := yaml.NewDecoder(bytes.NewReader(data))
+	d.KnownFields(true)
+	if err := d.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
+		return c, &Error{Where: where, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	return c, nil
 }
@@ -252,6 +298,9 @@ func (c *Config) Validate() error {
 		if _, err := os.Stat(c.Qualys.CACert); err != nil {
 			return &Error{Where: "ca_cert", Msg: fmt.Sprintf("cannot read %s: %v", c.Qualys.CACert, errors.Unwrap(err))}
 		}
+	}
+	if c.Qualys.MaxRetries < 0 || c.Qualys.MaxRateWaits < 0 {
+		return &Error{Where: "qualys", Msg: "max_retries and max_rate_waits must not be negative"}
 	}
 	if err := c.checkSync(); err != nil {
 		return err

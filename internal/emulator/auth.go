@@ -10,8 +10,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// handleAuth is POST /auth: form username, password, token=true. The answer
-// is 201 with the raw JWT as its body.
+// handleAuth is POST /auth: form username and password. Qualys's
+// documentation adds token=true, qualysdk also sends permissions=true, and
+// Qualys's own Splunk add-on sends permissions=true without token=true; the
+// gateway answers all of them alike, 201 with the raw JWT as its body.
 func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	if f := s.opts.Faults.Status5xx; f > 0 && s.take("5xx:auth", f) {
 		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
@@ -28,10 +30,6 @@ func (s *Server) handleAuth(w http.ResponseWriter, r *http.Request) {
 	if !okUser || !okPass {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"authentication_exceptions": [][]string{{
 			"Authentication Failure: 1 errors, 0 successes:authenticationFailure.InvalidCredentialsException"}}})
-		return
-	}
-	if t := strings.ToLower(r.PostForm.Get("token")); t != "true" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"message": "token=true is required"})
 		return
 	}
 	now := s.opts.Now()

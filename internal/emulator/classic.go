@@ -53,8 +53,9 @@ func validClassicVersion(v string) bool {
 	return slices.Contains([]string{"2.0", "3.0", "4.0", "5.0"}, v)
 }
 
-// simpleReturn writes a SIMPLE_RETURN error document.
-func simpleReturn(w http.ResponseWriter, r *http.Request, status, code int, text string) {
+// simpleReturn writes a SIMPLE_RETURN error document; items are KEY, VALUE
+// pairs for its ITEM_LIST (1960: CALLS_TO_FINISH, 1965: SECONDS_TO_WAIT).
+func simpleReturn(w http.ResponseWriter, r *http.Request, status, code int, text string, items ...string) {
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.WriteHeader(status)
 	x := &xw{w: bufio.NewWriter(w)}
@@ -64,6 +65,16 @@ func simpleReturn(w http.ResponseWriter, r *http.Request, status, code int, text
 	x.text("DATETIME", time.Now().UTC().Format(compliance.DateLayout))
 	x.int("CODE", int64(code))
 	x.text("TEXT", text)
+	if len(items) > 1 {
+		x.open("ITEM_LIST")
+		for i := 0; i+1 < len(items); i += 2 {
+			x.open("ITEM")
+			x.text("KEY", items[i])
+			x.text("VALUE", items[i+1])
+			x.close("ITEM")
+		}
+		x.close("ITEM_LIST")
+	}
 	x.close("RESPONSE")
 	x.close("SIMPLE_RETURN")
 	x.w.WriteString("\n")
@@ -85,7 +96,7 @@ func baseURL(r *http.Request) string {
 func (s *Server) classic(api string, h func(http.ResponseWriter, *http.Request, *classicRequest)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.count(api)
-		s.classicHeaders(w, 0)
+		s.classicHeaders(w, 0, 0)
 		if !validClassicVersion(r.PathValue("version")) {
 			http.NotFound(w, r)
 			return
@@ -94,11 +105,7 @@ func (s *Server) classic(api string, h func(http.ResponseWriter, *http.Request, 
 			simpleReturn(w, r, http.StatusBadRequest, 1908, "HTTP method "+r.Method+" is incompatible with this API")
 			return
 		}
-		user, pass, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.Username)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(pass), []byte(s.opts.Password)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="MSP Portal"`)
-			simpleReturn(w, r, http.StatusUnauthorized, 2000, "Bad Login/Password")
+		if !s.basicAuth(w, r) {
 			return
 		}
 		if r.Header.Get("X-Requested-With") == "" {
@@ -126,12 +133,27 @@ func (s *Server) classic(api string, h func(http.ResponseWriter, *http.Request, 
 	}
 }
 
+// basicAuth checks a classic call's Basic credentials and answers 401 with
+// Qualys's SIMPLE_RETURN when they are wrong.
+func (s *Server) basicAuth(w http.ResponseWriter, r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if ok && subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.Username)) == 1 &&
+		subtle.ConstantTimeCompare([]byte(pass), []byte(s.opts.Password)) == 1 {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="MSP Portal"`)
+	simpleReturn(w, r, http.StatusUnauthorized, 2000, "Bad Login/Password")
+	return false
+}
+
 // classicHeaders sets the limit headers as they stand (every classic answer
-// carries them, errors included); wait is X-RateLimit-ToWait-Sec's value.
-func (s *Server) classicHeaders(w http.ResponseWriter, wait time.Duration) {
+// carries them, errors included); wait is X-RateLimit-ToWait-Sec's value and
+// self is 1 when the call being answered holds a concurrency slot, which
+// X-Concurrency-Limit-Running does not count: it counts the others.
+func (s *Server) classicHeaders(w http.ResponseWriter, wait time.Duration, self int) {
 	lim := s.opts.Classic
 	s.mu.Lock()
-	remaining, running := lim.Calls, s.classicRunning
+	remaining, running := lim.Calls, s.classicRunning-self
 	if win := s.limits["classic"]; win != nil {
 		remaining = lim.Calls - win.inWindow(time.Now(), lim.Window)
 	}
@@ -150,8 +172,8 @@ func (s *Server) classicHeaders(w http.ResponseWriter, wait time.Duration) {
 func (s *Server) classicAdmit(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
 	lim := s.opts.Classic
 	s.mu.Lock()
-	running := s.classicRunning + 1
-	conc := lim.Concurrency > 0 && running > lim.Concurrency
+	others := s.classicRunning
+	conc := lim.Concurrency > 0 && others >= lim.Concurrency
 	var rateOK = true
 	var wait time.Duration
 	if !conc && lim.Calls > 0 {
@@ -162,19 +184,26 @@ func (s *Server) classicAdmit(w http.ResponseWriter, r *http.Request) (release f
 		}
 		rateOK, wait = win.allow(time.Now(), lim.Calls, lim.Window)
 	}
+	self := 0
 	if !conc && rateOK {
 		s.classicRunning++
+		self = 1
 	}
 	s.mu.Unlock()
-	s.classicHeaders(w, wait)
+	s.classicHeaders(w, wait, self)
 	switch {
 	case conc:
 		s.count("classic/1960")
-		simpleReturn(w, r, http.StatusConflict, 1960, fmt.Sprintf("Concurrency Limit of %d exceeded. Please wait for previous requests to complete.", lim.Concurrency))
+		// the calls that must end before this one may run
+		n := others - lim.Concurrency + 1
+		simpleReturn(w, r, http.StatusConflict, 1960,
+			fmt.Sprintf("This API cannot be run again until %d currently running API instance has finished.", n),
+			"CALLS_TO_FINISH", strconv.Itoa(n))
 		return nil, false
 	case !rateOK:
 		s.count("classic/1965")
-		simpleReturn(w, r, http.StatusConflict, 1965, fmt.Sprintf("This API cannot be run again for another %d seconds.", int((wait+time.Second-1)/time.Second)))
+		secs := int((wait + time.Second - 1) / time.Second)
+		simpleReturn(w, r, http.StatusConflict, 1965, rateLimitText(secs), "SECONDS_TO_WAIT", strconv.Itoa(secs))
 		return nil, false
 	}
 	return func() {
@@ -303,8 +332,38 @@ func xmlAnswer(w http.ResponseWriter) *xw {
 	return &xw{w: bufio.NewWriterSize(&flushWriter{w: w}, 64<<10)}
 }
 
-// warning writes the truncation WARNING (code 1980) pointing at the next page.
-func warning(x *xw, base, path string, p url.Values, next int64) {
+// rateLimitText is Qualys's 1965 text: "This API cannot be run again for
+// another 23 hours, 57 minutes and 54 seconds."
+func rateLimitText(secs int) string {
+	d := time.Duration(secs) * time.Second
+	h, m, sec := int(d.Hours()), int(d.Minutes())%60, secs%60
+	var parts []string
+	if h > 0 {
+		parts = append(parts, plural(h, "hour"))
+	}
+	if m > 0 {
+		parts = append(parts, plural(m, "minute"))
+	}
+	if sec > 0 || len(parts) == 0 {
+		parts = append(parts, plural(sec, "second"))
+	}
+	text := parts[len(parts)-1]
+	if len(parts) > 1 {
+		text = strings.Join(parts[:len(parts)-1], ", ") + " and " + text
+	}
+	return "This API cannot be run again for another " + text + "."
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
+}
+
+// warning writes the truncation WARNING (code 1980) of a page cut at limit
+// records, with the URL of the next page.
+func warning(x *xw, base, path string, p url.Values, limit, next int64) {
 	q := url.Values{}
 	for k, v := range p {
 		q[k] = v
@@ -312,7 +371,7 @@ func warning(x *xw, base, path string, p url.Values, next int64) {
 	q.Set("id_min", strconv.FormatInt(next, 10))
 	x.open("WARNING")
 	x.int("CODE", 1980)
-	x.text("TEXT", "record limit exceeded. Use URL to get next batch of results.")
+	x.text("TEXT", strconv.FormatInt(limit, 10)+" record limit exceeded. Use URL to get next batch of results.")
 	x.cdata("URL", base+path+"?"+q.Encode())
 	x.close("WARNING")
 }

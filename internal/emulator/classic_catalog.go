@@ -51,54 +51,6 @@ func parseList(w http.ResponseWriter, r *http.Request, p url.Values, action stri
 	return q, ok1 && ok2
 }
 
-func (s *Server) classicPolicyList(w http.ResponseWriter, r *http.Request, c *classicRequest) {
-	p := c.params
-	q, ok := parseList(w, r, p, "policy/list")
-	if !ok {
-		return
-	}
-	after, ok := dateParam(w, r, p, "updated_after_datetime")
-	if !ok {
-		return
-	}
-	est := s.Estate()
-	x := xmlAnswer(w)
-	x.header("POLICY_LIST_OUTPUT", c.base+"/policy/policy_list_output.dtd")
-	x.open("POLICY_LIST_OUTPUT")
-	x.open("RESPONSE")
-	x.text("DATETIME", compliance.FormatDate(est.Now()))
-	x.open("POLICY_LIST")
-	for _, pol := range est.Policies() {
-		if !q.selects(pol.ID) || (!after.IsZero() && pol.ModifiedDate.Before(after)) {
-			continue
-		}
-		x.open("POLICY")
-		x.int("ID", pol.ID)
-		x.cdata("TITLE", pol.Title)
-		if q.details != "None" {
-			x.open("CREATED")
-			x.date("DATETIME", pol.CreatedDate)
-			x.cdata("BY", pol.CreatedBy)
-			x.close("CREATED")
-			x.open("LAST_MODIFIED")
-			x.date("DATETIME", pol.ModifiedDate)
-			x.cdata("BY", pol.ModifiedBy)
-			x.close("LAST_MODIFIED")
-			x.open("LAST_EVALUATED")
-			x.date("DATETIME", pol.LastEvaluatedDate)
-			x.close("LAST_EVALUATED")
-			x.text("STATUS", pol.Status)
-			x.bool("IS_LOCKED", pol.Locked)
-		}
-		x.close("POLICY")
-	}
-	x.close("POLICY_LIST")
-	x.close("RESPONSE")
-	x.close("POLICY_LIST_OUTPUT")
-	x.w.WriteString("\n")
-	x.w.Flush()
-}
-
 func (s *Server) classicPolicyExport(w http.ResponseWriter, r *http.Request, c *classicRequest) {
 	p := c.params
 	if !checkParams(w, r, p, "policy/export") {
@@ -281,7 +233,7 @@ func (s *Server) handleClassicControl(w http.ResponseWriter, r *http.Request, c 
 	}
 	x.close("CONTROL_LIST")
 	if next >= 0 {
-		warning(x, c.base, "/control/", p, next)
+		warning(x, c.base, "/control/", p, limit, next)
 	}
 	x.close("RESPONSE")
 	x.close("CONTROL_LIST_OUTPUT")

@@ -144,7 +144,7 @@ func (s *Server) handleClassicPosture(w http.ResponseWriter, r *http.Request, c 
 		s.writeGlossary(x, q, gl)
 	}
 	if next >= 0 {
-		warning(x, c.base, "/posture/info/", c.params, next)
+		warning(x, c.base, "/posture/info/", c.params, q.limit, next)
 	}
 	x.close("RESPONSE")
 	x.close("POSTURE_INFO_LIST_OUTPUT")
@@ -236,14 +236,8 @@ func (s *Server) writeInfo(x *xw, q *classicPostureQuery, g *recordGen, r *compl
 		x.cdata("ASSIGNEE", ex.Assignee)
 		x.text("STATUS", ex.Status)
 		x.date("END_DATETIME", ex.EndDate)
-		x.open("CREATED")
-		x.date("DATETIME", ex.CreatedDate)
-		x.cdata("BY", ex.CreatedBy)
-		x.close("CREATED")
-		x.open("LAST_MODIFIED")
-		x.date("DATETIME", ex.ModifiedDate)
-		x.cdata("BY", ex.ModifiedBy)
-		x.close("LAST_MODIFIED")
+		x.by("CREATED", ex.CreatedDate, ex.CreatedBy)
+		x.by("LAST_MODIFIED", ex.ModifiedDate, ex.ModifiedBy)
 		x.cdata("COMMENTS", ex.Comments)
 		x.close("EXCEPTION")
 	}

@@ -1,6 +1,9 @@
 // Package emulator is a Qualys Policy Compliance emulator: an http.Handler
-// that speaks the gateway (POST /auth, the PCRS posture streaming API) the
-// way Qualys documents it, over a deterministic generated estate.
+// that speaks the gateway (POST /auth, the PCRS posture streaming API), the
+// classic XML API (policy list and export, control list, posture info) and
+// /msp/about.php the way Qualys documents them and Qualys's own clients
+// expect, over a deterministic generated estate, with faults to inject. Its
+// Replay serves a capture of a real run back instead (see package wire).
 //
 // Tests use it in-process, `pcsync emulate` serves it, and `pcsync demo`
 // syncs from it. Nothing in pcsync's sync path imports this package.

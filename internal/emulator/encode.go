@@ -16,6 +16,12 @@ type Style struct {
 	// Empty is how an unset date or status is written: "empty" ("", the
 	// default), "null", "omit" (key left out) or "mixed".
 	Empty string
+	// Variants writes records as some platforms and clients report them:
+	// the fields of newer API versions whatever the version asked
+	// (policyTitle, controlStatement, netBios, rationale, remediation),
+	// customerId as a string, and stream metadata (currentBatch,
+	// totalBatches) inside each record.
+	Variants bool
 }
 
 func (s Style) valid() bool {
@@ -106,7 +112,12 @@ func appendPosture(b []byte, r *compliance.Posture, st Style) []byte {
 	b = jsonenc.AppendString(append(b, `,"networkName":`...), h.NetworkName)
 	b = date(b, `,"complianceLastScanDate":`, h.ComplianceLastScanDate)
 	b = jsonenc.AppendString(append(b, `,"customerUuid":`...), h.CustomerUUID)
-	b = id(b, `,"customerId":`, h.CustomerID)
+	if st.Variants {
+		b = strconv.AppendInt(append(b, `,"customerId":"`...), h.CustomerID, 10)
+		b = append(b, '"')
+	} else {
+		b = id(b, `,"customerId":`, h.CustomerID)
+	}
 	b = id(b, `,"assetId":`, h.AssetID)
 	b = id(b, `,"technology":{"id":`, r.Technology.ID)
 	b = jsonenc.AppendString(append(b, `,"name":`...), r.Technology.Name)
@@ -122,5 +133,17 @@ func appendPosture(b []byte, r *compliance.Posture, st Style) []byte {
 	if len(r.Extra) > 2 { // an object with members: splice them in
 		b = append(append(b, ','), r.Extra[1:len(r.Extra)-1]...)
 	}
+	if st.Variants {
+		b = appendVariants(b, r)
+	}
 	return append(b, '}')
+}
+
+// appendVariants adds the v5 text fields and the stream metadata some
+// clients find inside records.
+func appendVariants(b []byte, r *compliance.Posture) []byte {
+	ctl := strconv.FormatInt(r.ControlID, 10)
+	b = jsonenc.AppendString(append(b, `,"rationale":`...), "Control "+ctl+" limits the exposure of "+r.Technology.Name+".")
+	b = jsonenc.AppendString(append(b, `,"remediation":`...), "Apply the setting control "+ctl+" expects, then rescan.")
+	return append(b, `,"currentBatch":1,"totalBatches":1`...)
 }

@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -50,6 +52,17 @@ type Faults struct {
 	// ClassicDelay holds every admitted classic call this long before it is
 	// answered, as a loaded Qualys does (calls then overlap).
 	ClassicDelay time.Duration
+	// DenyClassic answers every classic call with 403 and code 2002, as for
+	// a user whose API access is not enabled; DenyPCRS answers every PCRS
+	// call with 403, as for an account without Policy Compliance streaming.
+	// The credentials themselves still work.
+	DenyClassic bool
+	DenyPCRS    bool
+	// OversizeRecord makes the second record of the first OversizeStreams
+	// PCRS streams (0: all) this many bytes long (a hostile or corrupt
+	// answer; pcsync refuses records over qualys.MaxRecordBytes).
+	OversizeRecord  int64
+	OversizeStreams int
 }
 
 // faultState counts what has been injected.
@@ -91,6 +104,14 @@ func (s *Server) takeUnauthorized() bool {
 // reports whether it did.
 func (s *Server) callFaults(w http.ResponseWriter, r *http.Request, api string, classic bool) bool {
 	f := s.opts.Faults
+	if classic && f.DenyClassic {
+		simpleReturn(w, r, http.StatusForbidden, 2002, "API access is not enabled for this user.")
+		return true
+	}
+	if !classic && f.DenyPCRS {
+		writeJSON(w, http.StatusForbidden, map[string]any{"status": 403, "error": "Forbidden", "message": "Access is denied"})
+		return true
+	}
 	if f.Status5xx > 0 && s.take("5xx:"+api, f.Status5xx) {
 		http.Error(w, "Service Unavailable: the platform is under maintenance", http.StatusServiceUnavailable)
 		return true
@@ -101,8 +122,8 @@ func (s *Server) callFaults(w http.ResponseWriter, r *http.Request, api string, 
 		return true
 	}
 	if classic && f.ConflictStorm > 0 && s.take("409", f.ConflictStorm) {
-		s.classicHeaders(w, time.Second)
-		simpleReturn(w, r, http.StatusConflict, 1965, "This API cannot be run again for another 1 seconds.")
+		s.classicHeaders(w, time.Second, 0)
+		simpleReturn(w, r, http.StatusConflict, 1965, rateLimitText(1), "SECONDS_TO_WAIT", "1")
 		return true
 	}
 	return false
@@ -181,4 +202,19 @@ func (f *faultWriter) Flush() {
 // still opens and closes, so the records around it can be read.
 func malformedJSON(id int64) []byte {
 	return []byte(`{"id":` + strconv.FormatInt(id, 10) + `,"status":,"hostId":"not a number"}`)
+}
+
+// writeOversize writes a record of about size bytes, a block at a time.
+func writeOversize(w io.Writer, id, size int64) error {
+	if _, err := io.WriteString(w, `{"id":`+strconv.FormatInt(id, 10)+`,"status":"Passed","evidence":"`); err != nil {
+		return err
+	}
+	block := bytes.Repeat([]byte("x"), 64<<10)
+	for left := size; left > 0; left -= int64(len(block)) {
+		if _, err := w.Write(block[:min(int64(len(block)), left)]); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, `"}`)
+	return err
 }

@@ -235,10 +235,13 @@ func (s *Server) handlePostureInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	version := r.PathValue("version")
 	est := s.Estate()
-	opts.Extended = version == "5.0"
+	opts.Extended = version == "5.0" || s.opts.Style.Variants
 	opts.Style = s.opts.Style
 	w, opts.Broken = s.streamFaults(w, compress)
 	opts.MalformedEvery = s.opts.Faults.MalformedEvery
+	if f := s.opts.Faults; f.OversizeRecord > 0 && s.take("oversize", f.OversizeStreams) {
+		opts.Oversize = f.OversizeRecord
+	}
 	key := ""
 	if s.opts.CacheResponses {
 		key = cacheKey(strconv.Itoa(est.Cycle())+"/"+version, r.URL.Query().Encode(), body)

@@ -120,6 +120,8 @@ func New(opts Options) (*Server, error) {
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("POST /auth", s.handleAuth)
+	s.mux.HandleFunc("GET /msp/about.php", s.handleAbout)
+	s.mux.HandleFunc("POST /msp/about.php", s.handleAbout)
 	s.mux.HandleFunc("GET /pcrs/{version}/posture/policy/list", s.pcrs(apiPolicyList, s.handlePolicyList))
 	s.mux.HandleFunc("GET /pcrs/{version}/posture/hostids", s.pcrs(apiHostIDs, s.handleHostIDs))
 	s.mux.HandleFunc("POST /pcrs/{version}/posture/postureInfo", s.pcrs(apiPostureInfo, s.handlePostureInfo))

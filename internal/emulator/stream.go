@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"time"
 
@@ -48,6 +49,8 @@ type StreamOptions struct {
 	// Broken stream has garbage after its second record.
 	MalformedEvery int
 	Broken         bool
+	// Oversize replaces the second record by one this many bytes long.
+	Oversize int64
 }
 
 // PolicyRequest is one element of the postureInfo request body: a policy and
@@ -104,6 +107,10 @@ func (e *Estate) WritePosture(w io.Writer, reqs []PolicyRequest, opts StreamOpti
 		}
 		n++
 		switch {
+		case opts.Oversize > 0 && n == 2:
+			_, err = bw.Write(buf)
+			err = errors.Join(err, writeOversize(bw, r.ID, opts.Oversize))
+			return err == nil
 		case opts.MalformedEvery > 0 && n%opts.MalformedEvery == 0:
 			buf = append(buf, malformedJSON(r.ID)...)
 		default:

@@ -59,6 +59,14 @@ func (x *xw) bool(tag string, b bool) {
 	}
 }
 
+// by writes a DATETIME and BY pair under tag (CREATED, LAST_MODIFIED).
+func (x *xw) by(tag string, t time.Time, who string) {
+	x.open(tag)
+	x.date("DATETIME", t)
+	x.cdata("BY", who)
+	x.close(tag)
+}
+
 // date writes t in Qualys's layout; a zero t is left out.
 func (x *xw) date(tag string, t time.Time) {
 	if !t.IsZero() {

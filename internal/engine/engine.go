@@ -209,7 +209,7 @@ func (e *Engine) Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, &ConfigError{err}
 	}
 	r := &run{e: e, opts: opts, log: e.log, summaries: map[int64]*compliance.PolicySummary{}, stale: map[int64]int64{},
-		started: time.Now()}
+		started: time.Now(), throttles0: e.client.Throttles(), retries0: e.client.Retries()}
 	defer r.unlockPolicies()
 	if err := r.checkSource(); err != nil {
 		return nil, &ConfigError{err}
@@ -344,6 +344,8 @@ type run struct {
 	stepErrors []string        // steps that failed without stopping the run
 	started    time.Time       // this invocation
 	unlock     []func()        // releases the policy locks
+	// the client's counts when this invocation started
+	throttles0, retries0 int64
 }
 
 func (r *run) summary(id int64) *compliance.PolicySummary {
@@ -639,6 +641,9 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	r.rec.Policies = int64(len(res.Policies))
 	r.rec.WireBytes += r.e.Progress.WireBytes.Load()
 	r.rec.DataBytes += r.e.Progress.DataBytes.Load()
+	// this invocation's waits and retries, added to a resumed run's
+	r.rec.Throttles += r.e.client.Throttles() - r.throttles0
+	r.rec.Retries += r.e.client.Retries() - r.retries0 + r.e.Progress.Retries.Load()
 	if err == nil {
 		for _, s := range res.Policies {
 			if s.Error != "" {

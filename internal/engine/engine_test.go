@@ -62,8 +62,8 @@ func startEmulator(t *testing.T, estate *emulator.Estate, opts emulator.Options)
 
 func (e *env) client(t *testing.T, mod func(*qualys.Options)) *qualys.Client {
 	t.Helper()
-	o := qualys.Options{GatewayURL: e.url, Username: "pcsync", Password: "emulator", RootCAs: e.pool, RateCalls: 100000,
-		Backoff: func(int) time.Duration { return 10 * time.Millisecond }}
+	o := clientOptions(qualys.Options{GatewayURL: e.url, Username: "pcsync", Password: "emulator", RootCAs: e.pool, RateCalls: 100000,
+		Backoff: func(int) time.Duration { return 10 * time.Millisecond }})
 	if mod != nil {
 		mod(&o)
 	}
@@ -72,6 +72,25 @@ func (e *env) client(t *testing.T, mod func(*qualys.Options)) *qualys.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// clientOptions completes o with the values the config's defaults give a
+// user (NewClient takes complete options and fills nothing in).
+func clientOptions(o qualys.Options) qualys.Options {
+	d := config.Default()
+	o.PCRSVersion, o.ClassicVersion, o.ClassicConcurrency = d.PCRS.Version, d.Classic.Version, d.Classic.Concurrency
+	o.TokenTTL, o.IdleTimeout, o.UserAgent = d.Qualys.TokenTTL, d.Qualys.IdleTimeout, "pcsync-test"
+	o.MaxRetries, o.MaxRateWaits, o.CheckRetry = d.Qualys.MaxRetries, d.Qualys.MaxRateWaits, qualys.DefaultCheckRetry
+	if o.RateCalls == 0 {
+		o.RateCalls, o.RateWindow = d.PCRS.RateLimit.Calls, d.PCRS.RateLimit.Window
+	}
+	if o.RateWindow == 0 {
+		o.RateWindow = d.PCRS.RateLimit.Window
+	}
+	if o.Backoff == nil {
+		o.Backoff = qualys.DefaultBackoff
+	}
+	return o
 }
 
 func openStore(t *testing.T) *sqlite.Store {
@@ -307,7 +326,7 @@ func BenchmarkSync(b *testing.B) {
 	}
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
-	client, err := qualys.NewClient(qualys.Options{GatewayURL: ts.URL, Username: "pcsync", Password: "emulator"})
+	client, err := qualys.NewClient(clientOptions(qualys.Options{GatewayURL: ts.URL, Username: "pcsync", Password: "emulator"}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -233,6 +233,19 @@ func TestTransientFaultsLeaveTheSameDatabase(t *testing.T) {
 			if tc.check != "" && env.server.Injected(tc.check) == 0 {
 				t.Fatalf("the emulator injected no %q; the test proves nothing", tc.check)
 			}
+			// the ledger counts what the faults cost: a wait per limit
+			// answer, a retry per failed request or broken stream
+			n := int64(env.server.Injected(tc.check))
+			switch tc.check {
+			case "429", "409":
+				if res.Run.Throttles != n {
+					t.Errorf("run recorded %d throttles for %d limit answers", res.Run.Throttles, n)
+				}
+			case "5xx:postureInfo", "5xx:classic/posture":
+				if res.Run.Retries < n || res.Run.Throttles != 0 {
+					t.Errorf("run recorded %d retries and %d throttles after %d %q faults", res.Run.Retries, res.Run.Throttles, n, tc.check)
+				}
+			}
 			checkSummaries(t, estate, res)
 			want := clean
 			if tc.classic {

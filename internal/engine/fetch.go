@@ -134,10 +134,12 @@ func fatal(ctx context.Context, err error) bool {
 }
 
 // retryable reports whether a batch whose stream failed with err is worth
-// fetching again: the stream broke off or arrived garbled.
+// fetching again: the stream broke off or arrived garbled, but did not
+// exceed one of pcsync's bounds (which a new fetch would only repeat).
 func retryable(err error) bool {
 	var syn *qualys.SyntaxError
-	return errors.Is(err, qualys.ErrTruncated) || errors.As(err, &syn)
+	var lim *qualys.LimitError
+	return (errors.Is(err, qualys.ErrTruncated) || errors.As(err, &syn)) && !errors.As(err, &lim)
 }
 
 // fetchBatch streams one batch, fetching it again (bounded, with backoff)

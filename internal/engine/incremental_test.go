@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -409,7 +410,16 @@ func TestFullDiskStopsTheRunAndTheNextRunFinishesIt(t *testing.T) {
 	clean := cleanRun(t, estate, opts)
 	env := startEmulator(t, estate, emulator.Options{RateCalls: -1})
 	path := filepath.Join(t.TempDir(), "pcsync.db")
-	full, err := sqlite.Open(t.Context(), path, sqlite.Options{MaxPages: 30}) // 30 x 32 KiB: the disk fills mid-run
+	empty, err := sqlite.Open(t.Context(), path, sqlite.Options{}) // the schema, then a disk with room for 12 pages more
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := sqlite.Open(t.Context(), path, sqlite.Options{MaxPages: int(fi.Size()/32768) + 12}) // 32 KiB pages: it fills mid-run
 	if err != nil {
 		t.Fatal(err)
 	}

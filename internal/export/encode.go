@@ -95,6 +95,11 @@ func appendObject(b []byte, r row) ([]byte, int) {
 		first = false
 		b = jsonenc.AppendString(b, f.name)
 		b = append(b, ':')
+		if f.kind == kObject && f.b { // a null object: its members only keep CSV's columns
+			b = append(b, "null"...)
+			i += 1 + int(f.n)
+			continue
+		}
 		if f.kind == kObject {
 			var used int
 			b, used = appendObject(b, r[i+1:i+1+int(f.n)])
@@ -129,6 +134,8 @@ func appendValue(b []byte, f *field) []byte {
 		return append(b, f.raw...)
 	case kNull:
 		return append(b, "null"...)
+	case kFloat:
+		return appendFloat(b, f.f)
 	}
 	return b
 }
@@ -150,6 +157,12 @@ func (e *csvEncoder) row(r row) error {
 		f := &r[i]
 		switch f.kind {
 		case kObject:
+			if f.b { // null: its members' columns stay empty
+				for range f.n {
+					e.rec = append(e.rec, "")
+				}
+				i += int(f.n)
+			}
 			continue
 		case kSplice:
 			e.rec = append(e.rec, string(f.raw))

@@ -21,6 +21,7 @@ const (
 	kObject // the next n fields are its members
 	kSplice // a JSON object whose members join the enclosing object
 	kNull   // null in JSON, empty in CSV
+	kFloat
 )
 
 // field is one value of a row. An object field is followed by its members.
@@ -31,6 +32,7 @@ type field struct {
 	n    int64
 	t    time.Time
 	b    bool
+	f    float64
 	raw  []byte
 }
 

@@ -2,8 +2,8 @@ package qualys
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,52 +58,42 @@ func renewMargin(ttl time.Duration) time.Duration {
 }
 
 // login posts the credentials to the gateway's /auth and returns the JWT and
-// how long it lives (from its exp and iat claims, or Options.TokenTTL).
+// how long it lives (from its exp and iat claims, or Options.TokenTTL). The
+// auth API is outside the rate budget; outages are retried as any call.
 func (c *Client) login(ctx context.Context) (string, time.Duration, error) {
 	u := c.gateway.JoinPath("auth")
-	form := url.Values{"username": {c.opts.Username}, "password": {c.opts.Password}, "token": {"true"}}
-	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	form := url.Values{"username": {c.opts.Username}, "password": {c.opts.Password}, "token": {"true"}}.Encode()
+	resp, err := c.do(ctx, &call{name: "POST /auth", send: func(ctx context.Context) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form))
 		if err != nil {
-			return "", 0, err
+			return nil, err
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("User-Agent", c.opts.UserAgent)
-		resp, err := c.http.Do(req)
-		if err != nil {
-			if ctx.Err() != nil || attempt > c.opts.MaxRetries || permanent(err) {
-				return "", 0, fmt.Errorf("login to %s: %w", u.Redacted(), redactErr(err))
-			}
-			c.log.Warn("login failed, retrying", "url", u.Redacted(), "attempt", attempt, "err", redactErr(err))
-			if err := sleep(ctx, c.opts.Backoff(attempt)); err != nil {
-				return "", 0, err
-			}
-			continue
+		resp, err := c.send(req, "POST /auth", nil)
+		var api *APIError
+		if errors.As(err, &api) && (api.StatusCode == http.StatusUnauthorized || api.StatusCode == http.StatusForbidden) {
+			return nil, &AuthError{URL: u.Redacted(), StatusCode: api.StatusCode, Text: api.Text}
 		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
-		switch {
-		case err != nil:
-			return "", 0, fmt.Errorf("login to %s: read answer: %w", u.Redacted(), err)
-		case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated:
-			tok := strings.TrimSpace(string(body))
-			if tok == "" {
-				return "", 0, fmt.Errorf("login to %s: the gateway answered with an empty token", u.Redacted())
-			}
-			return tok, c.tokenTTL(tok), nil
-		case resp.StatusCode >= 500 && attempt <= c.opts.MaxRetries:
-			c.log.Warn("login failed, retrying", "url", u.Redacted(), "status", resp.StatusCode, "attempt", attempt)
-			if err := sleep(ctx, c.opts.Backoff(attempt)); err != nil {
-				return "", 0, err
-			}
-		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-			_, text := errorDetail(body)
-			return "", 0, &AuthError{URL: u.Redacted(), StatusCode: resp.StatusCode, Text: text}
-		default: // an outage or a limit, not the credentials
-			code, text := errorDetail(body)
-			return "", 0, fmt.Errorf("login to %s: %w", u.Redacted(), &APIError{Endpoint: "POST /auth", StatusCode: resp.StatusCode, Code: code, Text: text})
+		return resp, err
+	}})
+	if err != nil {
+		var auth *AuthError
+		if errors.As(err, &auth) {
+			return "", 0, err
 		}
+		return "", 0, fmt.Errorf("login to %s: %w", u.Redacted(), err)
 	}
+	body, err := readLimited(resp.Body, 1<<20)
+	resp.Body.Close()
+	if err != nil {
+		return "", 0, fmt.Errorf("login to %s: %w", u.Redacted(), err)
+	}
+	tok := strings.TrimSpace(string(body))
+	if tok == "" {
+		return "", 0, fmt.Errorf("login to %s: the gateway answered with an empty token", u.Redacted())
+	}
+	return tok, c.tokenTTL(tok), nil
 }
 
 // tokenTTL reads the token's lifetime from its claims without verifying its

@@ -3,7 +3,6 @@ package qualys
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -54,45 +53,64 @@ func parseRateLimit(h http.Header) RateLimit {
 
 // classicGate keeps calls within what the classic API announces: at most
 // ConcurrencyLimit at once, and none while a rate-limit wait is in force.
-// Every worker shares it.
+// Every worker shares it. Waiters sleep on a channel that is closed
+// whenever a slot frees or the limit changes, and on a timer for a pause.
 type classicGate struct {
 	mu      sync.Mutex
-	cond    *sync.Cond
 	limit   int
 	running int
 	until   time.Time
 	last    RateLimit
+	wake    chan struct{}
 }
 
 func newClassicGate(limit int) *classicGate {
-	g := &classicGate{limit: max(limit, 1)}
-	g.cond = sync.NewCond(&g.mu)
-	return g
+	return &classicGate{limit: max(limit, 1), wake: make(chan struct{})}
 }
 
-// acquire waits for a concurrency slot and for any pause to end.
-func (g *classicGate) acquire(ctx context.Context) error {
+// acquire waits for a concurrency slot and for any pause to end; the
+// returned func gives the slot back.
+func (g *classicGate) acquire(ctx context.Context) (func(), error) {
 	for {
 		g.mu.Lock()
 		wait := time.Until(g.until)
 		if wait <= 0 && g.running < g.limit {
 			g.running++
 			g.mu.Unlock()
-			return nil
+			return g.release, nil
 		}
+		wake := g.wake
 		g.mu.Unlock()
-		if wait <= 0 {
-			wait = 50 * time.Millisecond // a slot frees when a call ends
+		var timer *time.Timer
+		var timeout <-chan time.Time
+		if wait > 0 {
+			timer = time.NewTimer(wait)
+			timeout = timer.C
 		}
-		if err := sleep(ctx, min(wait, time.Second)); err != nil {
-			return err
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-timeout:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// wakeLocked lets every waiter look again.
+func (g *classicGate) wakeLocked() {
+	close(g.wake)
+	g.wake = make(chan struct{})
 }
 
 func (g *classicGate) release() {
 	g.mu.Lock()
 	g.running--
+	g.wakeLocked()
 	g.mu.Unlock()
 }
 
@@ -104,8 +122,9 @@ func (g *classicGate) observe(rl RateLimit) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.last = rl
-	if rl.ConcurrencyLimit > 0 {
+	if rl.ConcurrencyLimit > 0 && rl.ConcurrencyLimit != g.limit {
 		g.limit = rl.ConcurrencyLimit
+		g.wakeLocked()
 	}
 	if rl.Remaining == 0 && rl.Limit > 0 && rl.ToWaitSec > 0 {
 		g.pauseLocked(time.Duration(rl.ToWaitSec) * time.Second)
@@ -136,87 +155,39 @@ func (c *Client) classicURL(path string) string {
 	return c.api.JoinPath("api", c.opts.ClassicVersion, "fo", "compliance", path).String() + "/"
 }
 
-// doClassic posts params (as a form, which every classic list action accepts)
-// with Basic auth and X-Requested-With, within the announced limits. A 409
-// (codes 1960, 1965) waits X-RateLimit-ToWait-Sec, or a backoff, and is
-// retried, like network errors and 5xx; all retries are bounded. The caller
-// closes the body.
+// doClassic posts params (as a form, which every classic list action
+// accepts) with Basic auth and X-Requested-With, within the announced
+// limits and under the retry policy. The caller closes the body.
 func (c *Client) doClassic(ctx context.Context, path string, params url.Values) (*http.Response, error) {
 	if c.api == nil {
 		return nil, errors.New("no classic API URL configured")
 	}
-	endpoint := "POST /api/" + c.opts.ClassicVersion + "/fo/compliance/" + path + "/ action=" + params.Get("action")
+	name := "POST /api/" + c.opts.ClassicVersion + "/fo/compliance/" + path + "/ action=" + params.Get("action")
 	body := params.Encode()
-	var retries, waits int
-	for {
-		if err := c.gate.acquire(ctx); err != nil {
-			return nil, err
-		}
-		reqCtx, cancel := context.WithCancel(ctx)
-		req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, c.classicURL(path), strings.NewReader(body))
-		if err != nil {
-			cancel()
-			c.gate.release()
-			return nil, err
-		}
-		req.SetBasicAuth(c.opts.Username, c.opts.Password)
-		req.Header.Set("X-Requested-With", c.opts.UserAgent)
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("User-Agent", c.opts.UserAgent)
-		resp, err := c.http.Do(req)
-		if err == nil {
-			rl := parseRateLimit(resp.Header)
-			c.gate.observe(rl)
-			if err = checkResponse(endpoint, resp); err == nil {
-				body := newIdleBody(resp.Body, c.opts.IdleTimeout, cancel)
-				return &http.Response{Status: resp.Status, StatusCode: resp.StatusCode, Header: resp.Header,
-					Body: &releaseBody{ReadCloser: body, release: c.gate.release}}, nil
-			}
-			resp.Body.Close()
-		} else {
-			err = fmt.Errorf("%s: %w", endpoint, redactErr(err))
-		}
-		cancel()
-		c.gate.release()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		var api *APIError
-		switch {
-		case errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized:
-			return nil, &AuthError{URL: c.api.Redacted(), StatusCode: api.StatusCode, Text: api.Text}
-		case errors.As(err, &api) && api.StatusCode == http.StatusConflict &&
-			(api.Code == CodeConcurrencyLimit || api.Code == CodeRateLimit):
-			waits++
-			if waits > c.opts.MaxRateWaits {
-				return nil, fmt.Errorf("classic API limits still exceeded after %d waits: %w", c.opts.MaxRateWaits, err)
-			}
-			wait := time.Duration(c.gate.lastToWait()) * time.Second
-			if wait <= 0 {
-				wait = jitter(time.Second, time.Minute, waits)
-			}
-			c.log.Warn("classic API limit reached, waiting", "endpoint", endpoint, "code", api.Code, "wait", wait.String())
-			c.gate.pause(wait)
-		case errors.As(err, &api) && !api.Temporary(), permanent(err):
-			return nil, err
-		default:
-			retries++
-			if retries > c.opts.MaxRetries {
-				return nil, fmt.Errorf("giving up after %d retries: %w", c.opts.MaxRetries, err)
-			}
-			wait := c.opts.Backoff(retries)
-			c.log.Warn("request failed, retrying", "endpoint", endpoint, "attempt", retries, "wait", wait.String(), "err", err)
-			if err := sleep(ctx, wait); err != nil {
+	return c.do(ctx, &call{name: name, admit: c.gate.acquire, pause: c.gate.pause,
+		send: func(ctx context.Context) (*http.Response, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.classicURL(path), strings.NewReader(body))
+			if err != nil {
 				return nil, err
 			}
-		}
-	}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			return c.sendClassic(req, name)
+		}})
 }
 
-func (g *classicGate) lastToWait() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.last.ToWaitSec
+// sendClassic authenticates req as the classic API wants, sends it, and
+// lets the gate learn the limits its answer announces. A 401 is an
+// *AuthError: Basic credentials are not renewed by logging in again.
+func (c *Client) sendClassic(req *http.Request, name string) (*http.Response, error) {
+	req.SetBasicAuth(c.opts.Username, c.opts.Password)
+	req.Header.Set("X-Requested-With", c.opts.UserAgent)
+	req.Header.Set("User-Agent", c.opts.UserAgent)
+	resp, err := c.send(req, name, func(h http.Header) { c.gate.observe(parseRateLimit(h)) })
+	var api *APIError
+	if errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized {
+		return nil, &AuthError{URL: c.api.Redacted(), StatusCode: api.StatusCode, Text: api.Text}
+	}
+	return resp, err
 }
 
 // releaseBody frees the call's concurrency slot when the body is closed.
@@ -230,4 +201,18 @@ func (b *releaseBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.once.Do(b.release)
 	return err
+}
+
+// Pause and Resume pass to the body's idle clock.
+func (b *releaseBody) Pause() {
+	if p, ok := b.ReadCloser.(pauser); ok {
+		p.Pause()
+	}
+}
+
+// Resume restarts the idle clock Pause stopped.
+func (b *releaseBody) Resume() {
+	if p, ok := b.ReadCloser.(pauser); ok {
+		p.Resume()
+	}
 }

@@ -48,36 +48,83 @@ type xPolicy struct {
 }
 
 // ListPolicies is "PC Policies": /api/{v}/fo/compliance/policy/?action=list
-// with params (the seed's default is details=All).
+// with params (the seed's default is details=All). With details=None Qualys
+// answers an ID_SET (or, as its documentation says, policies with ID and
+// TITLE alone): either gives policies that carry only their id (and title).
 func (s *ClassicService) ListPolicies(ctx context.Context, params Params) ([]compliance.Policy, error) {
-	p := withAction(params, "list")
 	var out []compliance.Policy
-	err := s.each(ctx, "policy", p, func(st *xmlStream, start xml.StartElement) error {
-		if !st.at("POLICY_LIST", "POLICY") {
-			return nil
-		}
-		var x xPolicy
-		if err := st.decode(&x, start); err != nil {
-			return err
-		}
-		var f fieldErrs
-		pol := compliance.Policy{
-			ID: f.int("ID", x.ID), Title: xmlText(x.Title), CreatedBy: xmlText(x.Created.By),
-			CreatedDate: f.date("CREATED/DATETIME", x.Created.DateTime), ModifiedBy: xmlText(x.Modified.By),
-			ModifiedDate:      f.date("LAST_MODIFIED/DATETIME", x.Modified.DateTime),
-			LastEvaluatedDate: f.date("LAST_EVALUATED/DATETIME", x.Evaluated.DateTime),
-			Status:            strings.ToLower(xmlText(x.Status)), Locked: xmlBool(x.Locked),
-		}
-		if f.err != nil || pol.ID == 0 {
-			return fmt.Errorf("policy %q: %v", xmlText(x.ID), errors.Join(f.err, errIf(pol.ID == 0, "no ID")))
-		}
-		out = append(out, pol)
-		return nil
-	})
-	if err != nil {
+	if err := s.each(ctx, "policy", withAction(params, "list"), policyListDecoder(&out)); err != nil {
 		return nil, fmt.Errorf("policy list: %w", err)
 	}
 	return out, nil
+}
+
+// maxIDRange bounds the ids one ID_RANGE may stand for.
+const maxIDRange = 1 << 20
+
+// policyListDecoder appends the policies of a policy list answer to out:
+// POLICY elements, or the ID and ID_RANGE elements of an ID_SET.
+func policyListDecoder(out *[]compliance.Policy) func(*xmlStream, xml.StartElement) error {
+	return func(st *xmlStream, start xml.StartElement) error {
+		switch {
+		case st.at("POLICY_LIST", "POLICY"):
+			var x xPolicy
+			if err := st.decode(&x, start); err != nil {
+				return err
+			}
+			pol, err := x.to()
+			if err != nil {
+				return err
+			}
+			*out = append(*out, pol)
+		case st.at("ID_SET", "ID"), st.at("ID_SET", "ID_RANGE"):
+			var text string
+			if err := st.decode(&text, start); err != nil {
+				return err
+			}
+			lo, hi, err := idRange(text)
+			if err != nil {
+				return fmt.Errorf("policy list ID_SET: %w", err)
+			}
+			for id := lo; id <= hi; id++ {
+				*out = append(*out, compliance.Policy{ID: id})
+			}
+		}
+		return nil
+	}
+}
+
+// idRange reads "7" or "7-12".
+func idRange(s string) (lo, hi int64, err error) {
+	a, b, isRange := strings.Cut(xmlText(s), "-")
+	if lo, err = strconv.ParseInt(strings.TrimSpace(a), 10, 64); err == nil {
+		hi = lo
+		if isRange {
+			hi, err = strconv.ParseInt(strings.TrimSpace(b), 10, 64)
+		}
+	}
+	switch {
+	case err != nil || lo <= 0 || hi < lo:
+		return 0, 0, fmt.Errorf("%q is not an id or an id range", xmlText(s))
+	case hi-lo >= maxIDRange:
+		return 0, 0, &LimitError{What: fmt.Sprintf("ID_RANGE %q", xmlText(s)), Limit: "ids in one ID_RANGE", Max: maxIDRange}
+	}
+	return lo, hi, nil
+}
+
+func (x *xPolicy) to() (compliance.Policy, error) {
+	var f fieldErrs
+	pol := compliance.Policy{
+		ID: f.int("ID", x.ID), Title: xmlText(x.Title), CreatedBy: xmlText(x.Created.By),
+		CreatedDate: f.date("CREATED/DATETIME", x.Created.DateTime), ModifiedBy: xmlText(x.Modified.By),
+		ModifiedDate:      f.date("LAST_MODIFIED/DATETIME", x.Modified.DateTime),
+		LastEvaluatedDate: f.date("LAST_EVALUATED/DATETIME", x.Evaluated.DateTime),
+		Status:            strings.ToLower(xmlText(x.Status)), Locked: xmlBool(x.Locked),
+	}
+	if f.err != nil || pol.ID == 0 {
+		return pol, fmt.Errorf("policy %q: %v", xmlText(x.ID), errors.Join(f.err, errIf(pol.ID == 0, "no ID")))
+	}
+	return pol, nil
 }
 
 func errIf(cond bool, msg string) error {
@@ -104,16 +151,22 @@ func (s *ClassicService) each(ctx context.Context, path string, p url.Values, fn
 }
 
 // eachCounted is each, also returning the answer's size in bytes.
-func (s *ClassicService) eachCounted(ctx context.Context, path string, p url.Values, fn func(*xmlStream, xml.StartElement) error) (n int64, err error) {
+func (s *ClassicService) eachCounted(ctx context.Context, path string, p url.Values, fn func(*xmlStream, xml.StartElement) error) (int64, error) {
 	resp, err := s.c.doClassic(ctx, path, p)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	st := newXMLStream(resp.Body)
+	return decodeEach(resp.Body, "/api/.../"+path+"/ action="+p.Get("action"), fn)
+}
+
+// decodeEach reads a classic answer and calls fn for every start element,
+// with the stream positioned on it; fn may decode it or let it be. A
+// SIMPLE_RETURN at the root is an *APIError. It returns the answer's size.
+func decodeEach(r io.Reader, endpoint string, fn func(*xmlStream, xml.StartElement) error) (n int64, err error) {
+	st := newXMLStream(r)
 	defer func() { n = st.in.read }()
-	first := true
-	for {
+	for first := true; ; first = false {
 		start, err := st.next()
 		if err == io.EOF {
 			if first {
@@ -125,8 +178,7 @@ func (s *ClassicService) eachCounted(ctx context.Context, path string, p url.Val
 			return 0, err
 		}
 		if first {
-			first = false
-			if err := checkRoot(st, "/api/.../"+path+"/ action="+p.Get("action"), start); err != nil {
+			if err := checkRoot(st, endpoint, start); err != nil {
 				return 0, err
 			}
 		}
@@ -186,8 +238,16 @@ func (s *ClassicService) ExportPolicy(ctx context.Context, id int64, params Para
 	p := withAction(params, "export")
 	p.Set("id", strconv.FormatInt(id, 10))
 	d := &compliance.PolicyDetail{PolicyID: id}
+	if err := s.each(ctx, "policy", p, exportDecoder(d)); err != nil {
+		return nil, fmt.Errorf("export of policy %d: %w", id, err)
+	}
+	return d, nil
+}
+
+// exportDecoder fills d from a policy export answer, section by section.
+func exportDecoder(d *compliance.PolicyDetail) func(*xmlStream, xml.StartElement) error {
 	var f fieldErrs
-	err := s.each(ctx, "policy", p, func(st *xmlStream, start xml.StartElement) error {
+	return func(st *xmlStream, start xml.StartElement) error {
 		var text string
 		switch {
 		case st.at("POLICY", "TITLE"), st.at("POLICY", "EXPORTED"), st.at("POLICY", "COVER_PAGE"), st.at("POLICY", "STATUS"):
@@ -229,11 +289,7 @@ func (s *ClassicService) ExportPolicy(ctx context.Context, id int64, params Para
 			d.Frameworks = append(d.Frameworks, fc)
 		}
 		return f.err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("export of policy %d: %w", id, err)
 	}
-	return d, nil
 }
 
 func (x *xSection) to(f *fieldErrs) compliance.Section {

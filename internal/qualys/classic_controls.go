@@ -71,47 +71,57 @@ func (x *xControl) to() (compliance.Control, error) {
 func (s *ClassicService) ListControls(ctx context.Context, params Params, fn func([]compliance.Control, []*RecordError) error) error {
 	p := withAction(params, "list")
 	for page := 1; ; page++ {
-		var controls []compliance.Control
-		var bad []*RecordError
-		var next int64
+		var cp controlPage
 		err := s.retryPage(ctx, func() error {
-			controls, bad, next = controls[:0], bad[:0], 0
-			return s.each(ctx, "control", p, func(st *xmlStream, start xml.StartElement) error {
-				switch {
-				case st.at("CONTROL_LIST", "CONTROL"):
-					var x xControl
-					if err := st.decode(&x, start); err != nil {
-						return err
-					}
-					c, err := x.to()
-					if err != nil {
-						bad = append(bad, &RecordError{Index: len(controls) + len(bad) + 1, Err: err, Raw: []byte(fmt.Sprintf("%+v", x))})
-						return nil
-					}
-					controls = append(controls, c)
-				case st.at("RESPONSE", "WARNING"):
-					n, err := st.nextIDMin(start)
-					if err != nil {
-						return err
-					}
-					next = n
-				}
-				return nil
-			})
+			cp = controlPage{}
+			return s.each(ctx, "control", p, cp.decoder())
 		})
 		if err != nil {
 			return fmt.Errorf("control list page %d: %w", page, err)
 		}
-		if err := fn(controls, bad); err != nil {
+		if err := fn(cp.controls, cp.bad); err != nil {
 			return err
 		}
-		if next == 0 {
+		if cp.next == 0 {
 			return nil
 		}
-		if prev, _ := strconv.ParseInt(p.Get("id_min"), 10, 64); next <= prev {
-			return fmt.Errorf("control list: paging did not advance (id_min %d after %d)", next, prev)
+		if prev, _ := strconv.ParseInt(p.Get("id_min"), 10, 64); cp.next <= prev {
+			return fmt.Errorf("control list: paging did not advance (id_min %d after %d)", cp.next, prev)
 		}
-		p.Set("id_min", strconv.FormatInt(next, 10))
+		p.Set("id_min", strconv.FormatInt(cp.next, 10))
+	}
+}
+
+// controlPage is one page of the control list: the controls that decoded,
+// those that did not, and the id_min of the next page (0 after the last).
+type controlPage struct {
+	controls []compliance.Control
+	bad      []*RecordError
+	next     int64
+}
+
+func (cp *controlPage) decoder() func(*xmlStream, xml.StartElement) error {
+	return func(st *xmlStream, start xml.StartElement) error {
+		switch {
+		case st.at("CONTROL_LIST", "CONTROL"):
+			var x xControl
+			if err := st.decode(&x, start); err != nil {
+				return err
+			}
+			c, err := x.to()
+			if err != nil {
+				cp.bad = append(cp.bad, &RecordError{Index: len(cp.controls) + len(cp.bad) + 1, Err: err, Raw: []byte(fmt.Sprintf("%+v", x))})
+				return nil
+			}
+			cp.controls = append(cp.controls, c)
+		case st.at("RESPONSE", "WARNING"):
+			n, err := st.nextIDMin(start)
+			if err != nil {
+				return err
+			}
+			cp.next = n
+		}
+		return nil
 	}
 }
 

@@ -137,69 +137,71 @@ type pageReader struct {
 	infos    []xInfo
 	hosts    map[int64]xHost
 	controls map[int64]xGlossaryControl
-	techs    map[int64]string
+	techs    map[int64]xLookup
 	fvs      map[string][]string
 	next     int64
 }
 
 func (s *ClassicService) posturePage(ctx context.Context, policyID int64, p Params) (*PostureInfoPage, error) {
-	pr := &pageReader{hosts: map[int64]xHost{}, controls: map[int64]xGlossaryControl{}, techs: map[int64]string{}, fvs: map[string][]string{}}
-	size, err := s.eachCounted(ctx, "posture/info", p, func(st *xmlStream, start xml.StartElement) error {
-		switch {
-		case st.at("INFO_LIST", "INFO"):
-			var x xInfo
-			if err := st.decode(&x, start); err != nil {
-				return err
-			}
-			pr.infos = append(pr.infos, x)
-		case st.at("GLOSSARY", "HOST_LIST", "HOST"):
-			var h xHost
-			if err := st.decode(&h, start); err != nil {
-				return err
-			}
-			id, err := xmlInt("HOST/ID", h.ID)
-			if err != nil {
-				return err
-			}
-			pr.hosts[id] = h
-		case st.at("GLOSSARY", "CONTROL_LIST", "CONTROL"):
-			var c xGlossaryControl
-			if err := st.decode(&c, start); err != nil {
-				return err
-			}
-			id, err := xmlInt("CONTROL/ID", c.ID)
-			if err != nil {
-				return err
-			}
-			pr.controls[id] = c
-		case st.at("GLOSSARY", "TECHNOLOGY_LIST", "TECHNOLOGY"):
-			var t xLookup
-			if err := st.decode(&t, start); err != nil {
-				return err
-			}
-			id, err := xmlInt("TECHNOLOGY/ID", t.ID)
-			if err != nil {
-				return err
-			}
-			pr.techs[id] = xmlText(t.Name)
-		case st.at("GLOSSARY", "FV_LIST", "FV"), st.at("GLOSSARY", "TP_LIST", "TP"):
-			var l xLookup
-			if err := st.decode(&l, start); err != nil {
-				return err
-			}
-			pr.fvs[xmlText(l.Label)] = l.V
-		case st.at("RESPONSE", "WARNING"):
-			n, err := st.nextIDMin(start)
-			if err != nil {
-				return err
-			}
-			pr.next = n
-		}
-		return nil
-	})
+	pr := newPageReader()
+	size, err := s.eachCounted(ctx, "posture/info", p, pr.visit)
 	if err != nil {
 		return nil, err
 	}
+	return pr.page(policyID, size), nil
+}
+
+func newPageReader() *pageReader {
+	return &pageReader{hosts: map[int64]xHost{}, controls: map[int64]xGlossaryControl{}, techs: map[int64]xLookup{}, fvs: map[string][]string{}}
+}
+
+// visit gathers the records and the glossary of a posture/info answer.
+func (pr *pageReader) visit(st *xmlStream, start xml.StartElement) error {
+	switch {
+	case st.at("INFO_LIST", "INFO"):
+		var x xInfo
+		if err := st.decode(&x, start); err != nil {
+			return err
+		}
+		pr.infos = append(pr.infos, x)
+	case st.at("GLOSSARY", "HOST_LIST", "HOST"):
+		return decodeByID(st, start, "HOST/ID", func(h *xHost) string { return h.ID }, pr.hosts)
+	case st.at("GLOSSARY", "CONTROL_LIST", "CONTROL"):
+		return decodeByID(st, start, "CONTROL/ID", func(c *xGlossaryControl) string { return c.ID }, pr.controls)
+	case st.at("GLOSSARY", "TECHNOLOGY_LIST", "TECHNOLOGY"):
+		return decodeByID(st, start, "TECHNOLOGY/ID", func(t *xLookup) string { return t.ID }, pr.techs)
+	case st.at("GLOSSARY", "FV_LIST", "FV"), st.at("GLOSSARY", "TP_LIST", "TP"):
+		var l xLookup
+		if err := st.decode(&l, start); err != nil {
+			return err
+		}
+		pr.fvs[xmlText(l.Label)] = l.V
+	case st.at("RESPONSE", "WARNING"):
+		n, err := st.nextIDMin(start)
+		if err != nil {
+			return err
+		}
+		pr.next = n
+	}
+	return nil
+}
+
+// decodeByID decodes the glossary entry start opens into m, under its id.
+func decodeByID[T any](st *xmlStream, start xml.StartElement, field string, id func(*T) string, m map[int64]T) error {
+	var v T
+	if err := st.decode(&v, start); err != nil {
+		return err
+	}
+	n, err := xmlInt(field, id(&v))
+	if err != nil {
+		return err
+	}
+	m[n] = v
+	return nil
+}
+
+// page resolves the gathered records against the glossary.
+func (pr *pageReader) page(policyID, size int64) *PostureInfoPage {
 	res := &PostureInfoPage{Next: pr.next, Bytes: size}
 	for i := range pr.infos {
 		rec, err := pr.resolve(policyID, &pr.infos[i])
@@ -209,7 +211,7 @@ func (s *ClassicService) posturePage(ctx context.Context, policyID int64, p Para
 		}
 		res.Records = append(res.Records, rec)
 	}
-	return res, nil
+	return res
 }
 
 var fvRef = regexp.MustCompile(`[#$](fv|tp)_[A-Za-z0-9_]+`)
@@ -238,7 +240,7 @@ func (pr *pageReader) resolve(policyID int64, x *xInfo) (compliance.Posture, err
 			r.Extra = append(r.Extra, '}')
 		}
 	}
-	r.Technology = compliance.Technology{ID: r.TechnologyID, Name: pr.techs[r.TechnologyID]}
+	r.Technology = compliance.Technology{ID: r.TechnologyID, Name: xmlText(pr.techs[r.TechnologyID].Name)}
 	if c, ok := pr.controls[r.ControlID]; ok {
 		r.Criticality = c.Crit.to(&f)
 	}

@@ -18,8 +18,8 @@ import (
 
 func classicClient(t *testing.T, apiURL string, concurrency int) *Client {
 	t.Helper()
-	c, err := NewClient(Options{APIURL: apiURL, Username: "pcsync", Password: "emulator", ClassicConcurrency: concurrency,
-		Backoff: func(int) time.Duration { return 5 * time.Millisecond }})
+	c, err := NewClient(complete(Options{APIURL: apiURL, Username: "pcsync", Password: "emulator", ClassicConcurrency: concurrency,
+		Backoff: func(int) time.Duration { return 5 * time.Millisecond }}))
 	if err != nil {
 		t.Fatal(err)
 	}

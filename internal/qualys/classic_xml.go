@@ -16,6 +16,14 @@ import (
 // make pcsync buffer without limit.
 const maxXMLElement = 64 << 20
 
+// maxXMLAnswer bounds a whole classic answer: pages are held whole until
+// their glossary arrives, so an answer without end must be refused.
+const maxXMLAnswer = 1 << 30
+
+// maxXMLDepth bounds the nesting of a classic answer (Qualys's go about 8
+// deep).
+const maxXMLDepth = 64
+
 // xmlStream reads a classic API answer token by token, keeping only the
 // path to the current element; callers decode one element at a time.
 type xmlStream struct {
@@ -25,7 +33,8 @@ type xmlStream struct {
 }
 
 // guardReader fails when the decoder has read far past the start of the
-// token it is on: one element larger than the limit.
+// token it is on (one element larger than the limit), or past the bound
+// of a whole answer.
 type guardReader struct {
 	r     io.Reader
 	read  int64
@@ -35,7 +44,10 @@ type guardReader struct {
 
 func (g *guardReader) Read(p []byte) (int, error) {
 	if g.read-g.mark > g.limit {
-		return 0, fmt.Errorf("an XML element is larger than %d bytes", g.limit)
+		return 0, &LimitError{What: fmt.Sprintf("an XML element (from byte %d)", g.mark), Limit: "qualys.maxXMLElement", Max: g.limit, Unit: "bytes"}
+	}
+	if g.read > maxXMLAnswer {
+		return 0, &LimitError{What: "a classic API answer", Limit: "qualys.maxXMLAnswer", Max: maxXMLAnswer, Unit: "bytes"}
 	}
 	n, err := g.r.Read(p)
 	g.read += int64(n)
@@ -60,6 +72,9 @@ func (s *xmlStream) next() (xml.StartElement, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
+			if len(s.path) >= maxXMLDepth {
+				return t, &LimitError{What: fmt.Sprintf("XML nesting at byte %d", s.dec.InputOffset()), Limit: "qualys.maxXMLDepth", Max: maxXMLDepth}
+			}
 			s.path = append(s.path, t.Name.Local)
 			return t, nil
 		case xml.EndElement:
@@ -94,7 +109,8 @@ func (s *xmlStream) at(names ...string) bool {
 
 // wrap marks an answer cut off mid-way as ErrTruncated.
 func (s *xmlStream) wrap(err error) error {
-	if err == nil || err == io.EOF && len(s.path) == 0 {
+	var lim *LimitError
+	if err == nil || err == io.EOF && len(s.path) == 0 || errors.As(err, &lim) {
 		return err
 	}
 	var syn *xml.SyntaxError

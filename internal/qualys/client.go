@@ -12,11 +12,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
+	"sync/atomic"
 	"time"
 )
 
-// Options configure a Client. GatewayURL (PCRS) or APIURL (classic API) and
-// the credentials are required; everything else has a default.
+// Options configure a Client. They arrive complete (the config's defaults
+// are the one source of them, applied before): NewClient checks them and
+// fills nothing in. GatewayURL (PCRS) or APIURL (classic API), and the
+// credentials, are required.
 type Options struct {
 	GatewayURL string // e.g. https://gateway.qg1.apps.qualys.com
 	APIURL     string // e.g. https://qualysapi.qualys.com
@@ -28,7 +32,7 @@ type Options struct {
 	// ClassicVersion is the classic API version path: 2.0 to 5.0.
 	ClassicVersion string
 	// ClassicConcurrency is how many classic calls run at once until an
-	// answer's X-Concurrency-Limit-Limit says otherwise (default 1).
+	// answer's X-Concurrency-Limit-Limit says otherwise (at least 1).
 	ClassicConcurrency int
 
 	// CACertFile adds a PEM CA bundle to the system roots (private CAs, the
@@ -40,65 +44,56 @@ type Options struct {
 	RootCAs *x509.CertPool
 
 	// TokenTTL is the gateway token's life when the token itself does not
-	// say (default 4 h, Qualys's documented lifetime).
+	// say (Qualys documents 4 h).
 	TokenTTL time.Duration
-	// RateCalls per RateWindow is the PCRS budget per endpoint
-	// (default 25 per 60 s); every worker shares it.
+	// RateCalls per RateWindow is the PCRS budget per endpoint (Qualys's
+	// default is 25 per 60 s); every worker shares it. 0 calls: no budget.
 	RateCalls  int
 	RateWindow time.Duration
-	// MaxRetries bounds retries of a call that failed transiently (network
-	// error, 5xx); MaxRateWaits bounds waits on 429 answers.
-	MaxRetries   int
-	MaxRateWaits int
 	// IdleTimeout is how long a connection may stay silent (waiting for
 	// headers, or in the middle of a stream) before it counts as broken.
 	// No deadline applies to a whole stream, which may take hours.
 	IdleTimeout time.Duration
-	// Backoff spaces retries (default DefaultBackoff).
-	Backoff Backoff
 
-	UserAgent  string
-	Logger     *slog.Logger
-	HTTPClient *http.Client // overrides the transport built from the TLS options
+	// The retry policy, one for both APIs (see retry.go): MaxRetries bounds
+	// retries of transient failures (network, 5xx), MaxRateWaits the waits
+	// on limit answers (429; 409 codes 1960 and 1965); CheckRetry decides
+	// which is which and Backoff spaces retries (DefaultCheckRetry and
+	// DefaultBackoff are Qualys's rules).
+	MaxRetries   int
+	MaxRateWaits int
+	CheckRetry   CheckRetry
+	Backoff      Backoff
+
+	UserAgent string
+	Logger    *slog.Logger // nil: no logs
+	// HTTPClient overrides the transport built from the TLS options.
+	HTTPClient *http.Client
+	// WrapTransport, when set, wraps the transport (wire capture).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
-func (o *Options) setDefaults() {
-	if o.PCRSVersion == "" {
-		o.PCRSVersion = "1.0"
+// check reports the first option that is missing or out of range.
+func (o *Options) check() error {
+	var bad []string
+	need := func(ok bool, what string) {
+		if !ok {
+			bad = append(bad, what)
+		}
 	}
-	if o.ClassicVersion == "" {
-		o.ClassicVersion = "2.0"
+	need(o.GatewayURL == "" || o.PCRSVersion != "", "PCRSVersion")
+	need(o.APIURL == "" || o.ClassicVersion != "", "ClassicVersion")
+	need(o.ClassicConcurrency >= 1, "ClassicConcurrency (at least 1)")
+	need(o.TokenTTL > 0, "TokenTTL")
+	need(o.RateCalls >= 0 && (o.RateCalls == 0 || o.RateWindow > 0), "RateCalls and RateWindow")
+	need(o.IdleTimeout > 0, "IdleTimeout")
+	need(o.MaxRetries >= 0 && o.MaxRateWaits >= 0, "MaxRetries and MaxRateWaits (not negative)")
+	need(o.CheckRetry != nil && o.Backoff != nil, "CheckRetry and Backoff")
+	need(o.UserAgent != "", "UserAgent")
+	if len(bad) > 0 {
+		return fmt.Errorf("incomplete client options: set %s", strings.Join(bad, ", "))
 	}
-	if o.ClassicConcurrency == 0 {
-		o.ClassicConcurrency = 1
-	}
-	if o.TokenTTL == 0 {
-		o.TokenTTL = 4 * time.Hour
-	}
-	if o.RateCalls == 0 {
-		o.RateCalls = 25
-	}
-	if o.RateWindow == 0 {
-		o.RateWindow = 60 * time.Second
-	}
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 5
-	}
-	if o.MaxRateWaits == 0 {
-		o.MaxRateWaits = 20
-	}
-	if o.IdleTimeout == 0 {
-		o.IdleTimeout = 5 * time.Minute
-	}
-	if o.Backoff == nil {
-		o.Backoff = DefaultBackoff
-	}
-	if o.UserAgent == "" {
-		o.UserAgent = "pcsync"
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	return nil
 }
 
 // Client speaks to Qualys: the gateway (JWT, PCRS) and the classic API.
@@ -112,6 +107,8 @@ type Client struct {
 	limits  map[string]*limiter
 	gate    *classicGate
 
+	throttles, retries atomic.Int64 // waits for a limit, requests sent again
+
 	// PCRS is the Policy Compliance posture streaming API.
 	PCRS *PCRSService
 	// Classic is the classic Policy Compliance XML API.
@@ -120,8 +117,7 @@ type Client struct {
 
 // NewClient checks opts and builds a client.
 func NewClient(opts Options) (*Client, error) {
-	opts.setDefaults()
-	c := &Client{opts: opts, log: opts.Logger, limits: map[string]*limiter{}}
+	c := &Client{opts: opts, limits: map[string]*limiter{}}
 	var err error
 	if opts.GatewayURL != "" {
 		if c.gateway, err = parseBase(opts.GatewayURL); err != nil {
@@ -136,6 +132,13 @@ func NewClient(opts Options) (*Client, error) {
 	if c.gateway == nil && c.api == nil {
 		return nil, errors.New("no Qualys URL: set the gateway URL, the API URL or a platform")
 	}
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.opts, c.log = opts, opts.Logger
 	if opts.HTTPClient != nil {
 		c.http = withRedirectPolicy(opts.HTTPClient)
 	} else if c.http, err = newHTTPClient(opts); err != nil {
@@ -150,6 +153,14 @@ func NewClient(opts Options) (*Client, error) {
 	c.Classic = &ClassicService{c: c}
 	return c, nil
 }
+
+// Throttles is how many times a call of this client waited for a Qualys
+// rate or concurrency limit (429, 409 codes 1960/1965).
+func (c *Client) Throttles() int64 { return c.throttles.Load() }
+
+// Retries is how many requests this client sent again after a network
+// error, a timeout or a server error.
+func (c *Client) Retries() int64 { return c.retries.Load() }
 
 // HasGateway reports whether the client knows a gateway URL (PCRS).
 func (c *Client) HasGateway() bool { return c.gateway != nil }
@@ -215,7 +226,11 @@ func newHTTPClient(opts Options) (*http.Client, error) {
 		// pcsync sniffs gzip itself: PCRS sends it without Content-Encoding.
 		DisableCompression: true,
 	}
-	return &http.Client{Transport: &logTransport{next: tr, log: opts.Logger}, CheckRedirect: checkRedirect}, nil
+	var rt http.RoundTripper = &logTransport{next: tr, log: opts.Logger}
+	if opts.WrapTransport != nil {
+		rt = opts.WrapTransport(rt)
+	}
+	return &http.Client{Transport: rt, CheckRedirect: checkRedirect}, nil
 }
 
 // Endpoint names, which are also the keys of the rate budgets.
@@ -226,87 +241,44 @@ const (
 )
 
 // doGateway sends a gateway request built by build, with a bearer token,
-// under the endpoint's rate budget. It logs in again on 401, waits out 429s
-// (Retry-After, or a backoff) and retries transient failures, all bounded.
+// under the endpoint's rate budget and the retry policy (which logs in again
+// on 401 and waits out 429s).
 func (c *Client) doGateway(ctx context.Context, ep string, build func(ctx context.Context) (*http.Request, error)) (*http.Response, error) {
 	lim := c.limits[ep]
-	var retries, rateWaits, reauth int
-	for {
-		if err := lim.Wait(ctx); err != nil {
-			return nil, err
+	var tok string
+	k := &call{name: ep, pause: lim.PauseFor, relogin: func() { c.tokens.Invalidate(tok) }}
+	k.admit = func(ctx context.Context) (func(), error) { return nil, lim.Wait(ctx) }
+	k.send = func(ctx context.Context) (*http.Response, error) {
+		var err error
+		if tok, err = c.tokens.Token(ctx); err != nil {
+			return nil, &final{err} // the login has had its own retries
 		}
-		tok, err := c.tokens.Token(ctx)
+		req, err := build(ctx)
 		if err != nil {
-			return nil, err
-		}
-		reqCtx, cancel := context.WithCancel(ctx)
-		req, err := build(reqCtx)
-		if err != nil {
-			cancel()
 			return nil, err
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("User-Agent", c.opts.UserAgent)
-		name := req.Method + " " + req.URL.Path
-		resp, err := c.http.Do(req)
-		if err == nil {
-			if err = checkResponse(name, resp); err == nil {
-				resp.Body = newIdleBody(resp.Body, c.opts.IdleTimeout, cancel)
-				return resp, nil
-			}
-			resp.Body.Close()
-		} else {
-			err = fmt.Errorf("%s: %w", name, redactErr(err))
-		}
-		cancel()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		var rl *RateLimitError
-		var api *APIError
-		switch {
-		case errors.Is(err, ErrUnauthorized) && reauth < 2:
-			reauth++
-			c.log.Info("token refused, logging in again", "endpoint", ep, "err", err)
-			c.tokens.Invalidate(tok)
-		case errors.As(err, &rl):
-			rateWaits++
-			if rateWaits > c.opts.MaxRateWaits {
-				return nil, fmt.Errorf("rate limit still exceeded after %d waits: %w", c.opts.MaxRateWaits, err)
-			}
-			wait := rl.RetryAfter
-			if wait <= 0 {
-				wait = jitter(5*time.Second, c.opts.RateWindow, rateWaits)
-			}
-			c.log.Warn("rate limit reached, waiting", "endpoint", ep, "wait", wait.String())
-			lim.PauseFor(wait)
-		case errors.As(err, &api) && !api.Temporary(), permanent(err):
-			return nil, err
-		default: // network errors and 5xx
-			retries++
-			if retries > c.opts.MaxRetries {
-				return nil, fmt.Errorf("giving up after %d retries: %w", c.opts.MaxRetries, err)
-			}
-			wait := c.opts.Backoff(retries)
-			c.log.Warn("request failed, retrying", "endpoint", ep, "attempt", retries, "wait", wait.String(), "err", err)
-			if err := sleep(ctx, wait); err != nil {
-				return nil, err
-			}
-		}
+		return c.send(req, req.Method+" "+req.URL.Path, nil)
 	}
+	return c.do(ctx, k)
 }
 
-// permanent reports transport errors that retrying cannot cure: a TLS
-// certificate that does not verify, a host name that does not resolve, a
-// redirect pcsync refuses to follow.
-func permanent(err error) bool {
-	var cv *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var dns *net.DNSError
-	var re *RedirectError
-	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) ||
-		(errors.As(err, &dns) && dns.IsNotFound) || errors.As(err, &re)
+// send makes one HTTP attempt and turns a non-2xx answer into a typed error
+// (closing its body). observe, if set, sees every answer's headers.
+func (c *Client) send(req *http.Request, name string, observe func(http.Header)) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, redactErr(err))
+	}
+	if observe != nil {
+		observe(resp.Header)
+	}
+	if err := checkResponse(name, resp); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
 }
 
 // redactErr strips any credentials from the URL inside a *url.Error; a

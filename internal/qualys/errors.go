@@ -48,11 +48,46 @@ func (e *APIError) Temporary() bool {
 	return e.StatusCode >= 500 || e.StatusCode == http.StatusRequestTimeout
 }
 
-// RateLimitError is an answer saying the API budget is spent (PCRS: HTTP
-// 429). RetryAfter is how long Qualys asked to wait, 0 if it did not say.
+// RateLimitError is an answer saying an API limit is reached: PCRS's HTTP
+// 429, or the classic API's 409 with code 1960 (concurrency) or 1965
+// (rate). RetryAfter is how long Qualys asked to wait (Retry-After,
+// X-RateLimit-ToWait-Sec), 0 if it did not say.
 type RateLimitError struct {
 	APIError
 	RetryAfter time.Duration
+}
+
+// Unwrap lets errors.As find the *APIError (status, code, text).
+func (e *RateLimitError) Unwrap() error { return &e.APIError }
+
+// LimitError is an answer pcsync refuses because it exceeds one of its own
+// bounds (a record, an XML element, a decompression ratio): hostile or
+// corrupt data that fetching again would only repeat. Limit names the
+// bound and Max its value.
+type LimitError struct {
+	What  string // what exceeded it: "posture record 12", "XML element"
+	Limit string // the bound's name, e.g. "qualys.MaxRecordBytes"
+	Max   int64
+	Unit  string // "bytes", another unit, or "" for a count
+}
+
+func (e *LimitError) Error() string {
+	max := strconv.FormatInt(e.Max, 10)
+	switch e.Unit {
+	case "bytes":
+		max = humanBytes(e.Max)
+	case "":
+	default:
+		max += " " + e.Unit
+	}
+	return fmt.Sprintf("%s is larger than the limit of %s (%s); pcsync refuses it rather than hold it in memory", e.What, max, e.Limit)
+}
+
+func humanBytes(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 func (e *RateLimitError) Error() string {
@@ -89,8 +124,15 @@ func checkResponse(endpoint string, resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := APIError{Endpoint: endpoint, StatusCode: resp.StatusCode}
 	e.Code, e.Text = errorDetail(body)
-	if resp.StatusCode == http.StatusTooManyRequests {
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
 		return &RateLimitError{APIError: e, RetryAfter: retryAfter(resp.Header, time.Now())}
+	case resp.StatusCode == http.StatusConflict && (e.Code == CodeConcurrencyLimit || e.Code == CodeRateLimit):
+		var wait time.Duration
+		if rl := parseRateLimit(resp.Header); rl.ToWaitSec > 0 {
+			wait = time.Duration(rl.ToWaitSec) * time.Second
+		}
+		return &RateLimitError{APIError: e, RetryAfter: wait}
 	}
 	return &e
 }

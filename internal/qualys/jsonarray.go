@@ -151,6 +151,10 @@ func (a *arrayReader) nextNonSpace() (byte, error) {
 // fill reads more of the stream, keeping buf[start:end].
 func (a *arrayReader) fill() error {
 	if a.eof {
+		var lim *LimitError
+		if errors.As(a.readErr, &lim) {
+			return a.readErr // refused, not broken: fetching again would repeat it
+		}
 		if a.readErr != nil {
 			return fmt.Errorf("%w: after %d records and %d bytes: %w", ErrTruncated, a.index, a.Offset(), a.readErr)
 		}
@@ -167,11 +171,12 @@ func (a *arrayReader) fill() error {
 		a.offset += int64(a.start)
 		a.start, a.end = 0, n
 	}
+	if a.end-a.start > MaxRecordBytes {
+		lim := &LimitError{What: fmt.Sprintf("record %d", a.index+1), Limit: "qualys.MaxRecordBytes", Max: MaxRecordBytes, Unit: "bytes"}
+		return &SyntaxError{Offset: a.Offset(), Msg: lim.Error(), Err: lim}
+	}
 	if len(a.buf)-a.end < readBlock {
-		if a.end+readBlock > MaxRecordBytes+2*readBlock {
-			return a.syntaxErr(fmt.Sprintf("element %d is larger than %d bytes", a.index+1, MaxRecordBytes))
-		}
-		nb := make([]byte, 2*len(a.buf))
+		nb := make([]byte, min(2*len(a.buf), MaxRecordBytes+2*readBlock))
 		copy(nb, a.buf[:a.end])
 		a.buf = nb
 	}
@@ -271,7 +276,11 @@ func (a *arrayReader) syntaxErr(msg string) error {
 type SyntaxError struct {
 	Offset int64
 	Msg    string
+	Err    error // a *LimitError when the stream exceeds one of pcsync's bounds
 }
+
+// Unwrap returns the bound the stream exceeded, if that is what broke it.
+func (e *SyntaxError) Unwrap() error { return e.Err }
 
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("malformed JSON stream at byte %d: %s", e.Offset, e.Msg)

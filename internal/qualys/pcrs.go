@@ -193,9 +193,18 @@ func (s *PCRSService) HostIDs(ctx context.Context, policyIDs []int64, opts *Host
 		return nil, fmt.Errorf("host ids of policies %s: %w", ids, err)
 	}
 	defer resp.Body.Close()
-	// One element per policy; a policy may have 100k hosts, so the array is
-	// read element by element rather than whole.
-	ar := newArrayReader(resp.Body)
+	out, err := decodeHostIDs(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("host ids of policies %s: %w", ids, err)
+	}
+	return out, nil
+}
+
+// decodeHostIDs reads a hostids answer: one element per policy. A policy
+// may have 100k hosts, so the array is read element by element rather than
+// whole.
+func decodeHostIDs(r io.Reader) ([]compliance.PolicyHosts, error) {
+	ar := newArrayReader(r)
 	d := newRecordDecoder()
 	var out []compliance.PolicyHosts
 	for {
@@ -204,11 +213,11 @@ func (s *PCRSService) HostIDs(ctx context.Context, policyIDs []int64, opts *Host
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("host ids of policies %s: %w", ids, err)
+			return nil, err
 		}
 		ph, err := d.policyHosts(elem)
 		if err != nil {
-			return nil, fmt.Errorf("host ids of policies %s: element %d: %w", ids, ar.Index(), err)
+			return nil, fmt.Errorf("element %d: %w", ar.Index(), err)
 		}
 		out = append(out, ph)
 	}

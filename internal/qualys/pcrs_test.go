@@ -16,6 +16,13 @@ import (
 
 func newEmulator(t *testing.T, opts emulator.Options) (*emulator.Estate, string) {
 	t.Helper()
+	srv, url := emulatorWith(t, opts)
+	return srv.Estate(), url + "/"
+}
+
+// emulatorWith serves the test estate with opts and returns its server.
+func emulatorWith(t *testing.T, opts emulator.Options) (*emulator.Server, string) {
+	t.Helper()
 	cfg := emulator.DefaultConfig()
 	cfg.Policies, cfg.Hosts, cfg.ControlsPerPolicy = 3, 12, 8
 	est, err := emulator.NewEstate(cfg)
@@ -32,13 +39,13 @@ func newEmulator(t *testing.T, opts emulator.Options) (*emulator.Estate, string)
 	}
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	return est, ts.URL + "/"
+	return srv, ts.URL
 }
 
 func newTestClient(t *testing.T, url, password string, log *slog.Logger) *Client {
 	t.Helper()
-	c, err := NewClient(Options{GatewayURL: url, Username: "pcsync", Password: password, Logger: log,
-		Backoff: func(int) time.Duration { return time.Millisecond }})
+	c, err := NewClient(complete(Options{GatewayURL: url, Username: "pcsync", Password: password, Logger: log,
+		Backoff: func(int) time.Duration { return time.Millisecond }}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,16 +105,8 @@ func parseDate(b []byte) (time.Time, error) {
 	if len(b) == 0 {
 		return time.Time{}, nil
 	}
-	if len(b) == 20 && b[4] == '-' && b[7] == '-' && b[10] == 'T' && b[13] == ':' && b[16] == ':' && b[19] == 'Z' {
-		y, ok1 := digits(b[0:4])
-		mo, ok2 := digits(b[5:7])
-		d, ok3 := digits(b[8:10])
-		h, ok4 := digits(b[11:13])
-		mi, ok5 := digits(b[14:16])
-		s, ok6 := digits(b[17:19])
-		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && s < 60 {
-			return time.Date(y, time.Month(mo), d, h, mi, s, 0, time.UTC), nil
-		}
+	if t, ok := compliance.ParseDate(b); ok {
+		return t, nil
 	}
 	s := string(b)
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
@@ -124,17 +116,6 @@ func parseDate(b []byte) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 date", s)
-}
-
-func digits(b []byte) (int, bool) {
-	n := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
 }
 
 // raw returns v re-serialized as compact JSON in a slice of its own, or nil

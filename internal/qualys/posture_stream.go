@@ -3,6 +3,7 @@ package qualys
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,10 +53,34 @@ func newPostureStream(resp *http.Response) (*PostureStream, error) {
 			s.Close()
 			return nil, fmt.Errorf("posture info: %w: gzip header: %w", ErrTruncated, err)
 		}
-		src = s.gz
+		src = &ratioReader{r: s.gz, wire: &s.wire}
 	}
 	s.ar = newArrayReader(&gzipErrReader{src})
 	return s, nil
+}
+
+// MaxGzipRatio bounds how many times larger than its compressed bytes a
+// posture stream may grow once past its first 64 MiB: posture JSON
+// compresses about 16 to 1, a decompression bomb a thousand to one.
+const MaxGzipRatio = 200
+
+const ratioFloor = 64 << 20
+
+// ratioReader refuses a gzip body that expands beyond MaxGzipRatio.
+type ratioReader struct {
+	r    io.Reader
+	wire *countingReader
+	out  int64
+}
+
+func (r *ratioReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.out += int64(n)
+	if r.out > ratioFloor && r.out > MaxGzipRatio*r.wire.n.Load() {
+		return n, &LimitError{What: fmt.Sprintf("a gzip posture stream (%d bytes from %d compressed)", r.out, r.wire.n.Load()),
+			Limit: "qualys.MaxGzipRatio", Max: MaxGzipRatio, Unit: "times its compressed size"}
+	}
+	return n, err
 }
 
 // gzipErrReader marks decompression failures as a broken stream.
@@ -63,7 +88,8 @@ type gzipErrReader struct{ r io.Reader }
 
 func (g *gzipErrReader) Read(p []byte) (int, error) {
 	n, err := g.r.Read(p)
-	if err != nil && err != io.EOF {
+	var lim *LimitError
+	if err != nil && err != io.EOF && !errors.As(err, &lim) {
 		err = fmt.Errorf("decompress: %w", err)
 	}
 	return n, err
@@ -92,16 +118,22 @@ func (s *PostureStream) Next(r *compliance.Posture) error {
 // (waiting for the database); Resume restarts it. The server's silence is
 // what counts, not the caller's.
 func (s *PostureStream) Pause() {
-	if b, ok := s.body.(*idleBody); ok {
+	if b, ok := s.body.(pauser); ok {
 		b.Pause()
 	}
 }
 
 // Resume restarts the idle clock Pause stopped.
 func (s *PostureStream) Resume() {
-	if b, ok := s.body.(*idleBody); ok {
+	if b, ok := s.body.(pauser); ok {
 		b.Resume()
 	}
+}
+
+// pauser is a body whose idle clock can be stopped (see idleBody).
+type pauser interface {
+	Pause()
+	Resume()
 }
 
 // WireBytes is how many bytes have come over the network so far.

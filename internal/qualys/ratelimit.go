@@ -2,7 +2,6 @@ package qualys
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -81,24 +80,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// Backoff returns how long to wait before retry number attempt (1-based).
-type Backoff func(attempt int) time.Duration
-
-// DefaultBackoff is exponential from 1 s, capped at 60 s, with full jitter
-// so that workers that failed together do not retry together.
-func DefaultBackoff(attempt int) time.Duration {
-	return jitter(time.Second, 60*time.Second, attempt)
-}
-
-func jitter(base, max time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
 }

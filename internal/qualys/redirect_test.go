@@ -75,8 +75,8 @@ func TestCredentialsNeverFollowARedirectThatLeavesTheOrigin(t *testing.T) {
 					t.Parallel()
 					other, hits := listener(t, target.tls)
 					gw, pool := redirectingGateway(t, call.prefix, code, other.URL)
-					c, err := NewClient(Options{GatewayURL: gw.URL, APIURL: gw.URL, Username: "pcsync", Password: "s3cr3t",
-						RootCAs: pool, Backoff: func(int) time.Duration { return time.Millisecond }})
+					c, err := NewClient(complete(Options{GatewayURL: gw.URL, APIURL: gw.URL, Username: "pcsync", Password: "s3cr3t",
+						RootCAs: pool, Backoff: func(int) time.Duration { return time.Millisecond }}))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -123,7 +123,7 @@ func TestSameOriginRedirectsAreFollowedWhenTheRequestRepeatsAsSent(t *testing.T)
 			t.Cleanup(ts.Close)
 			pool := x509.NewCertPool()
 			pool.AddCert(ts.Certificate())
-			c, err := NewClient(Options{GatewayURL: ts.URL, APIURL: ts.URL, Username: "pcsync", Password: "s3cr3t", RootCAs: pool})
+			c, err := NewClient(complete(Options{GatewayURL: ts.URL, APIURL: ts.URL, Username: "pcsync", Password: "s3cr3t", RootCAs: pool}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -132,6 +132,8 @@ var Tables = []Table{
 		"passed int", "failed int", "errors int", "stale int")},
 	{Name: "counts_control", Key: []string{"policy_id", "control_id", "technology_id"}, Columns: cols("policy_id int",
 		"control_id int", "technology_id int", "passed int", "failed int", "errors int", "stale int")},
+	{Name: "counts_policy", Key: []string{"policy_id"}, Columns: cols("policy_id int", "hosts int")},
+	{Name: "current_hosts", Key: []string{"host_id"}, Columns: cols("host_id int", "policies int")},
 	{Name: "run_counts", Key: []string{"policy_id", "framework_id", "run_id"}, Columns: cols("policy_id int",
 		"framework_id int", "run_id int", "passed int", "failed int", "errors int")},
 }

@@ -55,18 +55,28 @@ var errPageFull = fmt.Errorf("page full")
 // whether the page already has its rows (the query then stops, and the
 // cursor of the last row is the next page's).
 type pager struct {
-	page       store.Page
-	rows       int
-	last, next string
+	page store.Page
+	rows int
+	list string   // the last row's cursor, kept as values: encoded only
+	ints []int64  // when a next page is asked for
+	strs []string //
+	next string
 }
 
 func (pg *pager) full() bool {
 	pg.rows++
 	if pg.page.Limit > 0 && pg.rows > pg.page.Limit {
-		pg.next = pg.last
+		pg.next = encodeCursor(pg.list, pg.ints, pg.strs...)
 		return true
 	}
 	return false
+}
+
+// mark records the keyset position of the row just read.
+func (pg *pager) mark(list string, ints []int64, strs ...string) {
+	pg.list = list
+	pg.ints = append(pg.ints[:0], ints...)
+	pg.strs = append(pg.strs[:0], strs...)
 }
 
 // done turns the query's end into the list's result.

@@ -55,11 +55,8 @@ func date(st *sqlite3.Stmt, col int) time.Time {
 	if len(b) == 0 {
 		return time.Time{}
 	}
-	if len(b) == 20 { // the layout pcsync writes; parse without allocating
-		t, err := time.Parse(compliance.DateLayout, string(b))
-		if err == nil {
-			return t
-		}
+	if t, ok := compliance.ParseDate(b); ok { // the layout pcsync writes
+		return t
 	}
 	t, _ := time.Parse(time.RFC3339Nano, string(b))
 	return t.UTC()

@@ -125,3 +125,41 @@ func TestRegistryMatchesTheSchema(t *testing.T) {
 		t.Errorf("table %s is in the schema but not in store.Tables", name)
 	}
 }
+
+// Every posture list seeks its index to the page's position and reads in
+// index order: no sort, no scan of what came before, so that a page deep
+// in a list costs what the first does.
+func TestPosturePagesSeekTheirIndex(t *testing.T) {
+	st, err := Open(t.Context(), filepath.Join(t.TempDir(), "pcsync.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &cursor{Ints: []int64{1, 2, 3, 4, 5}, Strs: []string{"os"}}
+	for _, tc := range []struct {
+		f     store.PostureFilter
+		index string
+	}{
+		{store.PostureFilter{}, "postures_natural"},
+		{store.PostureFilter{Policy: 7}, "postures_natural"},
+		{store.PostureFilter{Policy: 7, Status: compliance.StatusFailed}, "postures_natural"},
+		{store.PostureFilter{Host: 9}, "postures_host"},
+		{store.PostureFilter{Host: 9, Policy: 7}, "postures_host"},
+		{store.PostureFilter{Control: 3}, "postures_control"},
+		{store.PostureFilter{Control: 3, Policy: 7}, "postures_control"},
+	} {
+		q, args := posturesQuery(tc.f, c)
+		var plan []string
+		err := st.query(t.Context(), "EXPLAIN QUERY PLAN "+q, func(s *sqlite3.Stmt) error {
+			plan = append(plan, s.ColumnText(3))
+			return nil
+		}, append(args, 10)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := strings.Join(plan, "; ")
+		if !strings.Contains(p, "USING INDEX "+tc.index+" (") || !strings.Contains(p, ">") || strings.Contains(p, "TEMP B-TREE") {
+			t.Errorf("filter %+v: plan %q; want a seek (>) on %s and no sort", tc.f, p, tc.index)
+		}
+	}
+}

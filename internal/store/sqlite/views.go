@@ -29,7 +29,7 @@ func (s *Store) Summary(ctx context.Context) (*store.Summary, error) {
 		return nil
 	})
 	if err == nil {
-		err = s.query(ctx, `SELECT count(*) FROM (SELECT host_id FROM counts_host WHERE `+current+` GROUP BY host_id)`,
+		err = s.query(ctx, `SELECT count(*) FROM current_hosts`,
 			func(st *sqlite3.Stmt) error { sum.Hosts = st.ColumnInt64(0); return nil })
 	}
 	if err == nil {
@@ -82,7 +82,7 @@ func (s *Store) Trend(ctx context.Context, policyID, frameworkID int64) ([]store
 func (s *Store) UnscannedHosts(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.query(ctx, `SELECT count(*) FROM hosts h WHERE h.compliance_last_scan_date < ?
-		AND EXISTS (SELECT 1 FROM counts_host c WHERE c.host_id = h.id AND `+current+`)`,
+		AND h.id IN (SELECT host_id FROM current_hosts)`,
 		func(st *sqlite3.Stmt) error { n = st.ColumnInt64(0); return nil }, before)
 	return n, err
 }

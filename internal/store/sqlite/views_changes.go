@@ -45,7 +45,7 @@ func (s *Store) ListChanges(ctx context.Context, f store.ChangeFilter, page stor
 				return errPageFull
 			}
 			ch := scanChange(st)
-			pg.last = encodeCursor("changes", []int64{int64(r), ch.ID})
+			pg.mark("changes", []int64{int64(r), ch.ID})
 			return fn(&ch)
 		}, string(status), after, hi, f.From, f.To, limit(page))
 		if err != nil {
@@ -73,7 +73,7 @@ func (s *Store) ListExceptions(ctx context.Context, page store.Page, fn func(*st
 				if ok && c.Ints[0] == 0 {
 					return []any{c.Strs[0], c.Ints[1]}
 				}
-				return []any{"", int64(-1 << 63)}
+				return []any{"0", int64(-1 << 63)} // before every date ("" would bind NULL)
 			}},
 		{`SELECT ` + cols + ` WHERE e.end_date IS NULL AND e.posture_id > ? ORDER BY e.posture_id LIMIT ?`,
 			func() []any {
@@ -100,7 +100,7 @@ func (s *Store) ListExceptions(ctx context.Context, page store.Page, fn func(*st
 				Exception: compliance.Exception{Assignee: st.ColumnText(5), Status: st.ColumnText(6), Comments: st.ColumnText(7),
 					CreatedBy: st.ColumnText(8), CreatedDate: date(st, 9), ModifiedBy: st.ColumnText(10), ModifiedDate: date(st, 11),
 					EndDate: date(st, 12)}}
-			pg.last = encodeCursor("exceptions", []int64{ph, v.PostureID}, st.ColumnText(12))
+			pg.mark("exceptions", []int64{ph, v.PostureID}, st.ColumnText(12))
 			return fn(&v)
 		}, args...)
 		if err != nil {

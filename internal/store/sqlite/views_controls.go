@@ -69,7 +69,7 @@ func (s *Store) ListPolicyControls(ctx context.Context, policyID int64, f store.
 		v := store.ControlFigures{ControlID: st.ColumnInt64(0), Statement: st.ColumnText(1),
 			Criticality:   compliance.Criticality{Label: st.ColumnText(2), Value: st.ColumnInt64(3)},
 			SectionNumber: st.ColumnInt64(4), SectionHeading: st.ColumnText(5), Figures: figures(st, 6)}
-		pg.last = encodeCursor("controls", []int64{v.Failed, v.Errors, v.ControlID})
+		pg.mark("controls", []int64{v.Failed, v.Errors, v.ControlID})
 		return fn(&v)
 	}, args...))
 }

@@ -12,7 +12,7 @@ import (
 // policyFiguresSQL selects a policy with its hosts and figures; the caller
 // adds the WHERE and ORDER BY of policies p.
 const policyFiguresSQL = `SELECT p.id, coalesce(p.title, ''), coalesce(p.status, ''),
-	(SELECT count(*) FROM counts_host h WHERE h.policy_id = p.id AND ` + current + `),
+	coalesce((SELECT hosts FROM counts_policy h WHERE h.policy_id = p.id), 0),
 	coalesce(k.passed, 0), coalesce(k.failed, 0), coalesce(k.errors, 0)
 FROM policies p LEFT JOIN (SELECT policy_id, sum(passed) AS passed, sum(failed) AS failed, sum(errors) AS errors
 	FROM counts_control GROUP BY policy_id) k ON k.policy_id = p.id `
@@ -38,7 +38,7 @@ func (s *Store) ListPolicies(ctx context.Context, page store.Page, fn func(*stor
 			return errPageFull
 		}
 		p := scanPolicyFigures(st)
-		pg.last = encodeCursor("policies", []int64{p.ID})
+		pg.mark("policies", []int64{p.ID})
 		return fn(&p)
 	}, after, limit(page)))
 }
@@ -127,7 +127,7 @@ func (s *Store) ListFrameworks(ctx context.Context, page store.Page, fn func(*st
 			return errPageFull
 		}
 		f := scanFrameworkFigures(st)
-		pg.last = encodeCursor("frameworks", []int64{f.ID})
+		pg.mark("frameworks", []int64{f.ID})
 		return fn(&f)
 	}, after, limit(page)))
 }
@@ -148,7 +148,7 @@ func (s *Store) ListRuns(ctx context.Context, page store.Page, fn func(*complian
 			return errPageFull
 		}
 		r := scanRun(st)
-		pg.last = encodeCursor("runs", []int64{r.ID})
+		pg.mark("runs", []int64{r.ID})
 		return fn(&r)
 	}, before, limit(page)))
 }

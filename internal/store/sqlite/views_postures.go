@@ -44,6 +44,30 @@ func (s *Store) ListPostures(ctx context.Context, f store.PostureFilter, page st
 	if err != nil {
 		return "", err
 	}
+	var after *cursor
+	if ok {
+		after = &c
+	}
+	q, args := posturesQuery(f, after)
+	args = append(args, limit(page))
+	var v store.PostureView
+	pg := &pager{page: page}
+	return pg.done(s.query(ctx, q, func(st *sqlite3.Stmt) error {
+		if pg.full() {
+			return errPageFull
+		}
+		scanPostureView(st, &v)
+		pg.mark("postures", []int64{v.PolicyID, v.Host.ID, v.ControlID, v.TechnologyID, v.ID}, v.Instance)
+		return fn(&v)
+	}, args...))
+}
+
+// posturesQuery is the SQL of a page of postures (its LIMIT the last
+// parameter, for the caller to add): the filters, and the keyset position
+// after c written as the columns of the index the filter leads with (host:
+// postures_host, control: postures_control, else postures_natural), so that
+// SQLite seeks to it.
+func posturesQuery(f store.PostureFilter, c *cursor) (string, []any) {
 	where := []string{"p.stale_run IS NULL"}
 	var args []any
 	eq := func(col string, v int64) {
@@ -64,40 +88,29 @@ func (s *Store) ListPostures(ctx context.Context, f store.PostureFilter, page st
 		where = append(where, "p.posture_modified_date >= ?")
 		args = append(args, f.Since)
 	}
-	if ok { // the key columns after the equality that leads the index used
-		policy, host, control, tech, id, inst := c.Ints[0], c.Ints[1], c.Ints[2], c.Ints[3], c.Ints[4], c.Strs[0]
-		switch {
-		case f.Host != 0:
-			where = append(where, "(p.policy_id, p.control_id, p.technology_id, p.instance, p.id) > (?, ?, ?, ?, ?)")
-			args = append(args, policy, control, tech, inst, id)
-		case f.Control != 0:
-			where = append(where, "(p.policy_id, p.host_id, p.technology_id, p.instance, p.id) > (?, ?, ?, ?, ?)")
-			args = append(args, policy, host, tech, inst, id)
-		default:
-			where = append(where, "(p.policy_id, p.host_id, p.control_id, p.technology_id, p.instance, p.id) > (?, ?, ?, ?, ?, ?)")
-			args = append(args, policy, host, control, tech, inst, id)
-		}
-	}
-	order := "p.policy_id, p.host_id, p.control_id, p.technology_id, p.instance, p.id"
+	// the order of the index the filter leads with, its column id last
+	keys := []string{"p.policy_id", "p.host_id", "p.control_id", "p.technology_id", "p.instance", "p.id"}
+	fixed := map[string]bool{"p.policy_id": f.Policy != 0, "p.host_id": f.Host != 0, "p.control_id": f.Control != 0}
 	switch {
 	case f.Host != 0:
-		order = "p.policy_id, p.control_id, p.technology_id, p.instance, p.id"
+		keys = []string{"p.host_id", "p.policy_id", "p.control_id", "p.technology_id", "p.instance", "p.id"}
 	case f.Control != 0:
-		order = "p.policy_id, p.host_id, p.technology_id, p.instance, p.id"
+		keys = []string{"p.control_id", "p.policy_id", "p.host_id", "p.technology_id", "p.instance", "p.id"}
 	}
-	q := `SELECT ` + postureViewColumns + ` FROM postures p LEFT JOIN technologies t ON t.id = p.technology_id
-		LEFT JOIN exceptions e ON e.posture_id = p.id WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order + ` LIMIT ?`
-	args = append(args, limit(page))
-	var v store.PostureView
-	pg := &pager{page: page}
-	return pg.done(s.query(ctx, q, func(st *sqlite3.Stmt) error {
-		if pg.full() {
-			return errPageFull
+	for len(keys) > 1 && fixed[keys[0]] { // equalities lead; the seek is on what follows
+		keys = keys[1:]
+	}
+	if c != nil {
+		vals := map[string]any{"p.policy_id": c.Ints[0], "p.host_id": c.Ints[1], "p.control_id": c.Ints[2],
+			"p.technology_id": c.Ints[3], "p.id": c.Ints[4], "p.instance": c.Strs[0]}
+		for _, col := range keys {
+			args = append(args, vals[col])
 		}
-		scanPostureView(st, &v)
-		pg.last = encodeCursor("postures", []int64{v.PolicyID, v.Host.ID, v.ControlID, v.TechnologyID, v.ID}, v.Instance)
-		return fn(&v)
-	}, args...))
+		where = append(where, "("+strings.Join(keys, ", ")+") > ("+strings.TrimSuffix(strings.Repeat("?, ", len(keys)), ", ")+")")
+	}
+	order := strings.Join(keys, ", ")
+	return `SELECT ` + postureViewColumns + ` FROM postures p LEFT JOIN technologies t ON t.id = p.technology_id
+		LEFT JOIN exceptions e ON e.posture_id = p.id WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order + ` LIMIT ?`, args
 }
 
 const hostColumns = `h.id, h.ip, h.tracking_method, h.os, h.os_cpe, h.dns, h.qg_host_id, h.network_id, h.network_name,
@@ -159,7 +172,7 @@ func (s *Store) ListHosts(ctx context.Context, f store.HostFilter, page store.Pa
 			return errPageFull
 		}
 		h := store.HostFigures{Host: scanHost(st), Figures: figures(st, 13)}
-		pg.last = encodeCursor("hosts", []int64{h.ID})
+		pg.mark("hosts", []int64{h.ID})
 		return fn(&h)
 	}, args...))
 }

@@ -113,3 +113,50 @@ CREATE INDEX history_host ON history (host_id);
 CREATE INDEX history_status ON history (new_status, id);
 CREATE INDEX hosts_scanned ON hosts (compliance_last_scan_date);
 CREATE INDEX exceptions_end ON exceptions (end_date);
+
+-- Hosts with current postures, per policy and in all: kept from counts_host
+-- by these triggers (whatever writes counts_host), so that no figure counts
+-- hosts row by row. A host is in current_hosts while it has current
+-- postures in at least one policy.
+CREATE TABLE counts_policy (
+    policy_id INTEGER PRIMARY KEY,
+    hosts     INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE current_hosts (
+    host_id  INTEGER PRIMARY KEY,
+    policies INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO counts_policy (policy_id, hosts)
+    SELECT policy_id, count(*) FROM counts_host WHERE passed + failed + errors > 0 GROUP BY policy_id;
+INSERT INTO current_hosts (host_id, policies)
+    SELECT host_id, count(*) FROM counts_host WHERE passed + failed + errors > 0 GROUP BY host_id;
+
+CREATE TRIGGER counts_host_present_insert AFTER INSERT ON counts_host
+WHEN new.passed + new.failed + new.errors > 0
+BEGIN
+    INSERT INTO counts_policy (policy_id, hosts) VALUES (new.policy_id, 1) ON CONFLICT DO UPDATE SET hosts = hosts + 1;
+    INSERT INTO current_hosts (host_id, policies) VALUES (new.host_id, 1) ON CONFLICT DO UPDATE SET policies = policies + 1;
+END;
+
+CREATE TRIGGER counts_host_present_update AFTER UPDATE ON counts_host
+WHEN (old.passed + old.failed + old.errors > 0) <> (new.passed + new.failed + new.errors > 0)
+    OR old.policy_id <> new.policy_id OR old.host_id <> new.host_id
+BEGIN
+    UPDATE counts_policy SET hosts = hosts - 1
+        WHERE policy_id = old.policy_id AND old.passed + old.failed + old.errors > 0;
+    UPDATE current_hosts SET policies = policies - 1
+        WHERE host_id = old.host_id AND old.passed + old.failed + old.errors > 0;
+    DELETE FROM current_hosts WHERE host_id = old.host_id AND policies <= 0;
+    INSERT INTO counts_policy (policy_id, hosts) SELECT new.policy_id, 1 WHERE new.passed + new.failed + new.errors > 0
+        ON CONFLICT DO UPDATE SET hosts = hosts + 1;
+    INSERT INTO current_hosts (host_id, policies) SELECT new.host_id, 1 WHERE new.passed + new.failed + new.errors > 0
+        ON CONFLICT DO UPDATE SET policies = policies + 1;
+END;
+
+CREATE TRIGGER counts_host_present_delete AFTER DELETE ON counts_host
+WHEN old.passed + old.failed + old.errors > 0
+BEGIN
+    UPDATE counts_policy SET hosts = hosts - 1 WHERE policy_id = old.policy_id;
+    UPDATE current_hosts SET policies = policies - 1 WHERE host_id = old.host_id;
+    DELETE FROM current_hosts WHERE host_id = old.host_id AND policies <= 0;
+END;

@@ -1,0 +1,89 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"pcsync/internal/server"
+)
+
+// Every answer carries the security headers: pages, API answers, errors,
+// static files, downloads, the login page and refusals.
+func TestEveryAnswerHasTheSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	for _, token := range []string{"", "tok"} {
+		ts := newServer(t, path, server.Options{Token: token})
+		for _, url := range []string{"/", "/hosts", "/nowhere", "/static/style.css", "/login", "/healthz", "/metrics",
+			"/api/v1/summary", "/api/v1/postures?format=csv", "/api/v1/postures?bogus=1", "/api/v1/nothing", "/api/v1/hosts/1"} {
+			resp, err := http.Get(ts.URL + url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			h := resp.Header
+			csp := h.Get("Content-Security-Policy")
+			if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") ||
+				strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "script-src") ||
+				h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") == "" {
+				t.Errorf("token %q, %s (%d): headers %v", token, url, resp.StatusCode, h)
+			}
+		}
+	}
+}
+
+// /metrics is Prometheus text, every metric named pcsync_*, with the sync's
+// figures from the ledger.
+func TestMetricsComeFromTheLedger(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
+	get(t, ts.URL+"/api/v1/summary") // a request to count
+	code, body := get(t, ts.URL+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	values := map[string]string{}
+	for sc := bufio.NewScanner(bytes.NewReader(body)); sc.Scan(); {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.HasPrefix(line, "pcsync_") {
+			t.Errorf("metric not named pcsync_*: %s", line)
+		}
+		name, value, _ := strings.Cut(line, " ")
+		values[name] = value
+	}
+	last := db.rows(`SELECT id, records, passed, failed, errors, rejects, throttles, retries, CAST(strftime('%s', finished_at) AS INTEGER)
+		FROM runs WHERE status = 'succeeded' ORDER BY id DESC LIMIT 1`)[0]
+	for name, want := range map[string]any{
+		"pcsync_sync_last_run_records":                                     last[1],
+		`pcsync_sync_last_run_postures{status="passed"}`:                   last[2],
+		`pcsync_sync_last_run_postures{status="failed"}`:                   last[3],
+		`pcsync_sync_last_run_postures{status="error"}`:                    last[4],
+		"pcsync_sync_last_run_rejects":                                     last[5],
+		"pcsync_sync_last_run_throttles":                                   last[6],
+		"pcsync_sync_last_run_retries":                                     last[7],
+		"pcsync_sync_running":                                              int64(0),
+		`pcsync_postures{status="failed"}`:                                 db.figures("1").failed,
+		`pcsync_sync_last_run_info{mode="incremental",status="succeeded"}`: int64(1),
+	} {
+		if values[name] != fmt.Sprint(want) {
+			t.Errorf("%s = %q, the ledger says %v", name, values[name], want)
+		}
+	}
+	var ts0 float64
+	fmt.Sscan(values["pcsync_sync_last_success_timestamp_seconds"], &ts0)
+	if int64(ts0) != last[8].(int64) {
+		t.Errorf("last success at %v, the ledger says %v", ts0, last[8])
+	}
+	if !strings.Contains(string(body), `pcsync_http_requests_total{code="200",method="GET",route="GET /api/v1/summary"} 1`) ||
+		!strings.Contains(string(body), `pcsync_http_request_duration_seconds_bucket{route="GET /api/v1/summary"`) {
+		t.Errorf("request metrics missing:\n%s", body)
+	}
+}
