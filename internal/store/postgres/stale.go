@@ -66,8 +66,12 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 		if left = tag.RowsAffected(); left == 0 {
 			return nil
 		}
-		return tx.QueryRow(ctx, staleSQL(`p.host_id IN (SELECT host_id FROM policy_hosts
-			WHERE policy_id = $2 AND stale_run = $1)`), runID, policyID).Scan(&stale)
+		if err := tx.QueryRow(ctx, staleSQL(`p.host_id IN (SELECT host_id FROM policy_hosts
+			WHERE policy_id = $2 AND stale_run = $1)`), runID, policyID).Scan(&stale); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, goneHostsSQL)
+		return err
 	})
 	return added, left, stale, err
 }
@@ -93,7 +97,8 @@ func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (
 			}
 			out[id] = n
 		}
-		return nil
+		_, err := tx.Exec(ctx, goneHostsSQL)
+		return err
 	})
 	return out, err
 }

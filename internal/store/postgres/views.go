@@ -23,7 +23,7 @@ func (s *Store) Summary(ctx context.Context) (*store.Summary, error) {
 	err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(passed), 0)::bigint, coalesce(sum(failed), 0)::bigint,
 		coalesce(sum(errors), 0)::bigint, coalesce(sum(stale), 0)::bigint,
 		count(DISTINCT CASE WHEN `+current+` THEN policy_id END), count(DISTINCT CASE WHEN `+current+` THEN control_id END),
-		(SELECT count(DISTINCT host_id) FROM counts_host WHERE `+current+`)
+		(SELECT count(*) FROM current_hosts)
 		FROM counts_control`).Scan(append(fig(&sum.Figures), &sum.StalePostures, &sum.Policies, &sum.Controls, &sum.Hosts)...)
 	if err != nil {
 		return nil, err
@@ -87,7 +87,7 @@ func (s *Store) Trend(ctx context.Context, policyID, frameworkID int64) ([]store
 func (s *Store) UnscannedHosts(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM hosts h WHERE h.compliance_last_scan_date < $1
-		AND EXISTS (SELECT 1 FROM counts_host c WHERE c.host_id = h.id AND `+current+`)`, before.UTC()).Scan(&n)
+		AND h.id IN (SELECT host_id FROM current_hosts)`, before.UTC()).Scan(&n)
 	return n, err
 }
 

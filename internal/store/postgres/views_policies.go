@@ -11,7 +11,7 @@ import (
 // policyFiguresSQL selects a policy with its hosts and figures; the caller
 // adds the WHERE and ORDER BY of policies p.
 const policyFiguresSQL = `SELECT p.id, coalesce(p.title, ''), coalesce(p.status, ''),
-	(SELECT count(*) FROM counts_host h WHERE h.policy_id = p.id AND ` + current + `),
+	coalesce((SELECT hosts FROM counts_policy h WHERE h.policy_id = p.id), 0),
 	coalesce(k.passed, 0)::bigint, coalesce(k.failed, 0)::bigint, coalesce(k.errors, 0)::bigint
 FROM policies p LEFT JOIN (SELECT policy_id, sum(passed) AS passed, sum(failed) AS failed, sum(errors) AS errors
 	FROM counts_control GROUP BY policy_id) k ON k.policy_id = p.id `

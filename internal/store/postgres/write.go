@@ -96,12 +96,26 @@ SELECT count(*) FROM up`
 // countsSQL adds the deltas d (policy_id, host_id, control_id,
 // technology_id, passed, failed, errors, stale) to the counts, keys in
 // order; groups that add nothing are left alone.
-const countsSQL = `, ch AS (
+const countsSQL = `, dh AS (
+	SELECT policy_id, host_id, sum(passed) AS p, sum(failed) AS f, sum(errors) AS e, sum(stale) AS s FROM d
+	GROUP BY policy_id, host_id HAVING sum(passed) <> 0 OR sum(failed) <> 0 OR sum(errors) <> 0 OR sum(stale) <> 0
+), ch AS (
 	INSERT INTO counts_host AS c (policy_id, host_id, passed, failed, errors, stale)
-	SELECT policy_id, host_id, sum(passed), sum(failed), sum(errors), sum(stale) FROM d GROUP BY policy_id, host_id
-	HAVING sum(passed) <> 0 OR sum(failed) <> 0 OR sum(errors) <> 0 OR sum(stale) <> 0 ORDER BY policy_id, host_id
+	SELECT policy_id, host_id, p, f, e, s FROM dh ORDER BY policy_id, host_id
 	ON CONFLICT (policy_id, host_id) DO UPDATE SET passed = c.passed + excluded.passed, failed = c.failed + excluded.failed,
 		errors = c.errors + excluded.errors, stale = c.stale + excluded.stale
+	RETURNING c.policy_id, c.host_id, c.passed + c.failed + c.errors AS now
+), moved AS (
+	SELECT ch.policy_id, ch.host_id, (ch.now > 0)::int - (ch.now - (dh.p + dh.f + dh.e) > 0)::int AS n
+	FROM ch JOIN dh ON dh.policy_id = ch.policy_id AND dh.host_id = ch.host_id
+), cp AS (
+	INSERT INTO counts_policy AS c (policy_id, hosts)
+	SELECT policy_id, sum(n) FROM moved GROUP BY policy_id HAVING sum(n) <> 0 ORDER BY policy_id
+	ON CONFLICT (policy_id) DO UPDATE SET hosts = c.hosts + excluded.hosts
+), cu AS (
+	INSERT INTO current_hosts AS c (host_id, policies)
+	SELECT host_id, sum(n) FROM moved GROUP BY host_id HAVING sum(n) <> 0 ORDER BY host_id
+	ON CONFLICT (host_id) DO UPDATE SET policies = c.policies + excluded.policies
 ), cc AS (
 	INSERT INTO counts_control AS c (policy_id, control_id, technology_id, passed, failed, errors, stale)
 	SELECT policy_id, control_id, technology_id, sum(passed), sum(failed), sum(errors), sum(stale) FROM d
@@ -111,6 +125,11 @@ const countsSQL = `, ch AS (
 	ON CONFLICT (policy_id, control_id, technology_id) DO UPDATE SET passed = c.passed + excluded.passed,
 		failed = c.failed + excluded.failed, errors = c.errors + excluded.errors, stale = c.stale + excluded.stale
 )`
+
+// goneHostsSQL removes the hosts that no longer have current postures
+// from current_hosts (their count reached 0 in the statement before: a
+// statement cannot change a row twice).
+const goneHostsSQL = `DELETE FROM current_hosts WHERE policies <= 0`
 
 // Write applies b in one transaction. It may be called by several
 // goroutines at once; a transaction that loses a deadlock or a
@@ -140,6 +159,7 @@ func (s *Store) writeOnce(ctx context.Context, b *store.Batch) error {
 		pending.queue(batch, b.RunID)
 		if len(b.Postures) > 0 {
 			batch.Queue(mergeSQL, b.RunID)
+			batch.Queue(goneHostsSQL)
 		}
 		queueExceptions(batch, b)
 		if len(b.Postures) > 0 && !s.w.wrote(b.RunID) {
