@@ -17,7 +17,7 @@ func (s *Store) tx(ctx context.Context, what string, fn func(tx pgx.Tx) error) e
 		return err
 	}
 	if err := pgx.BeginFunc(ctx, s.pool, fn); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return s.lost(fmt.Errorf("%s: %w", what, err))
 	}
 	if s.w != nil {
 		s.w.forget()

@@ -197,7 +197,7 @@ func (s *Store) FailBatch(ctx context.Context, runID, batchNo int64, msg string)
 // exec runs one statement.
 func (s *Store) exec(ctx context.Context, what, sql string, args ...any) error {
 	if _, err := s.pool.Exec(ctx, sql, args...); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return s.lost(fmt.Errorf("%s: %w", what, err))
 	}
 	return nil
 }

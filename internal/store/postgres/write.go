@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -175,7 +178,7 @@ func (s *Store) writeOnce(ctx context.Context, b *store.Batch) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("write %d postures: %w", len(b.Postures), err)
+		return s.lost(fmt.Errorf("write %d postures: %w", len(b.Postures), err))
 	}
 	s.w.commit(pending, b)
 	return nil
@@ -274,3 +277,18 @@ func nj(b []byte) any {
 
 // Writers is how many goroutines may call Write at once (Options.Writers).
 func (s *Store) Writers() int { return s.opts.Writers }
+
+// lost says so when err is the loss of the server (it stopped, restarted
+// or cannot be reached): nothing of the transaction was stored, and the
+// next sync resumes the run.
+func (s *Store) lost(err error) error {
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &pe) && !strings.HasPrefix(pe.Code, "57P") && !strings.HasPrefix(pe.Code, "08"):
+		return err
+	case errors.As(err, &pe), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.As(err, &ne), pgconn.SafeToRetry(err):
+		return fmt.Errorf("lost the PostgreSQL server %s (stopped, restarted or unreachable; the next sync resumes the run): %w", s.where, err)
+	}
+	return err
+}
