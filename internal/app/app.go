@@ -174,6 +174,7 @@ it can be tried and tested without a Qualys account: run "pcsync demo".`,
 		withExitCodes(newDiffCmd(io), ExitOK, ExitError, ExitUsage, ExitDB),
 		withExitCodes(newBenchCmd(io), ExitOK, ExitError, ExitUsage, ExitInterrupted),
 		withExitCodes(newMigrateCmd(io), ExitOK, ExitError, ExitUsage, ExitDB, ExitBusy, ExitMismatch, ExitInterrupted),
+		newDBCmd(io),
 		withExitCodes(newServeCmd(io), ExitOK, ExitError, ExitUsage, ExitDB),
 		withExitCodes(newVersionCmd(io), ExitOK),
 	)

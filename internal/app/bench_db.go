@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"pcsync/internal/store"
-	"pcsync/internal/store/postgres"
 )
 
 // benchMode is one kind of measured run: the real SQLite write path, its
@@ -37,7 +36,7 @@ func benchRemove(ctx context.Context, o *benchOptions, db string) error {
 		return err
 	}
 	if d.Driver == store.DriverPostgres {
-		return postgres.Remove(ctx, d.URL)
+		return removeSchema(ctx, d)
 	}
 	if o.dir == "" {
 		for _, suffix := range []string{"", "-wal", "-shm"} {

@@ -107,3 +107,27 @@ func defaultRejects(dsn string) string {
 	}
 	return filepath.Join(".", "pcsync.rejects.ndjson")
 }
+
+// removeSchema drops the PostgreSQL database (schema) d's search_path
+// names: pcsync bench's throwaway databases.
+func removeSchema(ctx context.Context, d store.DSN) error {
+	return postgres.Remove(ctx, d.URL)
+}
+
+// distribute makes the PostgreSQL database st distributed (Citus): see
+// postgres.Store.Distribute.
+func distribute(ctx context.Context, st store.Writer) ([]string, error) {
+	pg, ok := st.(*postgres.Store)
+	if !ok {
+		return nil, usageErr("--citus: only a PostgreSQL database can be distributed")
+	}
+	did, err := pg.Distribute(ctx)
+	var nc *postgres.NoCitusError
+	if errors.As(err, &nc) {
+		return nil, withCode(ExitUsage, err)
+	}
+	if err != nil {
+		return did, withCode(ExitDB, err)
+	}
+	return did, nil
+}

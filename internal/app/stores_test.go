@@ -67,3 +67,25 @@ func sortedLines(s string) string {
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
 }
+
+// db init creates a schema; --citus refuses a SQLite database before
+// touching it, and a PostgreSQL database without the citus extension with
+// what to do.
+func TestDBInit(t *testing.T) {
+	t.Parallel()
+	lite := filepath.Join(t.TempDir(), "x.db")
+	if code, _, errOut := run(t, "db", "init", "--db", lite, "--citus"); code != ExitUsage || !strings.Contains(errOut, "SQLite") {
+		t.Fatalf("db init --citus on SQLite: exit %d %s", code, errOut)
+	}
+	if n := count(lite, "SELECT 1"); n != 0 {
+		t.Fatal("db init --citus created the SQLite database it refused")
+	}
+	pg := pgtest.New(t)
+	code, out, errOut := run(t, "db", "init", "--db", pg, "--citus")
+	if code != ExitUsage || !strings.Contains(errOut, "CREATE EXTENSION citus") || !strings.Contains(out, "schema up to date") {
+		t.Fatalf("db init --citus without citus: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if n := count(pg, "SELECT count(*) FROM postures"); n != 0 || count(pg, "SELECT version FROM pcsync_schema") == 0 {
+		t.Fatal("db init did not create the schema")
+	}
+}
