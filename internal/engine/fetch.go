@@ -41,15 +41,22 @@ type rejected struct {
 func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	// The writer is the bottleneck and SQLite yields the CPU often; were
-	// every stream decoding at once, the writer would queue behind them for
-	// a core. Decoding therefore takes one of GOMAXPROCS-1 slots, leaving a
-	// core to the writer (on two cores: one decoder at a time, which still
+	// The SQLite writer is the bottleneck and SQLite yields the CPU often;
+	// were every stream decoding at once, the writer would queue behind them
+	// for a core. Decoding therefore takes one of GOMAXPROCS-1 slots, leaving
+	// a core to the writer (on two cores: one decoder at a time, which still
 	// decodes faster than SQLite stores). See BENCHMARKS.md.
-	r.slots = make(chan struct{}, max(1, min(r.opts.Concurrency, runtime.GOMAXPROCS(0)-1)))
 	// One writer per lane; a batch's records all go down one lane, so its
-	// completion commits with (or after) every one of its records.
-	lanes := make([]chan item, writers(r.e.store))
+	// completion commits with (or after) every one of its records. A store
+	// that writes concurrently (PostgreSQL) does its work in its own server
+	// processes, so every stream may decode at once.
+	n := writers(r.e.store)
+	slots := max(1, min(r.opts.Concurrency, runtime.GOMAXPROCS(0)-1))
+	if n > 1 {
+		slots = r.opts.Concurrency
+	}
+	r.slots = make(chan struct{}, slots)
+	lanes := make([]chan item, n)
 	for i := range lanes {
 		lanes[i] = make(chan item, 2*r.opts.Concurrency+2)
 	}
