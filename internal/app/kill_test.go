@@ -40,24 +40,7 @@ func TestSIGKILLedSyncIsResumedToTheSameDatabase(t *testing.T) {
 }
 
 func testKilledSyncResumes(t *testing.T, bin string, newDB func(string) string) {
-	cfg := emulator.DefaultConfig()
-	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy = 3, 0, 120, 40
-	est, err := emulator.NewEstate(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// a slow emulator for the run that is killed, a fast one (same estate,
-	// so the same data) for the rest
-	serve := func(f emulator.Faults) string {
-		srv, err := emulator.New(emulator.Options{Estate: est, RateCalls: -1, Faults: f})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewServer(srv)
-		t.Cleanup(ts.Close)
-		return ts.URL
-	}
-	slow, fast := serve(emulator.Faults{Trickle: 3 * time.Millisecond}), serve(emulator.Faults{})
+	slow, fast := slowAndFast(t, 3*time.Millisecond)
 	gateway := slow
 	sync := func(ctx context.Context, db string) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, bin, "sync", "--gateway", gateway, "--db", db, "--hosts-per-request", "20", // 18 batches: within the 25 calls a minute of Qualys's budget
@@ -129,4 +112,27 @@ func testKilledSyncResumes(t *testing.T, bin string, newDB func(string) string) 
 			t.Fatalf("%s\nresumed:\n%s\nclean:\n%s", q, got, want)
 		}
 	}
+}
+
+// slowAndFast serves one estate (3 policies x 120 hosts x 40 controls)
+// twice: slowly (a trickle between chunks), for the run that is killed,
+// and fast, so that the run after it and a clean run get the same data.
+func slowAndFast(t *testing.T, trickle time.Duration) (slow, fast string) {
+	t.Helper()
+	cfg := emulator.DefaultConfig()
+	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy = 3, 0, 120, 40
+	est, err := emulator.NewEstate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(f emulator.Faults) string {
+		srv, err := emulator.New(emulator.Options{Estate: est, RateCalls: -1, Faults: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv)
+		t.Cleanup(ts.Close)
+		return ts.URL
+	}
+	return serve(emulator.Faults{Trickle: trickle}), serve(emulator.Faults{})
 }

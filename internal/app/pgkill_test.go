@@ -3,14 +3,12 @@ package app
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"pcsync/internal/emulator"
 	"pcsync/internal/store/pgtest"
 )
 
@@ -23,22 +21,7 @@ func TestAPostgreSQLServerKilledMidSync(t *testing.T) {
 	cluster := pgtest.NewCluster(t)
 	db, clean := pgtest.WithSchema(t, cluster.URL, "killed"), pgtest.WithSchema(t, cluster.URL, "clean")
 	bin := buildPcsync(t)
-	cfg := emulator.DefaultConfig()
-	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy = 3, 0, 120, 40
-	est, err := emulator.NewEstate(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serve := func(f emulator.Faults) string {
-		srv, err := emulator.New(emulator.Options{Estate: est, RateCalls: -1, Faults: f})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewServer(srv)
-		t.Cleanup(ts.Close)
-		return ts.URL
-	}
-	slow, fast := serve(emulator.Faults{Trickle: 10 * time.Millisecond}), serve(emulator.Faults{})
+	slow, fast := slowAndFast(t, 10*time.Millisecond)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	sync := func(gateway, db string) *exec.Cmd {
@@ -60,7 +43,7 @@ func TestAPostgreSQLServerKilledMidSync(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cluster.Kill(t)
-	err = first.Wait()
+	err := first.Wait()
 	code := first.ProcessState.ExitCode()
 	if err == nil || code != ExitDB || !strings.Contains(out.String(), "database") {
 		t.Fatalf("the sync whose server died: exit %d, want %d with a database error:\n%s", code, ExitDB, out.String())
