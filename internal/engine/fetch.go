@@ -50,6 +50,8 @@ func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	// completion commits with (or after) every one of its records. A store
 	// that writes concurrently (PostgreSQL) does its work in its own server
 	// processes, so every stream may decode at once.
+	// The lanes share the queue one writer would have, so memory does not
+	// grow with the writers.
 	n := writers(r.e.store)
 	slots := max(1, min(r.opts.Concurrency, runtime.GOMAXPROCS(0)-1))
 	if n > 1 {
@@ -58,7 +60,7 @@ func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	r.slots = make(chan struct{}, slots)
 	lanes := make([]chan item, n)
 	for i := range lanes {
-		lanes[i] = make(chan item, 2*r.opts.Concurrency+2)
+		lanes[i] = make(chan item, max(1, (2*r.opts.Concurrency+2)/n))
 	}
 	pool := &sync.Pool{New: func() any { return make([]compliance.Posture, r.opts.ChunkRecords) }}
 	writerDone := make(chan error, len(lanes))

@@ -28,6 +28,7 @@ func (s *Store) BeginLoad(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.bulk = empty || present < len(secondaryIndexes)
+	s.empty = empty
 	bulk := s.bulk
 	s.mu.Unlock()
 	if !bulk {
@@ -54,6 +55,7 @@ func indexNames() []string {
 func (s *Store) EndLoad(ctx context.Context) error {
 	s.mu.Lock()
 	bulk := s.bulk
+	s.empty = false
 	s.mu.Unlock()
 	if !bulk || ctx.Err() != nil {
 		return nil

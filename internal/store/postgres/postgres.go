@@ -75,9 +75,10 @@ type Store struct {
 	pool     *pgxpool.Pool
 	readOnly bool
 
-	mu   sync.Mutex // guards the writer's caches and bulk
-	w    *writer
-	bulk bool
+	mu    sync.Mutex // guards bulk and empty
+	w     *writer
+	bulk  bool // between BeginLoad and EndLoad, secondary indexes dropped
+	empty bool // between BeginLoad and EndLoad, postures were empty at BeginLoad
 }
 
 var (
@@ -143,6 +144,9 @@ func connect(ctx context.Context, url string, opts Options, readOnly bool) (*Sto
 		// may lose the last commits (never half of one), which the next
 		// run fetches again; as SQLite's synchronous=NORMAL.
 		rt["synchronous_commit"] = "off"
+		// A batch's staging table (10,000 records, 20 MB with evidence)
+		// stays in memory instead of spilling to disk (the default is 8 MB).
+		rt["temp_buffers"] = "64MB"
 	}
 	cfg.MaxConns = int32(opts.Writers + 4) // writers, the lock holders, readers
 	cfg.MinConns = 0

@@ -152,6 +152,19 @@ func (s *Store) Write(ctx context.Context, b *store.Batch) error {
 
 func (s *Store) writeOnce(ctx context.Context, b *store.Batch) error {
 	pending := s.w.pending(b)
+	if len(b.Postures) > 0 && s.firstLoad() {
+		err := s.writeNew(ctx, b, pending)
+		if err == nil {
+			s.w.commit(pending, b)
+			return nil
+		}
+		if !errors.Is(err, errDuplicate) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return s.lost(fmt.Errorf("write %d postures: %w", len(b.Postures), err))
+		}
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if len(b.Postures) > 0 {
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pcsync_stage"}, stageColumns, &postureRows{ps: b.Postures, i: -1}); err != nil {
