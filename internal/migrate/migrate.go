@@ -12,6 +12,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -143,24 +144,14 @@ func compareKey(row []any, cols []int, key []any) int {
 		switch a := row[c].(type) {
 		case int64:
 			b, _ := key[i].(int64)
-			d = cmpOrdered(a, b)
+			d = cmp.Compare(a, b)
 		case string:
 			b, _ := key[i].(string)
-			d = cmpOrdered(a, b)
+			d = cmp.Compare(a, b)
 		}
 		if d != 0 {
 			return d
 		}
-	}
-	return 0
-}
-
-func cmpOrdered[T int64 | string](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
 	}
 	return 0
 }

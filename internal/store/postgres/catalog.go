@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -151,6 +152,6 @@ func queueSection(b *pgx.Batch, policyID int64, sec *compliance.Section) {
 // sortedBy returns xs ordered by key (rows are locked in key order).
 func sortedBy[T any](xs []T, key func(T) int64) []T {
 	out := append([]T(nil), xs...)
-	slices.SortStableFunc(out, func(a, b T) int { return cmpInt(key(a), key(b)) })
+	slices.SortStableFunc(out, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
 	return out
 }

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -119,18 +120,18 @@ func (rel *related) sort() {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortFunc(idx, func(a, b int) int { return cmpInt(rel.hosts[a].ID, rel.hosts[b].ID) })
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(rel.hosts[a].ID, rel.hosts[b].ID) })
 	hosts, sums := make([]compliance.Host, len(idx)), make([]uint64, len(idx))
 	for i, j := range idx {
 		hosts[i], sums[i] = rel.hosts[j], rel.hostSums[j]
 	}
 	rel.hosts, rel.hostSums = hosts, sums
-	slices.SortFunc(rel.techs, func(a, b compliance.Technology) int { return cmpInt(a.ID, b.ID) })
+	slices.SortFunc(rel.techs, func(a, b compliance.Technology) int { return cmp.Compare(a.ID, b.ID) })
 	idx = idx[:0]
 	for i := range rel.controls {
 		idx = append(idx, i)
 	}
-	slices.SortFunc(idx, func(a, b int) int { return cmpInt(rel.controls[a], rel.controls[b]) })
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(rel.controls[a], rel.controls[b]) })
 	ctls, crits := make([]int64, len(idx)), make([]compliance.Criticality, len(idx))
 	for i, j := range idx {
 		ctls[i], crits[i] = rel.controls[j], rel.crits[j]
@@ -138,20 +139,10 @@ func (rel *related) sort() {
 	rel.controls, rel.crits = ctls, crits
 	slices.SortFunc(rel.pcs, func(a, b [2]int64) int {
 		if a[0] != b[0] {
-			return cmpInt(a[0], b[0])
+			return cmp.Compare(a[0], b[0])
 		}
-		return cmpInt(a[1], b[1])
+		return cmp.Compare(a[1], b[1])
 	})
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // queue adds the upserts of the related rows to batch, table by table.
