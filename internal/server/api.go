@@ -2,10 +2,7 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"pcsync/internal/compliance"
 	"pcsync/internal/export"
@@ -69,19 +66,6 @@ func (s *Server) apiSummary(w http.ResponseWriter, r *http.Request) {
 	writeJSONBytes(w, http.StatusOK, jsonObject(row))
 }
 
-func (s *Server) policiesList() list {
-	return list{
-		sample: policyRow(nil, &store.PolicyFigures{}),
-		open: func(r *http.Request, q *query) (readFunc, error) {
-			rd := s.rd
-			return func(page store.Page, emit func(export.Row) error) (string, error) {
-				var row export.Row
-				return rd.ListPolicies(r.Context(), page, func(p *store.PolicyFigures) error { row = policyRow(row[:0], p); return emit(row) })
-			}, nil
-		},
-	}
-}
-
 func (s *Server) apiPolicies(w http.ResponseWriter, r *http.Request) {
 	s.serveList(w, r, s.policiesList())
 }
@@ -115,50 +99,6 @@ func (s *Server) apiPolicy(w http.ResponseWriter, r *http.Request) {
 		fws = append(fws, frameworkRow(nil, &v.Frameworks[i]))
 	}
 	writeJSONBytes(w, http.StatusOK, jsonObject(row, array{"sections", secs}, array{"technologies", techs}, array{"frameworks", fws}))
-}
-
-func (s *Server) policyControlsList() list {
-	return list{
-		params: []string{"status", "criticality", "technology", "section"},
-		sample: controlRow(nil, &store.ControlFigures{}),
-		open: func(r *http.Request, q *query) (readFunc, error) {
-			rd := s.rd
-			id, ok := pathID(r)
-			if !ok {
-				return nil, store.ErrNotFound
-			}
-			if _, err := rd.Policy(r.Context(), id); err != nil {
-				return nil, err
-			}
-			var f store.ControlFilter
-			var err error
-			f.Status, err = q.status("status")
-			if err == nil {
-				f.Criticality, err = q.criticality("criticality")
-			}
-			if err == nil {
-				f.Technology, err = q.id("technology")
-			}
-			if err == nil {
-				f.Section = -1
-				if q.Get("section") != "" {
-					var n int
-					n, err = q.intIn("section", 0, 0, 1<<30)
-					f.Section = int64(n)
-				}
-			}
-			if err != nil {
-				return nil, err
-			}
-			return func(page store.Page, emit func(export.Row) error) (string, error) {
-				var row export.Row
-				return rd.ListPolicyControls(r.Context(), id, f, page, func(c *store.ControlFigures) error {
-					row = controlRow(row[:0], c)
-					return emit(row)
-				})
-			}, nil
-		},
-	}
 }
 
 func (s *Server) apiPolicyControls(w http.ResponseWriter, r *http.Request) {
@@ -239,69 +179,8 @@ func controlTechnologies(v *store.ControlView) []compliance.ControlTechnology {
 	return out
 }
 
-func (s *Server) posturesList() list {
-	return list{
-		params: []string{"policy", "control", "host", "status", "technology", "since"},
-		sample: postureRow(nil, &store.PostureView{}),
-		open: func(r *http.Request, q *query) (readFunc, error) {
-			rd := s.rd
-			f, err := postureFilter(q)
-			if err != nil {
-				return nil, err
-			}
-			return func(page store.Page, emit func(export.Row) error) (string, error) {
-				var row export.Row
-				return rd.ListPostures(r.Context(), f, page, func(p *store.PostureView) error { row = postureRow(row[:0], p); return emit(row) })
-			}, nil
-		},
-	}
-}
-
-func postureFilter(q *query) (store.PostureFilter, error) {
-	var f store.PostureFilter
-	var err error
-	for _, p := range []struct {
-		name string
-		dst  *int64
-	}{{"policy", &f.Policy}, {"control", &f.Control}, {"host", &f.Host}, {"technology", &f.Technology}} {
-		if *p.dst, err = q.id(p.name); err != nil {
-			return f, err
-		}
-	}
-	if f.Status, err = q.status("status"); err != nil {
-		return f, err
-	}
-	f.Since, err = q.date("since")
-	return f, err
-}
-
 func (s *Server) apiPostures(w http.ResponseWriter, r *http.Request) {
 	s.serveList(w, r, s.posturesList())
-}
-
-func (s *Server) hostsList() list {
-	return list{
-		params: []string{"policy", "status", "q"},
-		sample: hostRow(nil, &store.HostFigures{}),
-		open: func(r *http.Request, q *query) (readFunc, error) {
-			rd := s.rd
-			var f store.HostFilter
-			var err error
-			if f.Policy, err = q.id("policy"); err != nil {
-				return nil, err
-			}
-			if f.Status, err = q.status("status"); err != nil {
-				return nil, err
-			}
-			if f.Q = q.Get("q"); len(f.Q) > 200 {
-				return nil, &paramError{Param: "q", Msg: "longer than 200 characters"}
-			}
-			return func(page store.Page, emit func(export.Row) error) (string, error) {
-				var row export.Row
-				return rd.ListHosts(r.Context(), f, page, func(h *store.HostFigures) error { row = hostRow(row[:0], h); return emit(row) })
-			}, nil
-		},
-	}
 }
 
 func (s *Server) apiHosts(w http.ResponseWriter, r *http.Request) { s.serveList(w, r, s.hostsList()) }
@@ -358,34 +237,8 @@ func (s *Server) apiHost(w http.ResponseWriter, r *http.Request) {
 	writeJSONBytes(w, http.StatusOK, append(b, "]}\n"...))
 }
 
-func (s *Server) frameworksList() list {
-	return list{
-		sample: frameworkRow(nil, &store.FrameworkFigures{}),
-		open: func(r *http.Request, q *query) (readFunc, error) {
-			rd := s.rd
-			return func(page store.Page, emit func(export.Row) error) (string, error) {
-				var row export.Row
-				return rd.ListFrameworks(r.Context(), page, func(f *store.FrameworkFigures) error { row = frameworkRow(row[:0], f); return emit(row) })
-			}, nil
-		},
-	}
-}
-
 func (s *Server) apiFrameworks(w http.ResponseWriter, r *http.Request) {
 	s.serveList(w, r, s.frameworksList())
-}
-
-func (s *Server) runsList() list {
-	return list{
-		sample: runRow(nil, &compliance.Run{}),
-		open: func(r *http.Request, q *query) (readFunc, error) {
-			rd := s.rd
-			return func(page store.Page, emit func(export.Row) error) (string, error) {
-				var row export.Row
-				return rd.ListRuns(r.Context(), page, func(x *compliance.Run) error { row = runRow(row[:0], x); return emit(row) })
-			}, nil
-		},
-	}
 }
 
 func (s *Server) apiRuns(w http.ResponseWriter, r *http.Request) { s.serveList(w, r, s.runsList()) }
@@ -410,7 +263,7 @@ func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
 	}
 	var rows []export.Row
 	for i := range ps {
-		rows = append(rows, runPolicyRow(nil, &ps[i]))
+		rows = append(rows, runPolicyRow(nil, &ps[i], run.Mode != compliance.ModeIncremental))
 	}
 	row := runRow(nil, run)
 	row = append(row, export.Str("problems", joinLines(run.Problems)))
@@ -428,151 +281,12 @@ func joinLines(ss []string) string {
 	return out
 }
 
-// lastTwoRuns are the default of a change list: the latest finished run
-// and the finished run before it.
-func lastTwoRuns(r *http.Request, rd store.Reader) (from, to int64, err error) {
-	_, err = rd.ListRuns(r.Context(), store.Page{}, func(x *compliance.Run) error {
-		if x.FinishedAt.IsZero() || x.Status == "abandoned" {
-			return nil
-		}
-		if to == 0 {
-			to = x.ID
-			return nil
-		}
-		from = x.ID
-		return errStop
-	})
-	if err == errStop {
-		err = nil
-	}
-	return from, to, err
-}
-
-// errStop ends an iteration early.
-var errStop = errors.New("stop")
-
-func (s *Server) changesList() list {
-	return list{
-		params: []string{"from", "to", "status"},
-		sample: changeRow(nil, &compliance.StatusChange{}),
-		open: func(r *http.Request, q *query) (readFunc, error) {
-			rd := s.rd
-			var f store.ChangeFilter
-			var err error
-			if f.Status, err = q.status("status"); err != nil {
-				return nil, err
-			}
-			from, to := q.Get("from"), q.Get("to")
-			if from == "" || to == "" {
-				dfrom, dto, err := lastTwoRuns(r, rd)
-				if err != nil {
-					return nil, err
-				}
-				f.From, f.To = dfrom, dto
-			}
-			if from != "" {
-				if f.From, err = q.id("from"); err != nil {
-					return nil, err
-				}
-			}
-			if to != "" {
-				if f.To, err = q.id("to"); err != nil {
-					return nil, err
-				}
-			}
-			if f.To != 0 && f.From >= f.To {
-				return nil, &paramError{Param: "from", Msg: "must be a run before to"}
-			}
-			return func(page store.Page, emit func(export.Row) error) (string, error) {
-				var row export.Row
-				return rd.ListChanges(r.Context(), f, page, func(c *compliance.StatusChange) error { row = changeRow(row[:0], c); return emit(row) })
-			}, nil
-		},
-	}
-}
-
 func (s *Server) apiChanges(w http.ResponseWriter, r *http.Request) {
 	s.serveList(w, r, s.changesList())
 }
 
-func (s *Server) trendList() list {
-	return list{
-		params: []string{"policy", "framework"},
-		sample: trendRow(nil, &store.TrendPoint{}),
-		open: func(r *http.Request, q *query) (readFunc, error) {
-			rd := s.rd
-			policy, err := q.id("policy")
-			if err != nil {
-				return nil, err
-			}
-			framework, err := q.id("framework")
-			if err != nil {
-				return nil, err
-			}
-			return func(page store.Page, emit func(export.Row) error) (string, error) {
-				points, err := rd.Trend(r.Context(), policy, framework)
-				if err != nil {
-					return "", err
-				}
-				return pageSlice(page, points, func(p store.TrendPoint) int64 { return p.Run.ID }, func(p *store.TrendPoint) error {
-					return emit(trendRow(nil, p))
-				})
-			}, nil
-		},
-	}
-}
-
 func (s *Server) apiTrend(w http.ResponseWriter, r *http.Request) { s.serveList(w, r, s.trendList()) }
-
-func (s *Server) exceptionsList() list {
-	return list{
-		sample: exceptionRow(nil, &store.ExceptionView{}),
-		open: func(r *http.Request, q *query) (readFunc, error) {
-			rd := s.rd
-			return func(page store.Page, emit func(export.Row) error) (string, error) {
-				var row export.Row
-				return rd.ListExceptions(r.Context(), page, func(e *store.ExceptionView) error { row = exceptionRow(row[:0], e); return emit(row) })
-			}, nil
-		},
-	}
-}
 
 func (s *Server) apiExceptions(w http.ResponseWriter, r *http.Request) {
 	s.serveList(w, r, s.exceptionsList())
-}
-
-// pageSlice pages a list held in memory (a short one) by an increasing key.
-func pageSlice[T any](page store.Page, items []T, key func(T) int64, emit func(*T) error) (string, error) {
-	var after int64 = -1 << 63
-	if page.After != "" {
-		n, err := decodeSliceCursor(page.After)
-		if err != nil {
-			return "", err
-		}
-		after = n
-	}
-	shown := 0
-	for i := range items {
-		if key(items[i]) <= after {
-			continue
-		}
-		if page.Limit > 0 && shown == page.Limit {
-			return encodeSliceCursor(key(items[i-1])), nil
-		}
-		if err := emit(&items[i]); err != nil {
-			return "", err
-		}
-		shown++
-	}
-	return "", nil
-}
-
-func encodeSliceCursor(n int64) string { return "k" + strconv.FormatInt(n, 10) }
-
-func decodeSliceCursor(c string) (int64, error) {
-	n, err := strconv.ParseInt(strings.TrimPrefix(c, "k"), 10, 64)
-	if err != nil || !strings.HasPrefix(c, "k") {
-		return 0, store.ErrBadCursor
-	}
-	return n, nil
 }

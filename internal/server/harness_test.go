@@ -207,3 +207,12 @@ func (d *sqlDB) int(sql string, args ...any) int64 {
 	}
 	return r[0][0].(int64)
 }
+
+// TestMain removes the shared database once the package's tests are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.path != "" {
+		os.RemoveAll(filepath.Dir(built.path))
+	}
+	os.Exit(code)
+}

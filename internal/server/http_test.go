@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"html"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -85,5 +87,37 @@ func TestMetricsComeFromTheLedger(t *testing.T) {
 	if !strings.Contains(string(body), `pcsync_http_requests_total{code="200",method="GET",route="GET /api/v1/summary"} 1`) ||
 		!strings.Contains(string(body), `pcsync_http_request_duration_seconds_bucket{route="GET /api/v1/summary"`) {
 		t.Errorf("request metrics missing:\n%s", body)
+	}
+}
+
+// Every link on the dashboard's pages leads somewhere that answers: the
+// figures' lists, the CSV downloads, the next pages.
+func TestEveryLinkOfThePagesAnswers(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
+	policy, control, host := db.int(`SELECT min(policy_id) FROM postures`), db.int(`SELECT min(control_id) FROM postures`),
+		db.int(`SELECT min(host_id) FROM postures`)
+	hrefRE := regexp.MustCompile(`href="(/[^"]*)"`)
+	seen := map[string]bool{}
+	for _, page := range []string{"/", fmt.Sprintf("/policies/%d", policy), fmt.Sprintf("/controls/%d?policy=%d", control, policy),
+		fmt.Sprintf("/hosts/%d", host), "/changes", "/runs", "/exceptions", "/frameworks", "/hosts", "/postures"} {
+		code, body := get(t, ts.URL+page)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d", page, code)
+		}
+		for _, m := range hrefRE.FindAllStringSubmatch(string(body), -1) {
+			link := html.UnescapeString(m[1])
+			if seen[link] || strings.HasPrefix(link, "/static/") {
+				continue
+			}
+			seen[link] = true
+			if code, body := get(t, ts.URL+link); code != http.StatusOK {
+				t.Errorf("%s links to %s: %d %.120s", page, link, code, body)
+			}
+		}
+	}
+	if len(seen) < 50 {
+		t.Fatalf("only %d links followed", len(seen))
 	}
 }

@@ -30,6 +30,7 @@ func TestPosturesPagedEqualUnpagedEqualSQL(t *testing.T) {
 	host := db.int(`SELECT host_id FROM postures GROUP BY host_id ORDER BY count(*) DESC LIMIT 1`)
 	control := db.int(`SELECT control_id FROM postures GROUP BY control_id ORDER BY count(*) DESC LIMIT 1`)
 	tech := db.int(`SELECT technology_id FROM postures GROUP BY technology_id ORDER BY count(*) LIMIT 1`)
+	framework := db.int(`SELECT min(framework_id) FROM control_frameworks`)
 	since := db.rows(`SELECT posture_modified_date FROM postures ORDER BY posture_modified_date DESC LIMIT 1 OFFSET 50`)[0][0].(string)
 	order := ` ORDER BY policy_id, host_id, control_id, technology_id, instance, id`
 	for _, tc := range []struct {
@@ -45,6 +46,9 @@ func TestPosturesPagedEqualUnpagedEqualSQL(t *testing.T) {
 		{"status=Error", "status = 'Error'", nil},
 		{fmt.Sprint("technology=", tech), "technology_id = ?", []any{tech}},
 		{"since=" + since, "posture_modified_date >= ?", []any{since}},
+		{"criticality=SERIOUS", "criticality_label = 'SERIOUS'", nil},
+		{"criticality=4&status=Failed", "criticality_label = 'CRITICAL' AND status = 'Failed'", nil},
+		{fmt.Sprint("framework=", framework), "control_id IN (SELECT control_id FROM control_frameworks WHERE framework_id = ?)", []any{framework}},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			var want []int64

@@ -108,10 +108,11 @@ func runRow(r export.Row, x *compliance.Run) export.Row {
 }
 
 // runPolicyRow is what one run did for one policy, with its completeness:
-// the share of the hosts asked for that returned posture.
-func runPolicyRow(r export.Row, p *compliance.PolicySummary) export.Row {
+// the share of the hosts asked for that returned posture; null for an
+// incremental run, where a host with no change returns nothing.
+func runPolicyRow(r export.Row, p *compliance.PolicySummary, full bool) export.Row {
 	var complete *float64
-	if p.HostsRequested > 0 {
+	if full && p.HostsRequested > 0 {
 		v := float64(p.HostsReturned) / float64(p.HostsRequested) * 100
 		v = float64(int64(v*100+0.5)) / 100
 		complete = &v

@@ -3,10 +3,17 @@ package server
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
+
+	"pcsync/internal/export"
+	"pcsync/internal/store"
 )
 
 //go:embed templates/*.html
@@ -25,7 +32,8 @@ func staticFiles() http.Handler {
 	})
 }
 
-// pages are the parsed templates: each page is layout.html plus its own.
+// pages are the parsed templates: each page is layout.html and
+// parts.html (the pieces pages share) plus its own.
 var pages = parsePages()
 
 func parsePages() map[string]*template.Template {
@@ -36,10 +44,11 @@ func parsePages() map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, n := range names {
 		name := n[len("templates/") : len(n)-len(".html")]
-		if name == "layout" {
+		if name == "layout" || name == "parts" {
 			continue
 		}
-		out[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", n))
+		out[name] = template.Must(template.New("layout.html").Funcs(funcs).
+			ParseFS(templateFiles, "templates/layout.html", "templates/parts.html", n))
 	}
 	return out
 }
@@ -51,23 +60,58 @@ type page struct {
 	Auth    bool   // the server has a token (a logout button)
 	Version string
 	Now     time.Time
-	Data    any
+	// URL is the request's: the links that keep its filters (the next
+	// page, a table's download) are made from it.
+	URL  *url.URL
+	Data any
 }
 
-// render answers a page, rendered whole before anything is sent (a
-// template error becomes a 500, not half a page).
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	s.renderPage(w, r, status, name, page{Data: data})
+// table is a table of a page as CSV: a row of its fields (the header)
+// and its rows, read when it is downloaded.
+type table struct {
+	sample export.Row
+	rows   func(emit func(export.Row) error) error
 }
 
+// tableOf is a table of items, each made a row by row.
+func tableOf[T any](items []T, row func(export.Row, *T) export.Row) table {
+	var zero T
+	return table{sample: row(nil, &zero), rows: func(emit func(export.Row) error) error {
+		for i := range items {
+			if err := emit(row(nil, &items[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+}
+
+// tabled is a page's view whose tables that no /api/v1 list gives are
+// downloaded from the page itself, with ?csv=NAME.
+type tabled interface {
+	tables() map[string]table
+}
+
+// uiQuery reads a page's query: the parameters it takes, and csv.
+func uiQuery(r *http.Request, params ...string) (*query, error) {
+	return parseQuery(r, params, "csv")
+}
+
+// renderPage answers a page, rendered whole before anything is sent (a
+// template error becomes a 500, not half a page); with ?csv=NAME, the
+// page's table of that name as CSV instead.
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	if csv := r.URL.Query().Get("csv"); csv != "" && status == http.StatusOK {
+		s.tableCSV(w, r, name, csv, p.Data)
+		return
+	}
 	t, ok := pages[name]
 	if !ok {
 		s.log.Error("no such template", "name", name)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	p.Auth, p.Version, p.Now = s.opts.Token != "", s.opts.Version, s.opts.Now()
+	p.Auth, p.Version, p.Now, p.URL = s.opts.Token != "", s.opts.Version, s.opts.Now(), r.URL
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {
 		s.log.Error("page failed", "page", name, "err", err)
@@ -80,14 +124,80 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	w.Write(buf.Bytes())
 }
 
+// render answers a page with no title of its own (the login page).
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	s.renderPage(w, r, status, name, page{Data: data})
+}
+
+// tableCSV answers the table name of a page's view as CSV.
+func (s *Server) tableCSV(w http.ResponseWriter, r *http.Request, pageName, name string, data any) {
+	v, ok := data.(tabled)
+	var t table
+	if ok {
+		t, ok = v.tables()[name]
+	}
+	if !ok {
+		var names []string
+		if v != nil {
+			for n := range v.tables() {
+				names = append(names, n)
+			}
+		}
+		slices.Sort(names)
+		s.uiFail(w, r, &paramError{Param: "csv", Msg: "this page has no table " + name + "; its tables are " + orNone(names)})
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Disposition", `attachment; filename="pcsync-`+pageName+"-"+name+`.csv"`)
+	ew, _ := export.NewWriter("csv", w)
+	err := ew.Begin(t.sample)
+	if err == nil {
+		err = t.rows(ew.Write)
+	}
+	if err == nil {
+		err = ew.Close()
+	}
+	if err != nil && r.Context().Err() == nil {
+		s.log.Warn("table download cut off", "path", r.URL.Path, "table", name, "err", err)
+		panic(http.ErrAbortHandler) // a cut table must not pass for a whole one
+	}
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
 // uiError answers an error as a page.
 func (s *Server) uiError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	s.renderPage(w, r, status, "error", page{Title: http.StatusText(status), Data: msg})
 }
 
-func (s *Server) uiNotFound(w http.ResponseWriter, r *http.Request) {
-	s.uiError(w, r, http.StatusNotFound, "There is no page at "+r.URL.Path+".")
+// uiFail answers err as a page: 400 naming the parameter, 404, or 500
+// (logged).
+func (s *Server) uiFail(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *paramError
+	switch {
+	case errors.As(err, &pe):
+		s.uiError(w, r, http.StatusBadRequest, "The parameter "+pe.Param+" of this address is wrong: "+pe.Msg+".")
+	case errors.Is(err, store.ErrBadCursor):
+		s.uiError(w, r, http.StatusBadRequest, "The parameter cursor of this address is not one this list made; "+
+			"follow the list's Next page link instead.")
+	case errors.Is(err, store.ErrNotFound):
+		s.uiNotFound(w, r)
+	case r.Context().Err() != nil: // the client went away
+	default:
+		s.log.Error("page failed", "path", r.URL.Path, "err", err)
+		s.uiError(w, r, http.StatusInternalServerError, "This page could not be read from the database; the server's log says why.")
+	}
 }
 
-// funcs are the templates' helpers.
-var funcs = template.FuncMap{}
+func (s *Server) uiNotFound(w http.ResponseWriter, r *http.Request) {
+	s.uiError(w, r, http.StatusNotFound, "There is nothing at "+r.URL.Path+": no such page, or no such id in the database.")
+}
+
+// uiPageSize is the rows of a page of a list.
+const uiPageSize = 50

@@ -61,8 +61,8 @@ type Views interface {
 	// Trend is the figures recorded at the end of each finished run (of
 	// one policy and/or framework, 0 for all), oldest first.
 	Trend(ctx context.Context, policyID, frameworkID int64) ([]TrendPoint, error)
-	// ListExceptions lists the exceptions on current postures by end date,
-	// soonest first (none last).
+	// ListExceptions lists the exceptions on postures by end date, soonest
+	// first (none last), with each posture's keys and status.
 	ListExceptions(ctx context.Context, page Page, fn func(*ExceptionView) error) (string, error)
 	// UnscannedHosts counts the hosts with current postures whose last
 	// compliance scan is before t.
@@ -204,8 +204,10 @@ type ValueGroup struct {
 // PostureFilter narrows the posture list; zero values do not filter.
 type PostureFilter struct {
 	Policy, Control, Host, Technology int64
-	Status                            compliance.Status
-	Since                             time.Time // posture_modified_date at or after
+	Framework                         int64             // controls mapped to this framework
+	Criticality                       string            // the posture's criticality label
+	Status                            compliance.Status //
+	Since                             time.Time         // posture_modified_date at or after
 }
 
 // PostureView is a current posture as the API shows it.

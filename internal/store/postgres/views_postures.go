@@ -62,6 +62,12 @@ func (s *Store) ListPostures(ctx context.Context, f store.PostureFilter, page st
 	if !f.Since.IsZero() {
 		where = append(where, "p.posture_modified_date >= "+arg(f.Since.UTC()))
 	}
+	if f.Criticality != "" {
+		where = append(where, "p.criticality_label = "+arg(f.Criticality))
+	}
+	if f.Framework != 0 {
+		where = append(where, "p.control_id IN (SELECT control_id FROM control_frameworks WHERE framework_id = "+arg(f.Framework)+")")
+	}
 	order := "p.policy_id, p.host_id, p.control_id, p.technology_id, p.instance, p.id"
 	switch {
 	case f.Host != 0:

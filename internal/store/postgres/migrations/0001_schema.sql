@@ -107,6 +107,7 @@ CREATE TABLE policy_control_technologies (
     evaluate      text,
     PRIMARY KEY (policy_id, control_id, technology_id)
 );
+CREATE INDEX policy_control_technologies_control ON policy_control_technologies (control_id);
 
 CREATE TABLE hosts (
     id                        bigint PRIMARY KEY,

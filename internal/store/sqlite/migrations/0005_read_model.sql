@@ -113,6 +113,7 @@ CREATE INDEX history_host ON history (host_id);
 CREATE INDEX history_status ON history (new_status, id);
 CREATE INDEX hosts_scanned ON hosts (compliance_last_scan_date);
 CREATE INDEX exceptions_end ON exceptions (end_date);
+CREATE INDEX policy_control_technologies_control ON policy_control_technologies (control_id);
 
 -- Hosts with current postures, per policy and in all: kept from counts_host
 -- by these triggers (whatever writes counts_host), so that no figure counts

@@ -1,0 +1,282 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"pcsync/internal/compliance"
+	"pcsync/internal/export"
+	"pcsync/internal/store"
+)
+
+// The API's lists: each is its filters, its record and its read, made into
+// a list by listOf.
+
+func (s *Server) policiesList() list {
+	return listOf(nil, policyRow, noFilter, unfiltered(s.rd.ListPolicies))
+}
+
+func (s *Server) policyControlsList() list {
+	return listOf([]string{"status", "criticality", "technology", "section"}, controlRow, s.policyControlsFilter,
+		func(ctx context.Context, f policyControls, page store.Page, fn func(*store.ControlFigures) error) (string, error) {
+			return s.rd.ListPolicyControls(ctx, f.policy, f.ControlFilter, page, fn)
+		})
+}
+
+func (s *Server) posturesList() list {
+	return listOf([]string{"policy", "control", "host", "status", "technology", "since", "framework", "criticality"},
+		postureRow, ignoreRequest(postureFilter), s.rd.ListPostures)
+}
+
+func (s *Server) hostsList() list {
+	return listOf([]string{"policy", "status", "q"}, hostRow, ignoreRequest(hostFilter), s.rd.ListHosts)
+}
+
+func (s *Server) frameworksList() list {
+	return listOf(nil, frameworkRow, noFilter, unfiltered(s.rd.ListFrameworks))
+}
+
+func (s *Server) runsList() list {
+	return listOf(nil, runRow, noFilter, unfiltered(s.rd.ListRuns))
+}
+
+func (s *Server) changesList() list {
+	return listOf([]string{"from", "to", "status"}, changeRow,
+		func(r *http.Request, q *query) (store.ChangeFilter, error) { return changeFilter(r, s.rd, q) }, s.rd.ListChanges)
+}
+
+func (s *Server) trendList() list {
+	return listOf([]string{"policy", "framework"}, trendRow, ignoreRequest(trendFilter),
+		func(ctx context.Context, f trend, page store.Page, fn func(*store.TrendPoint) error) (string, error) {
+			points, err := s.rd.Trend(ctx, f.policy, f.framework)
+			if err != nil {
+				return "", err
+			}
+			return pageSlice(page, points, func(p store.TrendPoint) int64 { return p.Run.ID }, fn)
+		})
+}
+
+func (s *Server) exceptionsList() list {
+	return listOf(nil, exceptionRow, noFilter, unfiltered(s.rd.ListExceptions))
+}
+
+// listOf makes a list of rows of T: filter reads its filter from the
+// request (a bad one is refused before anything is read), read streams a
+// page, rowOf lays each row out.
+func listOf[F, T any](params []string, rowOf func(export.Row, *T) export.Row, filter func(*http.Request, *query) (F, error),
+	read func(context.Context, F, store.Page, func(*T) error) (string, error)) list {
+	var zero T
+	return list{params: params, sample: rowOf(nil, &zero), open: func(r *http.Request, q *query) (readFunc, error) {
+		f, err := filter(r, q)
+		if err != nil {
+			return nil, err
+		}
+		return func(page store.Page, emit func(export.Row) error) (string, error) {
+			var row export.Row
+			return read(r.Context(), f, page, func(x *T) error { row = rowOf(row[:0], x); return emit(row) })
+		}, nil
+	}}
+}
+
+// none is the filter of a list that has none.
+type none struct{}
+
+func noFilter(*http.Request, *query) (none, error) { return none{}, nil }
+
+// unfiltered adapts the read of a list without a filter to listOf.
+func unfiltered[T any](read func(context.Context, store.Page, func(*T) error) (string, error)) func(context.Context, none, store.Page, func(*T) error) (string, error) {
+	return func(ctx context.Context, _ none, page store.Page, fn func(*T) error) (string, error) {
+		return read(ctx, page, fn)
+	}
+}
+
+// ignoreRequest adapts a filter read from the query alone.
+func ignoreRequest[F any](filter func(*query) (F, error)) func(*http.Request, *query) (F, error) {
+	return func(_ *http.Request, q *query) (F, error) { return filter(q) }
+}
+
+// policyControls is the filter of a policy's control list: the policy of
+// the path, which must exist, and the query's filters.
+type policyControls struct {
+	policy int64
+	store.ControlFilter
+}
+
+func (s *Server) policyControlsFilter(r *http.Request, q *query) (policyControls, error) {
+	id, ok := pathID(r)
+	if !ok {
+		return policyControls{}, store.ErrNotFound
+	}
+	if _, err := s.rd.Policy(r.Context(), id); err != nil {
+		return policyControls{}, err
+	}
+	f, err := controlFilter(q)
+	return policyControls{policy: id, ControlFilter: f}, err
+}
+
+// trend is the filter of the trend: a policy and/or a framework.
+type trend struct{ policy, framework int64 }
+
+func trendFilter(q *query) (trend, error) {
+	var f trend
+	var err error
+	if f.policy, err = q.id("policy"); err == nil {
+		f.framework, err = q.id("framework")
+	}
+	return f, err
+}
+
+func postureFilter(q *query) (store.PostureFilter, error) {
+	var f store.PostureFilter
+	var err error
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"policy", &f.Policy}, {"control", &f.Control}, {"host", &f.Host}, {"technology", &f.Technology}, {"framework", &f.Framework}} {
+		if *p.dst, err = q.id(p.name); err != nil {
+			return f, err
+		}
+	}
+	if f.Status, err = q.status("status"); err != nil {
+		return f, err
+	}
+	if q.Get("criticality") != "" {
+		var c int64
+		if c, err = q.criticality("criticality"); err != nil {
+			return f, err
+		}
+		f.Criticality = criticalityLabels[c]
+	}
+	f.Since, err = q.date("since")
+	return f, err
+}
+
+// hostFilter reads the filters of the host list.
+func hostFilter(q *query) (store.HostFilter, error) {
+	var f store.HostFilter
+	var err error
+	if f.Policy, err = q.id("policy"); err != nil {
+		return f, err
+	}
+	if f.Status, err = q.status("status"); err != nil {
+		return f, err
+	}
+	if f.Q = q.Get("q"); len(f.Q) > 200 {
+		return f, &paramError{Param: "q", Msg: "longer than 200 characters"}
+	}
+	return f, nil
+}
+
+// controlFilter reads the filters of a policy's control list.
+func controlFilter(q *query) (store.ControlFilter, error) {
+	var f store.ControlFilter
+	var err error
+	f.Status, err = q.status("status")
+	if err == nil {
+		f.Criticality, err = q.criticality("criticality")
+	}
+	if err == nil {
+		f.Technology, err = q.id("technology")
+	}
+	if err == nil {
+		f.Section = -1
+		if q.Get("section") != "" {
+			var n int
+			n, err = q.intIn("section", 0, 0, 1<<30)
+			f.Section = int64(n)
+		}
+	}
+	return f, err
+}
+
+// changeFilter reads the filters of the change list; the runs default
+// to the last two finished.
+func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilter, error) {
+	var f store.ChangeFilter
+	var err error
+	if f.Status, err = q.status("status"); err != nil {
+		return f, err
+	}
+	from, to := q.Get("from"), q.Get("to")
+	if from == "" || to == "" {
+		if f.From, f.To, err = lastTwoRuns(r, rd); err != nil {
+			return f, err
+		}
+	}
+	if from != "" {
+		if f.From, err = q.id("from"); err != nil {
+			return f, err
+		}
+	}
+	if to != "" {
+		if f.To, err = q.id("to"); err != nil {
+			return f, err
+		}
+	}
+	if f.To != 0 && f.From >= f.To {
+		return f, &paramError{Param: "from", Msg: "must be a run before to"}
+	}
+	return f, nil
+}
+
+// lastTwoRuns are the default of a change list: the latest finished run
+// and the finished run before it.
+func lastTwoRuns(r *http.Request, rd store.Reader) (from, to int64, err error) {
+	_, err = rd.ListRuns(r.Context(), store.Page{}, func(x *compliance.Run) error {
+		if x.FinishedAt.IsZero() || x.Status == "abandoned" {
+			return nil
+		}
+		if to == 0 {
+			to = x.ID
+			return nil
+		}
+		from = x.ID
+		return errStop
+	})
+	if err == errStop {
+		err = nil
+	}
+	return from, to, err
+}
+
+// pageSlice pages a list held in memory (a short one) by an increasing key.
+func pageSlice[T any](page store.Page, items []T, key func(T) int64, emit func(*T) error) (string, error) {
+	var after int64 = -1 << 63
+	if page.After != "" {
+		n, err := decodeSliceCursor(page.After)
+		if err != nil {
+			return "", err
+		}
+		after = n
+	}
+	shown := 0
+	for i := range items {
+		if key(items[i]) <= after {
+			continue
+		}
+		if page.Limit > 0 && shown == page.Limit {
+			return encodeSliceCursor(key(items[i-1])), nil
+		}
+		if err := emit(&items[i]); err != nil {
+			return "", err
+		}
+		shown++
+	}
+	return "", nil
+}
+
+func encodeSliceCursor(n int64) string { return "k" + strconv.FormatInt(n, 10) }
+
+func decodeSliceCursor(c string) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimPrefix(c, "k"), 10, 64)
+	if err != nil || !strings.HasPrefix(c, "k") {
+		return 0, store.ErrBadCursor
+	}
+	return n, nil
+}
+
+// errStop ends an iteration early.
+var errStop = errors.New("stop")

@@ -1,0 +1,142 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+
+	"pcsync/internal/store"
+)
+
+// failure is a failing posture as the control page shows it: its host,
+// its evidence side by side with what was expected, and its value group.
+type failure struct {
+	store.PostureView
+	HostName string
+	Policy   string
+	Evidence evidence
+	Value    string
+}
+
+// evidence is what a posture's evidence and cause of failure say.
+type evidence struct {
+	Expected, Current   []string
+	Missing, Unexpected []string
+	Raw                 string // evidence of another shape, as JSON text
+	// ExpectedText is what the policy expects of the posture's technology,
+	// shown when the evidence does not say.
+	ExpectedText string
+}
+
+// failures reads a page of the failing postures f lists. With value, only
+// those of that value group: the page spans the list's pages until it has
+// a page of rows, and the next page starts at the list's cursor.
+// expected is the policy's expected value per technology, for the
+// postures whose evidence does not say.
+func failures(ctx context.Context, rd store.Reader, f store.PostureFilter, value *string, after string, n *names,
+	expected map[int64]string) ([]failure, string, error) {
+	var out []failure
+	next := after
+	for {
+		var err error
+		next, err = rd.ListPostures(ctx, f, store.Page{Limit: uiPageSize, After: next}, func(p *store.PostureView) error {
+			if value != nil && failingValue(p) != *value {
+				return nil
+			}
+			ev := readEvidence(p.Evidence, p.CauseOfFailure)
+			if ev.Expected == nil {
+				ev.ExpectedText = expected[p.TechnologyID]
+			}
+			out = append(out, failure{PostureView: *p, HostName: n.host(p.Host.ID), Policy: n.policy(p.PolicyID),
+				Evidence: ev, Value: failingValue(p)})
+			return nil
+		})
+		if err != nil || next == "" || value == nil || len(out) >= uiPageSize {
+			return out, next, err
+		}
+	}
+}
+
+// causeJSON and evidenceJSON are the shapes of Qualys's cause of failure
+// and evidence.
+type causeJSON struct {
+	Missing    []json.RawMessage `json:"missing"`
+	Unexpected []json.RawMessage `json:"unexpected"`
+}
+
+type evidenceJSON struct {
+	Expected []json.RawMessage `json:"expectedValues"`
+	Current  []json.RawMessage `json:"currentValues"`
+}
+
+// failingValue is what a failing posture found instead of the expected
+// value, as store.Views.FailingValues groups them: the unexpected values
+// of its cause of failure, else the missing ones, else the current values
+// of its evidence, joined by "; ".
+func failingValue(p *store.PostureView) string {
+	var c causeJSON
+	if json.Unmarshal(p.CauseOfFailure, &c) == nil {
+		if len(c.Unexpected) > 0 {
+			return joinValues(c.Unexpected)
+		}
+		if len(c.Missing) > 0 {
+			return "missing: " + joinValues(c.Missing)
+		}
+	}
+	var e evidenceJSON
+	if json.Unmarshal(p.Evidence, &e) == nil && len(e.Current) > 0 {
+		return joinValues(e.Current)
+	}
+	return ""
+}
+
+// readEvidence reads what a posture's evidence and cause of failure say.
+func readEvidence(ev, cause []byte) evidence {
+	var out evidence
+	var e evidenceJSON
+	if len(ev) > 0 {
+		if err := json.Unmarshal(ev, &e); err == nil && (e.Expected != nil || e.Current != nil) {
+			out.Expected, out.Current = values(e.Expected), values(e.Current)
+		} else {
+			out.Raw = compactJSON(ev)
+		}
+	}
+	var c causeJSON
+	if json.Unmarshal(cause, &c) == nil {
+		out.Missing, out.Unexpected = values(c.Missing), values(c.Unexpected)
+	}
+	return out
+}
+
+// values are JSON values as text: strings as they are, other values as
+// JSON; nulls are left out.
+func values(raw []json.RawMessage) []string {
+	var out []string
+	for _, r := range raw {
+		var s string
+		switch {
+		case bytes.Equal(r, []byte("null")):
+			continue
+		case json.Unmarshal(r, &s) == nil:
+		case bytes.Equal(r, []byte("true")):
+			s = "1" // as SQLite's json_each gives it
+		case bytes.Equal(r, []byte("false")):
+			s = "0"
+		default:
+			s = compactJSON(r)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func joinValues(raw []json.RawMessage) string { return strings.Join(values(raw), "; ") }
+
+func compactJSON(b []byte) string {
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return string(b)
+	}
+	return buf.String()
+}

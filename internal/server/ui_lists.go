@@ -1,0 +1,114 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"pcsync/internal/store"
+)
+
+// The list pages: hosts, postures and frameworks. Each takes the filters
+// of its /api/v1 list, shows a page of it and links its next page and its
+// CSV download.
+
+// hostsView is a page of the host list.
+type hostsView struct {
+	Filter        store.HostFilter
+	Hosts         []store.HostFigures
+	Next          string
+	PolicyOptions []option
+	// UnscannedBefore marks the hosts not scanned for unscannedDays.
+	UnscannedBefore time.Time
+}
+
+func (s *Server) uiHosts(w http.ResponseWriter, r *http.Request) {
+	q, err := uiQuery(r, "policy", "status", "q", "cursor")
+	var v hostsView
+	if err == nil {
+		v.Filter, err = hostFilter(q)
+	}
+	ctx := r.Context()
+	if err == nil {
+		v.Next, err = s.rd.ListHosts(ctx, v.Filter, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, appendTo(&v.Hosts))
+	}
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	v.PolicyOptions = s.names(ctx).policyOptions(v.Filter.Policy)
+	v.UnscannedBefore = s.opts.Now().Add(-unscannedDays * 24 * time.Hour)
+	s.renderPage(w, r, http.StatusOK, "hosts", page{Title: "Hosts", Nav: "hosts", Data: &v})
+}
+
+// posturesView is a page of the posture list.
+type posturesView struct {
+	Filter        store.PostureFilter
+	Since         string // the since filter as given
+	Postures      []postureRowView
+	Next          string
+	PolicyOptions []option
+	TechOptions   []option
+}
+
+// postureRowView is a posture with the names of its ids.
+type postureRowView struct {
+	postureLine
+	HostName string
+}
+
+func (s *Server) uiPostures(w http.ResponseWriter, r *http.Request) {
+	q, err := uiQuery(r, "policy", "control", "host", "status", "technology", "since", "framework", "criticality", "cursor")
+	var v posturesView
+	if err == nil {
+		v.Filter, err = postureFilter(q)
+	}
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	n := s.names(ctx)
+	var bd *store.Breakdown
+	err = first(
+		func() (err error) {
+			v.Next, err = s.rd.ListPostures(ctx, v.Filter, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, func(p *store.PostureView) error {
+				v.Postures = append(v.Postures, postureRowView{HostName: n.host(p.Host.ID),
+					postureLine: postureLine{PostureView: *p, Policy: n.policy(p.PolicyID), Control: n.control(p.PolicyID, p.ControlID)}})
+				return nil
+			})
+			return
+		},
+		func() (err error) { bd, err = s.rd.Breakdown(ctx); return },
+	)
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	v.Since = q.Get("since")
+	v.PolicyOptions = n.policyOptions(v.Filter.Policy)
+	v.TechOptions = []option{{Label: "Any technology", Selected: v.Filter.Technology == 0}}
+	for _, t := range bd.Technology {
+		v.TechOptions = append(v.TechOptions, option{Value: strconv.FormatInt(t.ID, 10), Label: t.Name, Selected: t.ID == v.Filter.Technology})
+	}
+	s.renderPage(w, r, http.StatusOK, "postures", page{Title: "Postures", Nav: "postures", Data: &v})
+}
+
+// frameworksView is a page of the framework list.
+type frameworksView struct {
+	Frameworks []store.FrameworkFigures
+	Next       string
+}
+
+func (s *Server) uiFrameworks(w http.ResponseWriter, r *http.Request) {
+	q, err := uiQuery(r, "cursor")
+	var v frameworksView
+	if err == nil {
+		v.Next, err = s.rd.ListFrameworks(r.Context(), store.Page{Limit: uiPageSize, After: q.Get("cursor")}, appendTo(&v.Frameworks))
+	}
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	s.renderPage(w, r, http.StatusOK, "frameworks", page{Title: "Frameworks", Nav: "frameworks", Data: &v})
+}

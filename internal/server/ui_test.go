@@ -1,0 +1,194 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"pcsync/internal/server"
+	"pcsync/internal/store/sqlite"
+)
+
+// pageCSV fetches a page's table as CSV: its header and its records.
+func pageCSV(t *testing.T, url string) ([]string, [][]string) {
+	t.Helper()
+	code, body := get(t, url)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %.300s", url, code, body)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("GET %s: not a CSV with a header: %v", url, err)
+	}
+	return recs[0], recs[1:]
+}
+
+// column is the index of a CSV column.
+func column(t *testing.T, header []string, name string) int {
+	t.Helper()
+	for i, h := range header {
+		if h == name {
+			return i
+		}
+	}
+	t.Fatalf("no column %s in %v", name, header)
+	return -1
+}
+
+// TestValueGroupsListTheirHosts checks the control page's groups of
+// failing hosts: together they hold every failing posture of the control
+// (by SQL), and each group's link lists exactly its hosts and postures.
+func TestValueGroupsListTheirHosts(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
+	controls := db.rows(`SELECT control_id, count(*) FROM postures WHERE stale_run IS NULL AND status = 'Failed'
+		GROUP BY control_id ORDER BY control_id LIMIT 6`)
+	if len(controls) == 0 {
+		t.Fatal("no failing control in the test database")
+	}
+	for _, c := range controls {
+		id, failed := c[0].(int64), c[1].(int64)
+		head, groups := pageCSV(t, fmt.Sprintf("%s/controls/%d?csv=values", ts.URL, id))
+		vi, hi, pi := column(t, head, "value"), column(t, head, "hosts"), column(t, head, "postures")
+		var total int64
+		for _, g := range groups {
+			var hosts, postures int64
+			fmt.Sscan(g[hi], &hosts)
+			fmt.Sscan(g[pi], &postures)
+			total += postures
+			fhead, rows := pageCSV(t, fmt.Sprintf("%s/controls/%d?value=%s&csv=failing", ts.URL, id, url.QueryEscape(g[vi])))
+			hcol := column(t, fhead, "host_id")
+			distinct := map[string]bool{}
+			for _, r := range rows {
+				distinct[r[hcol]] = true
+			}
+			if int64(len(rows)) != postures || int64(len(distinct)) != hosts {
+				t.Errorf("control %d, value %q: the group says %d hosts, %d postures; its list has %d hosts, %d postures",
+					id, g[vi], hosts, postures, len(distinct), len(rows))
+			}
+		}
+		if total != failed {
+			t.Errorf("control %d: the value groups hold %d failing postures, SQL counts %d", id, total, failed)
+		}
+	}
+}
+
+// TestPageTablesMatchSQL checks the tables pages download themselves (no
+// /api/v1 list gives them) against SQL.
+func TestPageTablesMatchSQL(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
+	policy := db.int(`SELECT min(policy_id) FROM sections`)
+	run := db.int(`SELECT max(run_id) FROM run_policies`)
+	host := db.int(`SELECT host_id FROM history GROUP BY host_id ORDER BY count(*) DESC, host_id LIMIT 1`)
+	for _, c := range []struct {
+		url  string
+		want int64
+	}{
+		{"/?csv=criticality", db.int(`SELECT count(DISTINCT coalesce(c.criticality_value, -1)) FROM postures p
+			LEFT JOIN controls c ON c.id = p.control_id WHERE p.stale_run IS NULL`)},
+		{"/?csv=technology", db.int(`SELECT count(DISTINCT technology_id) FROM postures WHERE stale_run IS NULL`)},
+		{fmt.Sprintf("/policies/%d?csv=sections", policy), db.int(`SELECT count(*) FROM sections WHERE policy_id = ?`, policy)},
+		{fmt.Sprintf("/runs/%d?csv=policies", run), db.int(`SELECT count(*) FROM run_policies WHERE run_id = ?`, run)},
+		{fmt.Sprintf("/hosts/%d?csv=changes", host), min(db.int(`SELECT count(*) FROM history WHERE host_id = ?`, host), 100)},
+		{fmt.Sprintf("/hosts/%d?csv=exceptions", host), db.int(`SELECT count(*) FROM exceptions e JOIN postures p ON p.id = e.posture_id
+			WHERE p.host_id = ? AND p.stale_run IS NULL`, host)},
+	} {
+		if _, rows := pageCSV(t, ts.URL+c.url); int64(len(rows)) != c.want {
+			t.Errorf("%s: %d rows, SQL says %d", c.url, len(rows), c.want)
+		}
+	}
+}
+
+// TestOverviewShowsTheSchedule checks the freshness of a server that runs
+// the sync itself.
+func TestOverviewShowsTheSchedule(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	state := server.ScheduleState{Every: 6 * time.Hour, Next: now.Add(90 * time.Minute), LastErr: "login refused"}
+	ts := newServer(t, testDB(t), server.Options{Now: func() time.Time { return now },
+		Schedule: func() server.ScheduleState { return state }})
+	_, body := get(t, ts.URL+"/")
+	for _, want := range []string{"2026-12-01 10:30 UTC (in 90 min), every 6h", "last scheduled run failed: login refused"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the overview does not say %q", want)
+		}
+	}
+}
+
+// TestPagesOfAnEmptyDatabase opens every page of a database no sync has
+// filled: each answers, and says there is nothing yet.
+func TestPagesOfAnEmptyDatabase(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "empty.db")
+	st, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	ts := newServer(t, path, server.Options{})
+	for _, p := range []string{"/", "/hosts", "/postures", "/frameworks", "/changes", "/exceptions", "/runs"} {
+		code, body := get(t, ts.URL+p)
+		if code != http.StatusOK || !strings.Contains(string(body), `class="empty"`) {
+			t.Errorf("%s on an empty database: %d\n%.300s", p, code, body)
+		}
+	}
+}
+
+// TestOverviewWarnsOfAnIncompleteRun checks the completeness warning on a
+// copy of the test database whose last run is made a full one (where
+// every host asked for must return posture) with a problem in one policy.
+func TestOverviewWarnsOfAnIncompleteRun(t *testing.T) {
+	t.Parallel()
+	path := copyDB(t)
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = conn.Exec(`UPDATE runs SET mode = 'full' WHERE id = (SELECT max(id) FROM runs);
+		UPDATE run_policies SET error = 'posture stream cut short' WHERE run_id = (SELECT max(id) FROM runs)
+			AND policy_id = (SELECT max(policy_id) FROM run_policies)`)
+	conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
+	want := db.rows(`SELECT policy_id, hosts_requested, hosts_returned, coalesce(error, '') FROM run_policies
+		WHERE run_id = (SELECT max(id) FROM runs) AND (hosts_returned < hosts_requested OR error IS NOT NULL)`)
+	if len(want) == 0 {
+		t.Fatal("the last run lacks no host")
+	}
+	_, body := get(t, ts.URL+"/")
+	page := string(body)
+	i := strings.Index(page, "The last run was incomplete")
+	if i < 0 {
+		t.Fatal("the overview does not warn of the incomplete run")
+	}
+	if n := strings.Count(page[i:], "<li>"); n != len(want) {
+		t.Errorf("the warning lists %d policies, SQL %d", n, len(want))
+	}
+	for _, w := range want {
+		line := fmt.Sprintf(`<a href="/policies/%d">`, w[0])
+		if w[1].(int64) > w[2].(int64) {
+			line = fmt.Sprintf("%d of %d hosts returned", w[2], w[1])
+		}
+		if !strings.Contains(page[i:], line) || !strings.Contains(page[i:], w[3].(string)) {
+			t.Errorf("the warning does not say %q %q", line, w[3])
+		}
+	}
+	_, body = get(t, fmt.Sprintf("%s/runs/%d", ts.URL, db.int(`SELECT max(id) FROM runs`)))
+	if !strings.Contains(string(body), fmt.Sprintf("Incomplete</strong>: %d of", len(want))) {
+		t.Errorf("the run's page does not say %d policies are incomplete", len(want))
+	}
+}
