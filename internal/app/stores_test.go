@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"pcsync/internal/compliance"
 	"pcsync/internal/emulator"
 	"pcsync/internal/store"
 	"pcsync/internal/store/pgtest"
@@ -53,6 +55,7 @@ func TestBothStoresHoldTheSameRows(t *testing.T) {
 	if a, b := exportTable(t, lite, "postures"), exportTable(t, pg, "postures"); strings.Count(a, "\n") < 100 || a != b {
 		t.Fatalf("postures: %d and %d lines", strings.Count(a, "\n"), strings.Count(b, "\n"))
 	}
+	sameViews(t, lite, pg)
 	for _, args := range [][]string{{"diff"}, {"diff", "--changes", "ndjson"}} {
 		_, a, _ := run(t, append(args, "--db", lite)...)
 		_, b, _ := run(t, append(args, "--db", pg)...)
@@ -87,5 +90,98 @@ func TestDBInit(t *testing.T) {
 	}
 	if n := count(pg, "SELECT count(*) FROM postures"); n != 0 || count(pg, "SELECT version FROM pcsync_schema") == 0 {
 		t.Fatal("db init did not create the schema")
+	}
+}
+
+// sameViews compares what the server's read model answers on the two
+// databases: the figures, and every list walked page by page.
+func sameViews(t *testing.T, a, b string) {
+	t.Helper()
+	answers := func(dsn string) map[string]string {
+		ctx := t.Context()
+		rd, err := openReader(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rd.Close()
+		out := map[string]string{}
+		note := func(what string, v any, err error) {
+			if err != nil {
+				t.Fatalf("%s on %s: %v", what, dsn, err)
+			}
+			j, _ := json.Marshal(v)
+			out[what] += string(j) + "\n"
+		}
+		sum, err := rd.Summary(ctx)
+		if err == nil {
+			sum.LastRun = nil // its times are the run's own
+		}
+		note("summary", sum, err)
+		bd, err := rd.Breakdown(ctx)
+		note("breakdown", bd, err)
+		walk := func(what string, list func(store.Page) (string, error)) {
+			for p := (store.Page{Limit: 7}); ; {
+				next, err := list(p)
+				note(what+" cursor", next != "", err)
+				if next == "" {
+					return
+				}
+				p.After = next
+			}
+		}
+		var policies []int64
+		walk("policies", func(p store.Page) (string, error) {
+			return rd.ListPolicies(ctx, p, func(f *store.PolicyFigures) error {
+				policies = append(policies, f.ID)
+				note("policies", f, nil)
+				return nil
+			})
+		})
+		for _, id := range policies {
+			v, err := rd.Policy(ctx, id)
+			if err == nil {
+				v.Policy = compliance.Policy{} // its dates: the policy list's
+			}
+			note("policy", v, err)
+			walk("controls", func(p store.Page) (string, error) {
+				return rd.ListPolicyControls(ctx, id, store.ControlFilter{Criticality: -1, Section: -1}, p,
+					func(c *store.ControlFigures) error { note("controls", c, nil); return nil })
+			})
+			walk("failing postures", func(p store.Page) (string, error) {
+				return rd.ListPostures(ctx, store.PostureFilter{Policy: id, Status: compliance.StatusFailed}, p,
+					func(v *store.PostureView) error { note("postures", v.ID, nil); return nil })
+			})
+		}
+		walk("hosts", func(p store.Page) (string, error) {
+			return rd.ListHosts(ctx, store.HostFilter{Status: compliance.StatusFailed}, p,
+				func(h *store.HostFigures) error { note("hosts", h, nil); return nil })
+		})
+		walk("frameworks", func(p store.Page) (string, error) {
+			return rd.ListFrameworks(ctx, p, func(f *store.FrameworkFigures) error { note("frameworks", f, nil); return nil })
+		})
+		walk("changes", func(p store.Page) (string, error) {
+			return rd.ListChanges(ctx, store.ChangeFilter{From: 1, To: 2}, p, func(c *compliance.StatusChange) error {
+				c.ID = 0
+				note("changes", c.PostureID, nil)
+				return nil
+			})
+		})
+		walk("exceptions", func(p store.Page) (string, error) {
+			return rd.ListExceptions(ctx, p, func(e *store.ExceptionView) error { note("exceptions", e, nil); return nil })
+		})
+		return out
+	}
+	got, want := answers(b), answers(a)
+	for what, w := range want {
+		g := got[what]
+		if what == "changes" { // history's order is the order the changes were seen
+			g, w = sortedLines(g), sortedLines(w)
+		}
+		if g != w {
+			t.Errorf("%s differs between the stores:\npostgres:\n%.1200s\nsqlite:\n%.1200s", what, g, w)
+		}
+	}
+	if want["postures"] == "" || want["controls"] == "" {
+		t.Fatal("the views had nothing to compare")
 	}
 }
