@@ -25,6 +25,7 @@ const (
 	ExitIncomplete  = 5   // the run finished but some policies or batches failed, or records were rejected
 	ExitDB          = 6   // the database cannot be opened or written (full disk, permissions)
 	ExitBusy        = 7   // another sync is running on the same database
+	ExitMismatch    = 8   // migrate: the copy differs from its source
 	ExitInterrupted = 130 // interrupted (Ctrl-C, SIGTERM); committed data stays
 )
 
@@ -39,6 +40,7 @@ var exitMeaning = map[int]string{
 	ExitIncomplete:  "the run finished, but some policies or batches failed or records were rejected",
 	ExitDB:          "the database cannot be opened or written, or is not a pcsync database",
 	ExitBusy:        "another sync is running on the same database",
+	ExitMismatch:    "the copy's rows or checksums differ from the source's",
 	ExitInterrupted: "interrupted; what was committed stays, and the next run completes it",
 }
 
@@ -162,7 +164,7 @@ it can be tried and tested without a Qualys account: run "pcsync demo".`,
 	}
 	root.SetHelpTemplate(root.HelpTemplate() + helpExitCodes)
 	root.SetFlagErrorFunc(flagError)
-	withExitCodes(root, ExitOK, ExitError, ExitUsage, ExitAuth, ExitAPI, ExitIncomplete, ExitDB, ExitBusy, ExitInterrupted)
+	withExitCodes(root, ExitOK, ExitError, ExitUsage, ExitAuth, ExitAPI, ExitIncomplete, ExitDB, ExitBusy, ExitMismatch, ExitInterrupted)
 	root.AddCommand(
 		withExitCodes(newSyncCmd(io), ExitOK, ExitError, ExitUsage, ExitAuth, ExitAPI, ExitIncomplete, ExitDB, ExitBusy, ExitInterrupted),
 		newCheckCmd(io), // its exit codes mean what a check found
@@ -171,6 +173,8 @@ it can be tried and tested without a Qualys account: run "pcsync demo".`,
 		withExitCodes(newDemoCmd(io), ExitOK, ExitError, ExitUsage, ExitIncomplete, ExitDB, ExitBusy, ExitInterrupted),
 		withExitCodes(newDiffCmd(io), ExitOK, ExitError, ExitUsage, ExitDB),
 		withExitCodes(newBenchCmd(io), ExitOK, ExitError, ExitUsage, ExitInterrupted),
+		withExitCodes(newMigrateCmd(io), ExitOK, ExitError, ExitUsage, ExitDB, ExitBusy, ExitMismatch, ExitInterrupted),
+		newDBCmd(io),
 		withExitCodes(newServeCmd(io), ExitOK, ExitError, ExitUsage, ExitDB),
 		withExitCodes(newVersionCmd(io), ExitOK),
 	)

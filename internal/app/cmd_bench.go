@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"pcsync/internal/compliance"
+	"pcsync/internal/store"
 )
 
 type benchOptions struct {
@@ -34,6 +35,8 @@ type benchOptions struct {
 	shape           string
 	incremental     bool
 	config          string // the sync's config file (written by bench)
+	postgres        string // also measure PostgreSQL: a server URL
+	dbWriters       int
 }
 
 func newBenchCmd(io IOStreams) *cobra.Command {
@@ -78,6 +81,8 @@ incremental sync into the last run's database.`,
 	f.BoolVar(&o.baseline, "baseline", false, "alternate each run with a bare-pipeline run (plain inserts, no index, no upsert) and report the ratio")
 	f.StringVar(&o.shape, "shape", "single", "estate shape: single, wide or churn")
 	f.BoolVar(&o.incremental, "incremental", false, "after the runs, advance the estate a scan cycle and time an incremental sync of the last database")
+	f.StringVar(&o.postgres, "postgres", "", "also sync into this PostgreSQL server (`URL`), alternating with the SQLite runs, each run into a fresh schema that is dropped after it")
+	f.IntVar(&o.dbWriters, "db-writers", 0, "passed to sync for the PostgreSQL runs")
 	return cmd
 }
 
@@ -128,35 +133,45 @@ func benchRun(ctx context.Context, io IOStreams, o *benchOptions) error {
 	var results, bare []benchResult
 	tw := tabwriter.NewWriter(io.Out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "run\trecords\tseconds\trecords/s\tJSON MB/s\twire MB/s\tpeak RSS MB\t")
-	modes := []bool{false}
+	modes := []benchMode{{}}
 	if o.baseline {
-		modes = append(modes, true)
+		modes = append(modes, benchMode{bare: true})
 	}
+	if o.postgres != "" {
+		modes = append(modes, benchMode{pg: true})
+	}
+	var pgResults []benchResult
 	for i := 0; i <= o.runs; i++ {
-		for _, bareMode := range modes {
-			if i == 0 && bareMode {
+		for _, m := range modes {
+			if i == 0 && m != (benchMode{}) {
 				continue
 			}
-			db := filepath.Join(dir, fmt.Sprintf("bench-%d-%v.db", i, bareMode))
+			db := filepath.Join(dir, fmt.Sprintf("bench-%d-%v.db", i, m.bare))
+			if m.pg {
+				db = benchSchema(o.postgres, i)
+			}
 			// Start each run with no dirty pages of the previous one still
 			// being written back, so runs do not pay for each other's I/O.
 			syscall.Sync()
-			r, err := benchSync(ctx, exe, o, url, db, bareMode)
+			r, err := benchSync(ctx, exe, o, url, db, m.bare)
 			if err != nil {
 				return err
 			}
-			if o.dir == "" && !(o.incremental && i == o.runs && !bareMode) {
-				for _, suffix := range []string{"", "-wal", "-shm"} {
-					os.Remove(db + suffix)
+			if !(o.incremental && i == o.runs && m == (benchMode{})) {
+				if err := benchRemove(ctx, o, db); err != nil {
+					return err
 				}
 			}
 			label := strconv.Itoa(i)
 			switch {
 			case i == 0:
 				label = "warm-up"
-			case bareMode:
+			case m.bare:
 				label += " bare"
 				bare = append(bare, r)
+			case m.pg:
+				label += " postgres"
+				pgResults = append(pgResults, r)
 			default:
 				results = append(results, r)
 			}
@@ -172,6 +187,13 @@ func benchRun(ctx context.Context, io IOStreams, o *benchOptions) error {
 		tw.Flush()
 		fmt.Fprintf(io.Out, "sync / bare pipeline: %.2f (records/s ratio of the medians, measured in this run)\n",
 			bmed.dur.Seconds()/med.dur.Seconds())
+	}
+	if len(pgResults) > 0 {
+		pmed := benchMedian(pgResults)
+		benchRow(tw, "median postgres", pmed)
+		tw.Flush()
+		fmt.Fprintf(io.Out, "postgres / sqlite: %.2f (records/s ratio of the medians, measured in this run)\n",
+			med.dur.Seconds()/pmed.dur.Seconds())
 	}
 	if o.incremental {
 		if err := benchIncremental(ctx, tw, exe, o, url, filepath.Join(dir, fmt.Sprintf("bench-%d-false.db", o.runs))); err != nil {
@@ -302,6 +324,9 @@ func benchSync(ctx context.Context, exe string, o *benchOptions, url, db string,
 		"--hosts-per-request", strconv.Itoa(o.hostsPerRequest), "--concurrency", strconv.Itoa(o.concurrency)}
 	if bare {
 		args = append(args, "--bare-insert")
+	}
+	if d, err := store.ParseDSN(db); err == nil && d.Driver == store.DriverPostgres && o.dbWriters > 0 {
+		args = append(args, "--db-writers", strconv.Itoa(o.dbWriters))
 	}
 	if o.evidence {
 		args = append(args, "--evidence")

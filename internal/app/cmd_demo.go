@@ -131,10 +131,15 @@ func demoRun(cmd *cobra.Command, io IOStreams, o *demoOptions) error {
 		}
 	}
 	fmt.Fprintf(io.Out, "\nDone in %s. Next:\n", took)
-	fmt.Fprintf(io.Out, "  go run ./cmd/pcsync serve --db %s    # the dashboard and the API, any time\n", o.db)
-	fmt.Fprintf(io.Out, "  go run ./cmd/pcsync export --db %s --table postures --format csv --out postures.csv\n", o.db)
-	fmt.Fprintf(io.Out, "  sqlite3 %s \"SELECT status, count(*) FROM postures GROUP BY status\"   # any SQLite client\n", o.db)
-	fmt.Fprintf(io.Out, "  go run ./cmd/pcsync demo --db %s    # again: the estate moves on a scan cycle; see what changed\n", o.db)
+	db := shownDB(o.db)
+	fmt.Fprintf(io.Out, "  go run ./cmd/pcsync serve --db %s    # the dashboard and the API, any time\n", db)
+	fmt.Fprintf(io.Out, "  go run ./cmd/pcsync export --db %s --table postures --format csv --out postures.csv\n", db)
+	if d, err := store.ParseDSN(o.db); err == nil && d.Driver == store.DriverPostgres {
+		fmt.Fprintf(io.Out, "  psql '%s' -c \"SELECT status, count(*) FROM postures GROUP BY status\"\n", db)
+	} else {
+		fmt.Fprintf(io.Out, "  sqlite3 %s \"SELECT status, count(*) FROM postures GROUP BY status\"   # any SQLite client\n", db)
+	}
+	fmt.Fprintf(io.Out, "  go run ./cmd/pcsync demo --db %s    # again: the estate moves on a scan cycle; see what changed\n", db)
 	fmt.Fprintf(io.Out, "  go run ./cmd/pcsync emulate    # the same emulator, served for your own tools\n")
 	if o.noServe {
 		return nil
@@ -203,6 +208,10 @@ func succeededRuns(ctx context.Context, dsn string) (int, error) {
 		}
 	}
 	st, err := openReader(ctx, dsn)
+	var notPcsync *store.NotPcsyncError
+	if d, derr := store.ParseDSN(dsn); derr == nil && d.Driver == store.DriverPostgres && errors.As(err, &notPcsync) {
+		return 0, nil // a PostgreSQL database without pcsync's tables yet: the demo creates them
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -215,4 +224,12 @@ func succeededRuns(ctx context.Context, dsn string) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// shownDB is a DSN as the demo may print it: without a password.
+func shownDB(dsn string) string {
+	if d, err := store.ParseDSN(dsn); err == nil {
+		return d.Redacted()
+	}
+	return dsn
 }

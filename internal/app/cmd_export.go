@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -32,6 +33,7 @@ and causeOfFailure as received, unmodelled fields under their own names);
 CSV flattens nesting as technology.id, criticality.label and so on, with
 evidence, causeOfFailure and extra as JSON text.`,
 		Example: `  pcsync export --table postures --format ndjson > postures.ndjson
+  pcsync export --format parquet --out lake/    # every table; postures in lake/postures/policy_id=N/
   pcsync export --table runs --format csv --out runs.csv`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -41,12 +43,15 @@ evidence, causeOfFailure and extra as JSON text.`,
 	f := cmd.Flags()
 	f.StringVar(&o.db, "db", config.Default().DB, dbFlagHelp)
 	f.StringVar(&o.table, "table", "postures", "`table`: "+strings.Join(export.Tables(), ", "))
-	f.StringVar(&o.format, "format", "ndjson", "`format`: "+strings.Join(export.Formats, ", "))
+	f.StringVar(&o.format, "format", "ndjson", "`format`: "+strings.Join(export.Formats, ", ")+", or parquet (every table, into the directory --out)")
 	f.StringVar(&o.out, "out", "", "write to `file` instead of standard output")
 	return cmd
 }
 
 func exportRun(ctx context.Context, ios IOStreams, o *exportOptions) error {
+	if o.format == "parquet" {
+		return exportParquet(ctx, ios, o)
+	}
 	if !slices.Contains(export.Tables(), o.table) {
 		return usageErr("--table: unknown table %q; use one of %s", o.table, strings.Join(export.Tables(), ", "))
 	}
@@ -73,4 +78,33 @@ func exportRun(ctx context.Context, ios IOStreams, o *exportOptions) error {
 		return err
 	}
 	return f.Commit()
+}
+
+// exportParquet writes every table as Parquet into the directory o.out,
+// whole: into a temporary directory beside it, put in its place when done.
+func exportParquet(ctx context.Context, ios IOStreams, o *exportOptions) error {
+	if o.out == "" {
+		return usageErr("--format parquet writes a directory of files: give it with --out DIR")
+	}
+	if err := outputGuard(o.db).CheckDir("--out", o.out); err != nil {
+		return withCode(ExitUsage, err)
+	}
+	st, err := openReader(ctx, o.db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	d, err := outfile.CreateDir(o.out)
+	if err != nil {
+		return withCode(ExitUsage, fmt.Errorf("--out: %w", err))
+	}
+	defer d.Abort() // the earlier directory stays unless the export completes
+	if err := export.WriteParquet(ctx, st, d.Path); err != nil {
+		return err
+	}
+	if err := d.Commit(); err != nil {
+		return err
+	}
+	fmt.Fprintf(ios.ErrOut, "wrote every table as Parquet to %s (postures by policy in %s)\n", o.out, filepath.Join(o.out, "postures"))
+	return nil
 }

@@ -43,6 +43,9 @@ type syncOptions struct {
 	memProfile      string
 	bareInsert      bool
 	capture         string
+	dbWriters       int
+	shard           string
+	shardRate       int
 	full            bool
 	restart         bool
 	log             logFlags
@@ -81,6 +84,9 @@ followed away from the URLs you give.`,
 	_ = f.MarkHidden("memprofile")
 	f.BoolVar(&o.bareInsert, "bare-insert", false, "benchmark baseline: plain inserts into bare_postures (see BENCHMARKS.md)")
 	_ = f.MarkHidden("bare-insert")
+	f.IntVar(&o.dbWriters, "db-writers", 0, "PostgreSQL: transactions written at once (0: the default, 2; see BENCHMARKS.md)")
+	f.StringVar(&o.shard, "shard", "", "sync only shard `K/N` of the policies, beside the other shards' processes (PostgreSQL; see docs/scaling.md)")
+	f.IntVar(&o.shardRate, "shard-rate", 0, "PCRS `calls` per rate window for this shard (default: pcrs.rate_limit.calls / N)")
 	o.log.register(f)
 	return cmd
 }
@@ -252,8 +258,19 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 	if o.memProfile != "" {
 		defer writeAllocProfile(io, o.memProfile)
 	}
+	shard, err := engine.ParseShard(o.shard)
+	if err != nil {
+		return usageErr("--shard: %v", err)
+	}
+	if err := checkShard(cfg.DB, shard, o.shardRate); err != nil {
+		return err
+	}
+	if o.dbWriters < 0 {
+		return usageErr("--db-writers must be 0 (the default) or more, not %d", o.dbWriters)
+	}
 	copts := clientOptions(&cfg)
 	copts.Logger = log
+	copts.RateCalls = shardRate(copts.RateCalls, shard, o.shardRate)
 	capture, err := startCapture(&cfg, o.capture, &copts, log)
 	if err != nil {
 		return err
@@ -263,8 +280,8 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 		return withCode(ExitUsage, err)
 	}
 	eo := engineOptions(&cfg)
-	eo.Full, eo.Restart = o.full, o.restart
-	err = runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert})
+	eo.Full, eo.Restart, eo.Shard = o.full, o.restart, shard
+	err = runSync(cmd.Context(), io, log, client, &cfg, eo, dbOptions{bareInsert: o.bareInsert, writers: o.dbWriters, shard: shard.String()})
 	return endCapture(io, capture, o.capture, err)
 }
 

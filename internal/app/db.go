@@ -7,6 +7,7 @@ import (
 
 	"pcsync/internal/outfile"
 	"pcsync/internal/store"
+	"pcsync/internal/store/postgres"
 	"pcsync/internal/store/sqlite"
 )
 
@@ -19,6 +20,8 @@ const dbFlagHelp = "database: a SQLite file `path` (or sqlite:PATH), or postgres
 // dbOptions are settings of one implementation that flags can set.
 type dbOptions struct {
 	bareInsert bool // SQLite: the benchmark's bare pipeline (BENCHMARKS.md)
+	writers    int  // PostgreSQL: connections that write at once (0: the default)
+	shard      string
 }
 
 // openWriter opens the database named by dsn for a sync, creating it and
@@ -36,7 +39,14 @@ func openWriter(ctx context.Context, dsn string, o dbOptions) (store.Writer, err
 		}
 		return st, nil
 	}
-	return nil, postgresNotYet(d)
+	if o.bareInsert {
+		return nil, usageErr("%s: --bare-insert is a SQLite benchmark baseline", d.Redacted())
+	}
+	st, err := postgres.Open(ctx, d.URL, postgres.Options{Writers: o.writers, Shard: o.shard})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	return st, nil
 }
 
 // openReader opens the database named by dsn read-only: it must exist and
@@ -54,11 +64,11 @@ func openReader(ctx context.Context, dsn string) (store.ReadCloser, error) {
 		}
 		return st, nil
 	}
-	return nil, postgresNotYet(d)
-}
-
-func postgresNotYet(d store.DSN) error {
-	return usageErr("%s: PostgreSQL databases are not supported by this pcsync yet (the PostgreSQL store is being built); use a SQLite path", d.Redacted())
+	st, err := postgres.OpenReader(ctx, d.URL, postgres.Options{})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	return st, nil
 }
 
 // dbError picks the exit code of an opener's error: a DSN that cannot name
@@ -96,4 +106,28 @@ func defaultRejects(dsn string) string {
 		return d.Path + ".rejects.ndjson"
 	}
 	return filepath.Join(".", "pcsync.rejects.ndjson")
+}
+
+// removeSchema drops the PostgreSQL database (schema) d's search_path
+// names: pcsync bench's throwaway databases.
+func removeSchema(ctx context.Context, d store.DSN) error {
+	return postgres.Remove(ctx, d.URL)
+}
+
+// distribute makes the PostgreSQL database st distributed (Citus): see
+// postgres.Store.Distribute.
+func distribute(ctx context.Context, st store.Writer) ([]string, error) {
+	pg, ok := st.(*postgres.Store)
+	if !ok {
+		return nil, usageErr("--citus: only a PostgreSQL database can be distributed")
+	}
+	did, err := pg.Distribute(ctx)
+	var nc *postgres.NoCitusError
+	if errors.As(err, &nc) {
+		return nil, withCode(ExitUsage, err)
+	}
+	if err != nil {
+		return did, withCode(ExitDB, err)
+	}
+	return did, nil
 }

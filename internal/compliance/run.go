@@ -50,6 +50,10 @@ type Run struct {
 	// (429, 409), Retries the requests sent again after a failure.
 	Throttles int64
 	Retries   int64
+
+	// Shard is the part of the policies a sharded sync took ("K/N"); ""
+	// for an unsharded one.
+	Shard string
 }
 
 // Run modes.

@@ -67,6 +67,10 @@ type Options struct {
 	Rejects RejectSink
 	// Params is recorded with the run (JSON, no credentials).
 	Params string
+	// Shard limits the run to one shard of the policies (ShardOf); the
+	// store records it with the run and locks each policy the run writes
+	// (store.PolicyLocker), so two processes never write one policy.
+	Shard Shard
 }
 
 // check refuses options that cannot work. The engine sets no defaults:
@@ -206,6 +210,7 @@ func (e *Engine) Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	r := &run{e: e, opts: opts, log: e.log, summaries: map[int64]*compliance.PolicySummary{}, stale: map[int64]int64{},
 		started: time.Now(), throttles0: e.client.Throttles(), retries0: e.client.Retries()}
+	defer r.unlockPolicies()
 	if err := r.checkSource(); err != nil {
 		return nil, &ConfigError{err}
 	}
@@ -277,8 +282,15 @@ func (r *run) resume(ctx context.Context, prev *compliance.Run, pending []store.
 	r.log = r.e.log.With("run_id", r.rec.ID)
 	r.log.Info("run resumed", "mode", r.rec.Mode, "batches_left", len(pending), "resumed", r.rec.Resumed)
 	batches := make([]Batch, 0, len(pending))
+	var ids []int64
 	for _, p := range pending {
 		batches = append(batches, batchOf(p))
+		if !slices.Contains(ids, p.PolicyID) {
+			ids = append(ids, p.PolicyID)
+		}
+	}
+	if err := r.lockPolicies(ctx, ids); err != nil {
+		return r.finish(ctx, err)
 	}
 	r.e.Progress.BatchesTotal.Store(r.rec.Batches)
 	r.e.Progress.BatchesDone.Store(r.rec.Batches - int64(len(batches)))
@@ -331,6 +343,7 @@ type run struct {
 	stale      map[int64]int64 // postures a complete full run marked stale, per policy
 	stepErrors []string        // steps that failed without stopping the run
 	started    time.Time       // this invocation
+	unlock     []func()        // releases the policy locks
 	// the client's counts when this invocation started
 	throttles0, retries0 int64
 }
@@ -497,11 +510,17 @@ func (r *run) policies(ctx context.Context) ([]int64, error) {
 	if len(r.opts.PolicyIDs) > 0 {
 		ids = slices.Clone(r.opts.PolicyIDs)
 	}
+	if r.opts.Shard.N > 1 {
+		ids = slices.DeleteFunc(ids, func(id int64) bool { return !r.opts.Shard.Owns(id) })
+	}
+	if err := r.lockPolicies(ctx, ids); err != nil {
+		return nil, err
+	}
 	for _, id := range ids {
 		r.summary(id).Title = titles[id]
 	}
 	r.rec.Policies = int64(len(ids))
-	r.log.Info("policies listed", "listed", len(list), "selected", len(ids))
+	r.log.Info("policies listed", "listed", len(list), "selected", len(ids), "shard", r.opts.Shard.String())
 	return ids, nil
 }
 

@@ -34,29 +34,45 @@ type rejected struct {
 	errs  []*qualys.RecordError
 }
 
-// fetch runs the batches on Concurrency workers feeding one writer, and
+// fetch runs the batches on Concurrency workers feeding the writers, and
 // waits for all of them. It returns the first fatal error (authentication,
 // database, cancellation); a batch that fails on its own is recorded as
 // failed in the store (FailBatch) and the others go on.
 func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	// The writer is the bottleneck and SQLite yields the CPU often; were
-	// every stream decoding at once, the writer would queue behind them for
-	// a core. Decoding therefore takes one of GOMAXPROCS-1 slots, leaving a
-	// core to the writer (on two cores: one decoder at a time, which still
+	// The SQLite writer is the bottleneck and SQLite yields the CPU often;
+	// were every stream decoding at once, the writer would queue behind them
+	// for a core. Decoding therefore takes one of GOMAXPROCS-1 slots, leaving
+	// a core to the writer (on two cores: one decoder at a time, which still
 	// decodes faster than SQLite stores). See BENCHMARKS.md.
-	r.slots = make(chan struct{}, max(1, min(r.opts.Concurrency, runtime.GOMAXPROCS(0)-1)))
-	items := make(chan item, 2*r.opts.Concurrency+2)
+	// One writer per lane; a batch's records all go down one lane, so its
+	// completion commits with (or after) every one of its records. A store
+	// that writes concurrently (PostgreSQL) does its work in its own server
+	// processes, so every stream may decode at once.
+	// The lanes share the queue one writer would have, so memory does not
+	// grow with the writers.
+	n := writers(r.e.store)
+	slots := max(1, min(r.opts.Concurrency, runtime.GOMAXPROCS(0)-1))
+	if n > 1 {
+		slots = r.opts.Concurrency
+	}
+	r.slots = make(chan struct{}, slots)
+	lanes := make([]chan item, n)
+	for i := range lanes {
+		lanes[i] = make(chan item, max(1, (2*r.opts.Concurrency+2)/n))
+	}
 	pool := &sync.Pool{New: func() any { return make([]compliance.Posture, r.opts.ChunkRecords) }}
-	writerDone := make(chan error, 1)
-	go func() {
-		err := r.write(ctx, items, pool)
-		if err != nil {
-			cancel(err)
-		}
-		writerDone <- err
-	}()
+	writerDone := make(chan error, len(lanes))
+	for _, lane := range lanes {
+		go func() {
+			err := r.write(ctx, lane, pool)
+			if err != nil {
+				cancel(err)
+			}
+			writerDone <- err
+		}()
+	}
 
 	work := make(chan Batch)
 	var wg sync.WaitGroup
@@ -67,7 +83,7 @@ func (r *run) fetch(ctx context.Context, batches []Batch) error {
 				if b.Classic {
 					fetch = r.fetchClassic
 				}
-				err := fetch(ctx, b, items, pool)
+				err := fetch(ctx, b, lanes[b.No%int64(len(lanes))], pool)
 				if err == nil {
 					continue
 				}
@@ -92,8 +108,15 @@ feed:
 	}
 	close(work)
 	wg.Wait()
-	close(items)
-	werr := <-writerDone
+	var werr error
+	for _, lane := range lanes {
+		close(lane)
+	}
+	for range lanes {
+		if err := <-writerDone; err != nil && werr == nil {
+			werr = err
+		}
+	}
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause
 	}
@@ -101,6 +124,15 @@ feed:
 		return werr
 	}
 	return ctx.Err()
+}
+
+// writers is how many goroutines write to st at once: one, unless the
+// store takes concurrent writes (store.ConcurrentSink).
+func writers(st Store) int {
+	if c, ok := st.(store.ConcurrentSink); ok {
+		return max(1, c.Writers())
+	}
+	return 1
 }
 
 // fatal reports whether err must stop the whole run rather than one batch.

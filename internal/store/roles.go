@@ -51,6 +51,39 @@ type Sink interface {
 	MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error)
 }
 
+// ConcurrentSink is a Sink whose Write may be called by several goroutines
+// at once (PostgreSQL), provided the records of one plan batch always come
+// through one of them, in order: Writers says how many to use. A Sink
+// without it is written by one goroutine at a time.
+type ConcurrentSink interface {
+	Sink
+	Writers() int
+}
+
+// PolicyLocker is a Ledger that locks policies one by one, for sharded
+// syncs: several processes write one database at once, each its own
+// policies, and a policy's lock dies with its holder (so another process
+// can take over the policies of one that died).
+type PolicyLocker interface {
+	// LockPolicies takes the lock of every policy in ids, or none: a
+	// policy another process holds is a *LockedError naming it.
+	LockPolicies(ctx context.Context, ids []int64) (release func(), err error)
+}
+
+// RowLoader is the write side of Reader.Rows, and is used only by pcsync
+// migrate: it fills a database's registry tables with rows as Rows passes
+// them (the same Go types, in key order). Rows whose key is already stored
+// are kept as they are, so that a copy cut off part-way resumes where it
+// stopped. It writes rows as given: no history, counts or checkpoints
+// follow from them (those tables are copied too).
+type RowLoader interface {
+	// LastKey returns the key (the values of t.Key) of t's last row in key
+	// order; nil when t is empty.
+	LastKey(ctx context.Context, t *Table) ([]any, error)
+	// LoadRows stores rows of t in one transaction.
+	LoadRows(ctx context.Context, t *Table, rows [][]any) error
+}
+
 // Ledger is the record of runs: their outcome, their plans (so that a killed
 // run is resumed), and the sync lock.
 type Ledger interface {

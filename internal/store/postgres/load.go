@@ -1,0 +1,87 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+)
+
+// secondaryIndexes are the posture indexes rebuilt after a bulk load.
+var secondaryIndexes = []struct{ name, sql string }{
+	{"postures_id", "CREATE INDEX IF NOT EXISTS postures_id ON postures (id)"},
+	{"postures_natural", "CREATE INDEX IF NOT EXISTS postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance)"},
+	{"postures_host", "CREATE INDEX IF NOT EXISTS postures_host ON postures (host_id, policy_id, control_id, technology_id, instance)"},
+	{"postures_control", "CREATE INDEX IF NOT EXISTS postures_control ON postures (control_id, policy_id, host_id, technology_id, instance)"},
+}
+
+// BeginLoad switches to bulk loading when the postures table is empty (a
+// first sync) or its indexes are missing (a bulk load that was cut off):
+// the secondary indexes are dropped, and EndLoad builds them once, which
+// costs much less than maintaining them row by row.
+func (s *Store) BeginLoad(ctx context.Context) error {
+	var empty bool
+	var present int
+	err := s.pool.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM postures),
+		(SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'postures'
+		AND indexname = ANY($1))`, indexNames()).Scan(&empty, &present)
+	if err != nil {
+		return fmt.Errorf("begin load: %w", err)
+	}
+	s.mu.Lock()
+	s.bulk = empty || present < len(secondaryIndexes)
+	s.empty = empty
+	bulk := s.bulk
+	s.mu.Unlock()
+	if !bulk {
+		return nil
+	}
+	for _, ix := range secondaryIndexes {
+		if _, err := s.pool.Exec(ctx, "DROP INDEX IF EXISTS "+ix.name); err != nil {
+			return fmt.Errorf("begin bulk load: %w", err)
+		}
+	}
+	return nil
+}
+
+func indexNames() []string {
+	var names []string
+	for _, ix := range secondaryIndexes {
+		names = append(names, ix.name)
+	}
+	return names
+}
+
+// EndLoad builds the indexes BeginLoad dropped, unless ctx is done (the
+// next run's BeginLoad then finds them missing and builds them).
+func (s *Store) EndLoad(ctx context.Context) error {
+	s.mu.Lock()
+	bulk := s.bulk
+	s.empty = false
+	s.mu.Unlock()
+	if !bulk || ctx.Err() != nil {
+		return nil
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("build indexes: %w", err)
+	}
+	defer conn.Release()
+	// shards that end at once build them one at a time
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`, "load"); err != nil {
+		return fmt.Errorf("build indexes: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+lockKey+`)`, "load")
+	if _, err := conn.Exec(ctx, "SET maintenance_work_mem = '256MB'"); err != nil {
+		return fmt.Errorf("build indexes: %w", err)
+	}
+	for _, ix := range secondaryIndexes {
+		if _, err := conn.Exec(ctx, ix.sql); err != nil {
+			return fmt.Errorf("build index %s: %w", ix.name, err)
+		}
+	}
+	_, _ = conn.Exec(ctx, "RESET maintenance_work_mem")
+	_, _ = conn.Exec(ctx, "ANALYZE postures")
+	s.mu.Lock()
+	s.bulk = false
+	s.mu.Unlock()
+	return nil
+}
