@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -92,331 +93,348 @@ func walk(t *testing.T, url string, limit int) []map[string]any {
 func TestSummaryMatchesSQL(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
-	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
-	var sum map[string]any
-	getJSON(t, ts.URL+"/api/v1/summary", &sum)
-	checkFigures(t, "summary", sum, db.figures("1"))
-	for key, sql := range map[string]string{
-		"policies":       `SELECT count(DISTINCT policy_id) FROM postures WHERE stale_run IS NULL`,
-		"hosts":          `SELECT count(DISTINCT host_id) FROM postures WHERE stale_run IS NULL`,
-		"controls":       `SELECT count(DISTINCT control_id) FROM postures WHERE stale_run IS NULL`,
-		"stale_postures": `SELECT count(*) FROM postures WHERE stale_run IS NOT NULL`,
-	} {
-		if got, want := num(sum[key]), db.int(sql); got != want {
-			t.Errorf("summary %s = %d, SQL says %d", key, got, want)
+	db := openSQL(t, path)
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		var sum map[string]any
+		getJSON(t, ts.URL+"/api/v1/summary", &sum)
+		checkFigures(t, "summary", sum, db.figures("1"))
+		for key, sql := range map[string]string{
+			"policies":       `SELECT count(DISTINCT policy_id) FROM postures WHERE stale_run IS NULL`,
+			"hosts":          `SELECT count(DISTINCT host_id) FROM postures WHERE stale_run IS NULL`,
+			"controls":       `SELECT count(DISTINCT control_id) FROM postures WHERE stale_run IS NULL`,
+			"stale_postures": `SELECT count(*) FROM postures WHERE stale_run IS NOT NULL`,
+		} {
+			if got, want := num(sum[key]), db.int(sql); got != want {
+				t.Errorf("summary %s = %d, SQL says %d", key, got, want)
+			}
 		}
-	}
-	last := db.rows(`SELECT id, status, finished_at FROM runs ORDER BY id DESC LIMIT 1`)[0]
-	lr := sum["last_run"].(map[string]any)
-	if num(lr["id"]) != last[0] || lr["status"] != last[1] || !strings.HasPrefix(last[2].(string), lr["finished_at"].(string)[:19]) {
-		t.Errorf("last_run %v, SQL says %v", lr, last)
-	}
-	if num(sum["stale_postures"]) == 0 || num(sum["failed"]) == 0 || num(sum["error"]) == 0 {
-		t.Errorf("the test database lacks stale, failed or error postures: %v", sum)
-	}
+		last := db.rows(`SELECT id, status, finished_at FROM runs ORDER BY id DESC LIMIT 1`)[0]
+		lr := sum["last_run"].(map[string]any)
+		if num(lr["id"]) != last[0] || lr["status"] != last[1] || !strings.HasPrefix(last[2].(string), lr["finished_at"].(string)[:19]) {
+			t.Errorf("last_run %v, SQL says %v", lr, last)
+		}
+		if num(sum["stale_postures"]) == 0 || num(sum["failed"]) == 0 || num(sum["error"]) == 0 {
+			t.Errorf("the test database lacks stale, failed or error postures: %v", sum)
+		}
+	})
 }
 
 func TestPoliciesMatchSQL(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
-	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
-	items := walk(t, ts.URL+"/api/v1/policies", 2)
-	ids := db.rows(`SELECT id, title, status FROM policies ORDER BY id`)
-	if len(items) != len(ids) {
-		t.Fatalf("%d policies listed, %d in the database", len(items), len(ids))
-	}
-	for i, p := range items {
-		id := ids[i][0].(int64)
-		if num(p["id"]) != id || p["title"] != ids[i][1] || p["status"] != ids[i][2] {
-			t.Errorf("policy %d: %v, SQL says %v", i, p, ids[i])
+	db := openSQL(t, path)
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		items := walk(t, ts.URL+"/api/v1/policies", 2)
+		ids := db.rows(`SELECT id, title, status FROM policies ORDER BY id`)
+		if len(items) != len(ids) {
+			t.Fatalf("%d policies listed, %d in the database", len(items), len(ids))
 		}
-		checkFigures(t, fmt.Sprint("policy ", id), p, db.figures("policy_id = ?", id))
-		if hosts := db.int(`SELECT count(DISTINCT host_id) FROM postures WHERE stale_run IS NULL AND policy_id = ?`, id); num(p["hosts"]) != hosts {
-			t.Errorf("policy %d: %d hosts, SQL says %d", id, num(p["hosts"]), hosts)
+		for i, p := range items {
+			id := ids[i][0].(int64)
+			if num(p["id"]) != id || p["title"] != ids[i][1] || p["status"] != ids[i][2] {
+				t.Errorf("policy %d: %v, SQL says %v", i, p, ids[i])
+			}
+			checkFigures(t, fmt.Sprint("policy ", id), p, db.figures("policy_id = ?", id))
+			if hosts := db.int(`SELECT count(DISTINCT host_id) FROM postures WHERE stale_run IS NULL AND policy_id = ?`, id); num(p["hosts"]) != hosts {
+				t.Errorf("policy %d: %d hosts, SQL says %d", id, num(p["hosts"]), hosts)
+			}
 		}
-	}
-	// one policy in full: its sections, technologies and frameworks
-	id := ids[0][0].(int64)
-	var v map[string]any
-	getJSON(t, fmt.Sprintf("%s/api/v1/policies/%d", ts.URL, id), &v)
-	checkFigures(t, "policy detail", v, db.figures("policy_id = ?", id))
-	secs := v["sections"].([]any)
-	want := db.rows(`SELECT number, heading FROM sections WHERE policy_id = ? ORDER BY number`, id)
-	if len(secs) != len(want) || len(secs) == 0 {
-		t.Fatalf("%d sections, SQL says %d", len(secs), len(want))
-	}
-	for i, s := range secs {
-		sec := s.(map[string]any)
-		n := want[i][0].(int64)
-		checkFigures(t, fmt.Sprint("section ", n), sec, db.figures(`policy_id = ? AND control_id IN
-			(SELECT control_id FROM policy_controls WHERE policy_id = ? AND section_number = ?)`, id, id, n))
-		if c := db.int(`SELECT count(DISTINCT control_id) FROM policy_controls WHERE policy_id = ? AND section_number = ?`, id, n); num(sec["controls"]) != c {
-			t.Errorf("section %d: %d controls, SQL says %d", n, num(sec["controls"]), c)
+		// one policy in full: its sections, technologies and frameworks
+		id := ids[0][0].(int64)
+		var v map[string]any
+		getJSON(t, fmt.Sprintf("%s/api/v1/policies/%d", ts.URL, id), &v)
+		checkFigures(t, "policy detail", v, db.figures("policy_id = ?", id))
+		secs := v["sections"].([]any)
+		want := db.rows(`SELECT number, heading FROM sections WHERE policy_id = ? ORDER BY number`, id)
+		if len(secs) != len(want) || len(secs) == 0 {
+			t.Fatalf("%d sections, SQL says %d", len(secs), len(want))
 		}
-	}
-	for _, x := range v["technologies"].([]any) {
-		tech := x.(map[string]any)
-		checkFigures(t, fmt.Sprint("technology ", tech["id"]), tech, db.figures("policy_id = ? AND technology_id = ?", id, num(tech["id"])))
-	}
-	fws := v["frameworks"].([]any)
-	if len(fws) == 0 {
-		t.Fatal("the policy has no frameworks")
-	}
-	for _, x := range fws {
-		fw := x.(map[string]any)
-		checkFigures(t, fmt.Sprint("framework ", fw["id"]), fw, db.figures(`policy_id = ? AND control_id IN
-			(SELECT control_id FROM control_frameworks WHERE framework_id = ?)`, id, num(fw["id"])))
-	}
+		for i, s := range secs {
+			sec := s.(map[string]any)
+			n := want[i][0].(int64)
+			checkFigures(t, fmt.Sprint("section ", n), sec, db.figures(`policy_id = ? AND control_id IN
+				(SELECT control_id FROM policy_controls WHERE policy_id = ? AND section_number = ?)`, id, id, n))
+			if c := db.int(`SELECT count(DISTINCT control_id) FROM policy_controls WHERE policy_id = ? AND section_number = ?`, id, n); num(sec["controls"]) != c {
+				t.Errorf("section %d: %d controls, SQL says %d", n, num(sec["controls"]), c)
+			}
+		}
+		for _, x := range v["technologies"].([]any) {
+			tech := x.(map[string]any)
+			checkFigures(t, fmt.Sprint("technology ", tech["id"]), tech, db.figures("policy_id = ? AND technology_id = ?", id, num(tech["id"])))
+		}
+		fws := v["frameworks"].([]any)
+		if len(fws) == 0 {
+			t.Fatal("the policy has no frameworks")
+		}
+		for _, x := range fws {
+			fw := x.(map[string]any)
+			checkFigures(t, fmt.Sprint("framework ", fw["id"]), fw, db.figures(`policy_id = ? AND control_id IN
+				(SELECT control_id FROM control_frameworks WHERE framework_id = ?)`, id, num(fw["id"])))
+		}
+	})
 }
 
 func TestPolicyControlsMatchSQLWorstFirst(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
-	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
-	id := db.int(`SELECT min(id) FROM policies WHERE status = 'active'`)
-	tech := db.int(`SELECT technology_id FROM postures WHERE policy_id = ? GROUP BY technology_id ORDER BY count(*) DESC LIMIT 1`, id)
-	for _, tc := range []struct {
-		query, where string
-		args         []any
-	}{
-		{"", "1", nil},
-		{"status=Failed", "1", nil},
-		{"status=error", "1", nil},
-		{fmt.Sprint("technology=", tech), "technology_id = ?", []any{tech}},
-		{"criticality=SERIOUS", "control_id IN (SELECT id FROM controls WHERE criticality_value = 3)", nil},
-		{"criticality=3&section=1", `control_id IN (SELECT id FROM controls WHERE criticality_value = 3)`, nil},
-	} {
-		t.Run(tc.query, func(t *testing.T) {
-			items := walk(t, fmt.Sprintf("%s/api/v1/policies/%d/controls?%s", ts.URL, id, tc.query), 4)
-			if len(items) == 0 {
-				t.Fatal("no controls")
-			}
-			var prev []int64
-			for _, c := range items {
-				cid := num(c["control_id"])
-				f := db.figures("policy_id = ? AND control_id = ? AND "+tc.where, append([]any{id, cid}, tc.args...)...)
-				checkFigures(t, fmt.Sprint("control ", cid), c, f)
-				key := []int64{-f.failed, -f.errors, cid}
-				if prev != nil && slices.Compare(prev, key) >= 0 {
-					t.Fatalf("control %d after %v: not worst first", cid, prev)
+	db := openSQL(t, path)
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		id := db.int(`SELECT min(id) FROM policies WHERE status = 'active'`)
+		tech := db.int(`SELECT technology_id FROM postures WHERE policy_id = ? GROUP BY technology_id ORDER BY count(*) DESC LIMIT 1`, id)
+		for _, tc := range []struct {
+			query, where string
+			args         []any
+		}{
+			{"", "1", nil},
+			{"status=Failed", "1", nil},
+			{"status=error", "1", nil},
+			{fmt.Sprint("technology=", tech), "technology_id = ?", []any{tech}},
+			{"criticality=SERIOUS", "control_id IN (SELECT id FROM controls WHERE criticality_value = 3)", nil},
+			{"criticality=3&section=1", `control_id IN (SELECT id FROM controls WHERE criticality_value = 3)`, nil},
+		} {
+			t.Run(tc.query, func(t *testing.T) {
+				items := walk(t, fmt.Sprintf("%s/api/v1/policies/%d/controls?%s", ts.URL, id, tc.query), 4)
+				if len(items) == 0 {
+					t.Fatal("no controls")
 				}
-				prev = key
-				switch {
-				case strings.Contains(tc.query, "status=Failed") && f.failed == 0,
-					strings.Contains(tc.query, "status=error") && f.errors == 0:
-					t.Errorf("control %d does not have the status asked for: %v", cid, f)
-				case strings.Contains(tc.query, "section=1") && num(c["section"]) != 1:
-					t.Errorf("control %d is in section %v", cid, c["section"])
+				var prev []int64
+				for _, c := range items {
+					cid := num(c["control_id"])
+					f := db.figures("policy_id = ? AND control_id = ? AND "+tc.where, append([]any{id, cid}, tc.args...)...)
+					checkFigures(t, fmt.Sprint("control ", cid), c, f)
+					key := []int64{-f.failed, -f.errors, cid}
+					if prev != nil && slices.Compare(prev, key) >= 0 {
+						t.Fatalf("control %d after %v: not worst first", cid, prev)
+					}
+					prev = key
+					switch {
+					case strings.Contains(tc.query, "status=Failed") && f.failed == 0,
+						strings.Contains(tc.query, "status=error") && f.errors == 0:
+						t.Errorf("control %d does not have the status asked for: %v", cid, f)
+					case strings.Contains(tc.query, "section=1") && num(c["section"]) != 1:
+						t.Errorf("control %d is in section %v", cid, c["section"])
+					}
 				}
-			}
-			if strings.Contains(tc.query, "status=Failed") {
-				want := db.int(`SELECT count(DISTINCT control_id) FROM postures WHERE stale_run IS NULL AND policy_id = ? AND status = 'Failed'`, id)
-				if int64(len(items)) != want {
-					t.Errorf("%d controls with failures, SQL says %d", len(items), want)
+				if strings.Contains(tc.query, "status=Failed") {
+					want := db.int(`SELECT count(DISTINCT control_id) FROM postures WHERE stale_run IS NULL AND policy_id = ? AND status = 'Failed'`, id)
+					if int64(len(items)) != want {
+						t.Errorf("%d controls with failures, SQL says %d", len(items), want)
+					}
 				}
-			}
-		})
-	}
+			})
+		}
+	})
 }
 
 func TestControlMatchesSQL(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
-	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
-	cid := db.int(`SELECT control_id FROM postures WHERE stale_run IS NULL GROUP BY control_id ORDER BY count(DISTINCT policy_id) DESC, control_id LIMIT 1`)
-	var v map[string]any
-	getJSON(t, fmt.Sprintf("%s/api/v1/controls/%d", ts.URL, cid), &v)
-	checkFigures(t, "control", v, db.figures("control_id = ?", cid))
-	if v["statement"] != db.rows(`SELECT statement FROM controls WHERE id = ?`, cid)[0][0] || v["statement"] == "" {
-		t.Errorf("statement %q", v["statement"])
-	}
-	pols := v["policies"].([]any)
-	if want := db.int(`SELECT count(DISTINCT policy_id) FROM postures WHERE control_id = ?`, cid); int64(len(pols)) != want {
-		t.Errorf("%d policies, SQL says %d", len(pols), want)
-	}
-	for _, x := range pols {
-		p := x.(map[string]any)
-		checkFigures(t, fmt.Sprint("policy ", p["policy_id"]), p, db.figures("control_id = ? AND policy_id = ?", cid, num(p["policy_id"])))
-	}
-	techs := v["technologies"].([]any)
-	if len(techs) == 0 || techs[0].(map[string]any)["remediation"] == "" || techs[0].(map[string]any)["rationale"] == "" {
-		t.Errorf("technologies without rationale or remediation: %v", techs)
-	}
-	if len(v["frameworks"].([]any)) == 0 {
-		t.Error("no framework references")
-	}
+	db := openSQL(t, path)
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		cid := db.int(`SELECT control_id FROM postures WHERE stale_run IS NULL GROUP BY control_id ORDER BY count(DISTINCT policy_id) DESC, control_id LIMIT 1`)
+		var v map[string]any
+		getJSON(t, fmt.Sprintf("%s/api/v1/controls/%d", ts.URL, cid), &v)
+		checkFigures(t, "control", v, db.figures("control_id = ?", cid))
+		if v["statement"] != db.rows(`SELECT statement FROM controls WHERE id = ?`, cid)[0][0] || v["statement"] == "" {
+			t.Errorf("statement %q", v["statement"])
+		}
+		pols := v["policies"].([]any)
+		if want := db.int(`SELECT count(DISTINCT policy_id) FROM postures WHERE control_id = ?`, cid); int64(len(pols)) != want {
+			t.Errorf("%d policies, SQL says %d", len(pols), want)
+		}
+		for _, x := range pols {
+			p := x.(map[string]any)
+			checkFigures(t, fmt.Sprint("policy ", p["policy_id"]), p, db.figures("control_id = ? AND policy_id = ?", cid, num(p["policy_id"])))
+		}
+		techs := v["technologies"].([]any)
+		if len(techs) == 0 || techs[0].(map[string]any)["remediation"] == "" || techs[0].(map[string]any)["rationale"] == "" {
+			t.Errorf("technologies without rationale or remediation: %v", techs)
+		}
+		if len(v["frameworks"].([]any)) == 0 {
+			t.Error("no framework references")
+		}
+	})
 }
 
 func TestHostsMatchSQL(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
-	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
-	policy := db.int(`SELECT min(id) FROM policies WHERE status = 'active'`)
-	for _, tc := range []struct {
-		query, where string
-		args         []any
-	}{
-		{"", "1", nil},
-		{fmt.Sprint("policy=", policy), "policy_id = ?", []any{policy}},
-		{fmt.Sprint("policy=", policy, "&status=Error"), "policy_id = ?", []any{policy}},
-		{"q=app", "1", nil},
-	} {
-		t.Run(tc.query, func(t *testing.T) {
-			items := walk(t, ts.URL+"/api/v1/hosts?"+tc.query, 9)
-			sql := `SELECT DISTINCT p.host_id FROM postures p JOIN hosts h ON h.id = p.host_id WHERE p.stale_run IS NULL AND ` + tc.where
-			if strings.Contains(tc.query, "status=Error") {
-				sql += ` AND p.status = 'Error'`
-			}
-			if strings.Contains(tc.query, "q=app") {
-				sql += ` AND (h.ip LIKE '%app%' OR h.dns LIKE '%app%' OR h.os LIKE '%app%')`
-			}
-			want := db.rows(sql+` ORDER BY p.host_id`, tc.args...)
-			if len(items) != len(want) || len(items) == 0 {
-				t.Fatalf("%d hosts, SQL says %d", len(items), len(want))
-			}
-			for i, h := range items {
-				hid := want[i][0].(int64)
-				if num(h["id"]) != hid {
-					t.Fatalf("host %d is %v, SQL says %d", i, h["id"], hid)
+	db := openSQL(t, path)
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		policy := db.int(`SELECT min(id) FROM policies WHERE status = 'active'`)
+		for _, tc := range []struct {
+			query, where string
+			args         []any
+		}{
+			{"", "1", nil},
+			{fmt.Sprint("policy=", policy), "policy_id = ?", []any{policy}},
+			{fmt.Sprint("policy=", policy, "&status=Error"), "policy_id = ?", []any{policy}},
+			{"q=app", "1", nil},
+		} {
+			t.Run(tc.query, func(t *testing.T) {
+				items := walk(t, ts.URL+"/api/v1/hosts?"+tc.query, 9)
+				sql := `SELECT DISTINCT p.host_id FROM postures p JOIN hosts h ON h.id = p.host_id WHERE p.stale_run IS NULL AND ` + tc.where
+				if strings.Contains(tc.query, "status=Error") {
+					sql += ` AND p.status = 'Error'`
 				}
-				checkFigures(t, fmt.Sprint("host ", hid), h, db.figures("host_id = ? AND "+tc.where, append([]any{hid}, tc.args...)...))
-			}
-		})
-	}
-	hid := db.int(`SELECT host_id FROM history GROUP BY host_id ORDER BY count(*) DESC LIMIT 1`)
-	var v struct {
-		Host     map[string]any   `json:"host"`
-		Postures []map[string]any `json:"postures"`
-		Changes  []map[string]any `json:"changes"`
-	}
-	getJSON(t, fmt.Sprintf("%s/api/v1/hosts/%d", ts.URL, hid), &v)
-	checkFigures(t, "host detail", v.Host, db.figures("host_id = ?", hid))
-	if want := db.int(`SELECT count(*) FROM postures WHERE stale_run IS NULL AND host_id = ?`, hid); int64(len(v.Postures)) != want {
-		t.Errorf("host %d: %d postures, SQL says %d", hid, len(v.Postures), want)
-	}
-	if want := db.int(`SELECT count(*) FROM history WHERE host_id = ?`, hid); int64(len(v.Changes)) != want || want == 0 {
-		t.Errorf("host %d: %d changes, SQL says %d", hid, len(v.Changes), want)
-	}
+				if strings.Contains(tc.query, "q=app") {
+					sql += ` AND (h.ip LIKE '%app%' OR h.dns LIKE '%app%' OR h.os LIKE '%app%')`
+				}
+				want := db.rows(sql+` ORDER BY p.host_id`, tc.args...)
+				if len(items) != len(want) || len(items) == 0 {
+					t.Fatalf("%d hosts, SQL says %d", len(items), len(want))
+				}
+				for i, h := range items {
+					hid := want[i][0].(int64)
+					if num(h["id"]) != hid {
+						t.Fatalf("host %d is %v, SQL says %d", i, h["id"], hid)
+					}
+					checkFigures(t, fmt.Sprint("host ", hid), h, db.figures("host_id = ? AND "+tc.where, append([]any{hid}, tc.args...)...))
+				}
+			})
+		}
+		hid := db.int(`SELECT host_id FROM history GROUP BY host_id ORDER BY count(*) DESC LIMIT 1`)
+		var v struct {
+			Host     map[string]any   `json:"host"`
+			Postures []map[string]any `json:"postures"`
+			Changes  []map[string]any `json:"changes"`
+		}
+		getJSON(t, fmt.Sprintf("%s/api/v1/hosts/%d", ts.URL, hid), &v)
+		checkFigures(t, "host detail", v.Host, db.figures("host_id = ?", hid))
+		if want := db.int(`SELECT count(*) FROM postures WHERE stale_run IS NULL AND host_id = ?`, hid); int64(len(v.Postures)) != want {
+			t.Errorf("host %d: %d postures, SQL says %d", hid, len(v.Postures), want)
+		}
+		if want := db.int(`SELECT count(*) FROM history WHERE host_id = ?`, hid); int64(len(v.Changes)) != want || want == 0 {
+			t.Errorf("host %d: %d changes, SQL says %d", hid, len(v.Changes), want)
+		}
+	})
 }
 
 func TestFrameworksMatchSQL(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
-	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
-	items := walk(t, ts.URL+"/api/v1/frameworks", 3)
-	want := db.rows(`SELECT id, name FROM frameworks WHERE id IN (SELECT framework_id FROM control_frameworks) ORDER BY id`)
-	if len(items) != len(want) || len(items) == 0 {
-		t.Fatalf("%d frameworks, SQL says %d", len(items), len(want))
-	}
-	for i, f := range items {
-		id := want[i][0].(int64)
-		checkFigures(t, fmt.Sprint("framework ", id), f, db.figures(`control_id IN (SELECT control_id FROM control_frameworks WHERE framework_id = ?)`, id))
-		if c := db.int(`SELECT count(DISTINCT control_id) FROM control_frameworks WHERE framework_id = ?`, id); num(f["controls"]) != c {
-			t.Errorf("framework %d: %d controls, SQL says %d", id, num(f["controls"]), c)
+	db := openSQL(t, path)
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		items := walk(t, ts.URL+"/api/v1/frameworks", 3)
+		want := db.rows(`SELECT id, name FROM frameworks WHERE id IN (SELECT framework_id FROM control_frameworks) ORDER BY id`)
+		if len(items) != len(want) || len(items) == 0 {
+			t.Fatalf("%d frameworks, SQL says %d", len(items), len(want))
 		}
-	}
+		for i, f := range items {
+			id := want[i][0].(int64)
+			checkFigures(t, fmt.Sprint("framework ", id), f, db.figures(`control_id IN (SELECT control_id FROM control_frameworks WHERE framework_id = ?)`, id))
+			if c := db.int(`SELECT count(DISTINCT control_id) FROM control_frameworks WHERE framework_id = ?`, id); num(f["controls"]) != c {
+				t.Errorf("framework %d: %d controls, SQL says %d", id, num(f["controls"]), c)
+			}
+		}
+	})
 }
 
 func TestChangesRunsAndTrendMatchSQL(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
-	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
-	runs := db.rows(`SELECT id FROM runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 2`)
-	from, to := runs[1][0].(int64), runs[0][0].(int64)
-	want := db.rows(`SELECT posture_id, new_status FROM history WHERE run_id > ? AND run_id <= ?
-		ORDER BY CASE new_status WHEN 'Failed' THEN 0 WHEN 'Error' THEN 1 ELSE 2 END, id`, from, to)
-	for _, url := range []string{"/api/v1/changes", fmt.Sprintf("/api/v1/changes?from=%d&to=%d", from, to)} {
-		items := walk(t, ts.URL+url, 13)
-		if len(items) != len(want) || len(want) == 0 {
-			t.Fatalf("%s: %d changes, SQL says %d", url, len(items), len(want))
-		}
-		for i, c := range items {
-			if num(c["posture_id"]) != want[i][0] || c["new_status"] != want[i][1] {
-				t.Fatalf("%s: change %d is %v, SQL says %v (newly failing first)", url, i, c, want[i])
+	db := openSQL(t, path)
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		runs := db.rows(`SELECT id FROM runs WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 2`)
+		from, to := runs[1][0].(int64), runs[0][0].(int64)
+		want := db.rows(`SELECT posture_id, new_status FROM history WHERE run_id > ? AND run_id <= ?
+			ORDER BY CASE new_status WHEN 'Failed' THEN 0 WHEN 'Error' THEN 1 ELSE 2 END, id`, from, to)
+		for _, url := range []string{"/api/v1/changes", fmt.Sprintf("/api/v1/changes?from=%d&to=%d", from, to)} {
+			items := walk(t, ts.URL+url, 13)
+			if len(items) != len(want) || len(want) == 0 {
+				t.Fatalf("%s: %d changes, SQL says %d", url, len(items), len(want))
+			}
+			for i, c := range items {
+				if num(c["posture_id"]) != want[i][0] || c["new_status"] != want[i][1] {
+					t.Fatalf("%s: change %d is %v, SQL says %v (newly failing first)", url, i, c, want[i])
+				}
 			}
 		}
-	}
-	failing := walk(t, ts.URL+"/api/v1/changes?status=Failed", 50)
-	if n := db.int(`SELECT count(*) FROM history WHERE run_id > ? AND run_id <= ? AND new_status = 'Failed'`, from, to); int64(len(failing)) != n {
-		t.Errorf("%d newly failing, SQL says %d", len(failing), n)
-	}
-	items := walk(t, ts.URL+"/api/v1/runs", 1)
-	if n := db.int(`SELECT count(*) FROM runs`); int64(len(items)) != n || num(items[0]["id"]) != to {
-		t.Errorf("%d runs listed from %v, SQL says %d from %d", len(items), items[0]["id"], n, to)
-	}
-	var run map[string]any
-	getJSON(t, fmt.Sprintf("%s/api/v1/runs/%d", ts.URL, to), &run)
-	if num(run["records"]) != db.int(`SELECT records FROM runs WHERE id = ?`, to) ||
-		len(run["policy_summaries"].([]any)) != int(db.int(`SELECT count(*) FROM run_policies WHERE run_id = ?`, to)) {
-		t.Errorf("run %d: %v", to, run)
-	}
-	trend := walk(t, ts.URL+"/api/v1/trend", 1)
-	if int64(len(trend)) != db.int(`SELECT count(*) FROM runs WHERE finished_at IS NOT NULL`) {
-		t.Fatalf("%d trend points", len(trend))
-	}
-	checkFigures(t, "the last trend point", trend[len(trend)-1], db.figures("1"))
-	policy := db.int(`SELECT min(policy_id) FROM postures`)
-	pt := walk(t, fmt.Sprintf("%s/api/v1/trend?policy=%d", ts.URL, policy), 10)
-	checkFigures(t, "the policy's last trend point", pt[len(pt)-1], db.figures("policy_id = ?", policy))
+		failing := walk(t, ts.URL+"/api/v1/changes?status=Failed", 50)
+		if n := db.int(`SELECT count(*) FROM history WHERE run_id > ? AND run_id <= ? AND new_status = 'Failed'`, from, to); int64(len(failing)) != n {
+			t.Errorf("%d newly failing, SQL says %d", len(failing), n)
+		}
+		items := walk(t, ts.URL+"/api/v1/runs", 1)
+		if n := db.int(`SELECT count(*) FROM runs`); int64(len(items)) != n || num(items[0]["id"]) != to {
+			t.Errorf("%d runs listed from %v, SQL says %d from %d", len(items), items[0]["id"], n, to)
+		}
+		var run map[string]any
+		getJSON(t, fmt.Sprintf("%s/api/v1/runs/%d", ts.URL, to), &run)
+		if num(run["records"]) != db.int(`SELECT records FROM runs WHERE id = ?`, to) ||
+			len(run["policy_summaries"].([]any)) != int(db.int(`SELECT count(*) FROM run_policies WHERE run_id = ?`, to)) {
+			t.Errorf("run %d: %v", to, run)
+		}
+		trend := walk(t, ts.URL+"/api/v1/trend", 1)
+		if int64(len(trend)) != db.int(`SELECT count(*) FROM runs WHERE finished_at IS NOT NULL`) {
+			t.Fatalf("%d trend points", len(trend))
+		}
+		checkFigures(t, "the last trend point", trend[len(trend)-1], db.figures("1"))
+		policy := db.int(`SELECT min(policy_id) FROM postures`)
+		pt := walk(t, fmt.Sprintf("%s/api/v1/trend?policy=%d", ts.URL, policy), 10)
+		checkFigures(t, "the policy's last trend point", pt[len(pt)-1], db.figures("policy_id = ?", policy))
+	})
 }
 
 func TestExceptionsMatchSQL(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
-	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
-	items := walk(t, ts.URL+"/api/v1/exceptions", 3)
-	want := db.rows(`SELECT posture_id FROM exceptions ORDER BY end_date IS NULL, end_date, posture_id`)
-	if len(items) != len(want) || len(want) == 0 {
-		t.Fatalf("%d exceptions, SQL says %d", len(items), len(want))
-	}
-	for i, e := range items {
-		if num(e["posture_id"]) != want[i][0] {
-			t.Fatalf("exception %d on posture %v, SQL says %v", i, e["posture_id"], want[i][0])
+	db := openSQL(t, path)
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		items := walk(t, ts.URL+"/api/v1/exceptions", 3)
+		want := db.rows(`SELECT posture_id FROM exceptions ORDER BY end_date IS NULL, end_date, posture_id`)
+		if len(items) != len(want) || len(want) == 0 {
+			t.Fatalf("%d exceptions, SQL says %d", len(items), len(want))
 		}
-	}
+		for i, e := range items {
+			if num(e["posture_id"]) != want[i][0] {
+				t.Fatalf("exception %d on posture %v, SQL says %v", i, e["posture_id"], want[i][0])
+			}
+		}
+	})
 }
 
 func TestErrorsSayWhatWasWrong(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
-	ts := newServer(t, path, server.Options{})
-	policy := openSQL(t, path).int(`SELECT min(id) FROM policies`)
-	for _, tc := range []struct {
-		url   string
-		code  int
-		param string
-	}{
-		{"/api/v1/postures?colour=red", 400, "colour"},
-		{"/api/v1/postures?policy=abc", 400, "policy"},
-		{"/api/v1/postures?status=Broken", 400, "status"},
-		{"/api/v1/postures?since=yesterday", 400, "since"},
-		{"/api/v1/postures?limit=0", 400, "limit"},
-		{"/api/v1/postures?limit=1001", 400, "limit"},
-		{"/api/v1/postures?cursor=garbage", 400, "cursor"},
-		{"/api/v1/hosts?cursor=" + firstCursor(t, ts.URL+"/api/v1/policies?limit=1"), 400, "cursor"}, // another list's
-		{"/api/v1/postures?format=xml", 400, "format"},
-		{"/api/v1/postures?policy=1&policy=2", 400, "policy"},
-		{fmt.Sprintf("/api/v1/policies/%d/controls?criticality=HUGE", policy), 400, "criticality"},
-		{fmt.Sprintf("/api/v1/policies/%d/controls?section=x", policy), 400, "section"},
-		{"/api/v1/summary?x=1", 400, "x"},
-		{"/api/v1/changes?from=5&to=2", 400, "from"},
-		{"/api/v1/policies/999999999", 404, ""},
-		{"/api/v1/policies/abc", 404, ""},
-		{"/api/v1/controls/999999999", 404, ""},
-		{"/api/v1/hosts/999999999", 404, ""},
-		{"/api/v1/runs/999999", 404, ""},
-		{"/api/v1/policies/999999999/controls", 404, ""},
-		{"/api/v1/nothing", 404, ""},
-	} {
-		code, body := get(t, ts.URL+tc.url)
-		var e struct {
-			Error     string `json:"error"`
-			Parameter string `json:"parameter"`
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		policy := openSQL(t, path).int(`SELECT min(id) FROM policies`)
+		for _, tc := range []struct {
+			url   string
+			code  int
+			param string
+		}{
+			{"/api/v1/postures?colour=red", 400, "colour"},
+			{"/api/v1/postures?policy=abc", 400, "policy"},
+			{"/api/v1/postures?status=Broken", 400, "status"},
+			{"/api/v1/postures?since=yesterday", 400, "since"},
+			{"/api/v1/postures?limit=0", 400, "limit"},
+			{"/api/v1/postures?limit=1001", 400, "limit"},
+			{"/api/v1/postures?cursor=garbage", 400, "cursor"},
+			{"/api/v1/hosts?cursor=" + firstCursor(t, ts.URL+"/api/v1/policies?limit=1"), 400, "cursor"}, // another list's
+			{"/api/v1/postures?format=xml", 400, "format"},
+			{"/api/v1/postures?policy=1&policy=2", 400, "policy"},
+			{fmt.Sprintf("/api/v1/policies/%d/controls?criticality=HUGE", policy), 400, "criticality"},
+			{fmt.Sprintf("/api/v1/policies/%d/controls?section=x", policy), 400, "section"},
+			{"/api/v1/summary?x=1", 400, "x"},
+			{"/api/v1/changes?from=5&to=2", 400, "from"},
+			{"/api/v1/policies/999999999", 404, ""},
+			{"/api/v1/policies/abc", 404, ""},
+			{"/api/v1/controls/999999999", 404, ""},
+			{"/api/v1/hosts/999999999", 404, ""},
+			{"/api/v1/runs/999999", 404, ""},
+			{"/api/v1/policies/999999999/controls", 404, ""},
+			{"/api/v1/nothing", 404, ""},
+		} {
+			code, body := get(t, ts.URL+tc.url)
+			var e struct {
+				Error     string `json:"error"`
+				Parameter string `json:"parameter"`
+			}
+			if err := json.Unmarshal(body, &e); err != nil || code != tc.code || e.Error == "" || (tc.param != "" && e.Parameter != tc.param) {
+				t.Errorf("%s: %d %s; want %d with a JSON error naming %q", tc.url, code, body, tc.code, tc.param)
+			}
 		}
-		if err := json.Unmarshal(body, &e); err != nil || code != tc.code || e.Error == "" || (tc.param != "" && e.Parameter != tc.param) {
-			t.Errorf("%s: %d %s; want %d with a JSON error naming %q", tc.url, code, body, tc.code, tc.param)
-		}
-	}
+	})
 }
 
 func firstCursor(t *testing.T, url string) string {

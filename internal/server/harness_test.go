@@ -15,11 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/ncruces/go-sqlite3"
 
 	"pcsync/internal/app"
 	"pcsync/internal/emulator"
 	"pcsync/internal/server"
+	"pcsync/internal/store/pgtest"
+	"pcsync/internal/store/postgres"
 	"pcsync/internal/store/sqlite"
 )
 
@@ -214,5 +217,59 @@ func TestMain(m *testing.M) {
 	if built.path != "" {
 		os.RemoveAll(filepath.Dir(built.path))
 	}
+	if pgBuilt.schema != "" {
+		if conn, err := pgx.Connect(context.Background(), pgBuilt.base); err == nil {
+			conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgBuilt.schema+" CASCADE")
+			conn.Close(context.Background())
+		}
+	}
 	os.Exit(code)
+}
+
+// pgBuilt is the shared database copied into PostgreSQL by pcsync migrate,
+// in a schema of its own dropped by TestMain.
+var pgBuilt struct {
+	once        sync.Once
+	dsn, schema string
+	base, err   string
+}
+
+// pgDB returns the DSN of the shared database copied into PostgreSQL
+// (skipped without a server, except under CI=true).
+func pgDB(t *testing.T) string {
+	t.Helper()
+	base := pgtest.URL(t)
+	path := testDB(t)
+	pgBuilt.once.Do(func() {
+		pgBuilt.base, pgBuilt.schema = base, fmt.Sprintf("pcsync_server_test_%d", os.Getpid())
+		pgtest.Exec(t, base, "CREATE SCHEMA "+pgBuilt.schema)
+		pgBuilt.dsn = pgtest.WithSchema(t, base, pgBuilt.schema)
+		var out bytes.Buffer
+		if code := app.Main(context.Background(), []string{"migrate", "--from", path, "--to", pgBuilt.dsn},
+			app.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out}); code != 0 {
+			pgBuilt.err = fmt.Sprintf("migrate to PostgreSQL: exit %d\n%s", code, out.String())
+		}
+	})
+	if pgBuilt.err != "" {
+		t.Fatal(pgBuilt.err)
+	}
+	return pgBuilt.dsn
+}
+
+// forEachServer runs fn against a server over the SQLite database at path
+// and over the same data in PostgreSQL: every figure the tests check holds
+// on both stores.
+func forEachServer(t *testing.T, path string, fn func(t *testing.T, ts *httptest.Server)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, newServer(t, path, server.Options{})) })
+	t.Run("postgres", func(t *testing.T) {
+		rd, err := postgres.OpenReader(t.Context(), pgDB(t), postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rd.Close() })
+		ts := httptest.NewServer(server.New(server.Options{Reader: rd}))
+		t.Cleanup(ts.Close)
+		fn(t, ts)
+	})
 }
