@@ -64,9 +64,10 @@ func (s *Store) ListPostures(ctx context.Context, f store.PostureFilter, page st
 
 // posturesQuery is the SQL of a page of postures (its LIMIT the last
 // parameter, for the caller to add): the filters, and the keyset position
-// after c written as the columns of the index the filter leads with (host:
-// postures_host, control: postures_control, else postures_natural), so that
-// SQLite seeks to it.
+// after c written as the columns of the index the filter leads with
+// (postures_control for a control's, else postures_natural, a host's
+// postures read as one range per policy of the host), so that SQLite seeks
+// to it.
 func posturesQuery(f store.PostureFilter, c *cursor) (string, []any) {
 	where := []string{"p.stale_run IS NULL"}
 	var args []any
@@ -78,6 +79,10 @@ func posturesQuery(f store.PostureFilter, c *cursor) (string, []any) {
 	}
 	eq("p.policy_id", f.Policy)
 	eq("p.host_id", f.Host)
+	if f.Host != 0 && f.Policy == 0 { // one range of postures_natural per policy of the host
+		where = append(where, "p.policy_id IN (SELECT policy_id FROM counts_host WHERE host_id = ?)")
+		args = append(args, f.Host)
+	}
 	eq("p.control_id", f.Control)
 	eq("p.technology_id", f.Technology)
 	if f.Status != "" {
@@ -99,10 +104,7 @@ func posturesQuery(f store.PostureFilter, c *cursor) (string, []any) {
 	// the order of the index the filter leads with, its column id last
 	keys := []string{"p.policy_id", "p.host_id", "p.control_id", "p.technology_id", "p.instance", "p.id"}
 	fixed := map[string]bool{"p.policy_id": f.Policy != 0, "p.host_id": f.Host != 0, "p.control_id": f.Control != 0}
-	switch {
-	case f.Host != 0:
-		keys = []string{"p.host_id", "p.policy_id", "p.control_id", "p.technology_id", "p.instance", "p.id"}
-	case f.Control != 0:
+	if f.Control != 0 && f.Host == 0 {
 		keys = []string{"p.control_id", "p.policy_id", "p.host_id", "p.technology_id", "p.instance", "p.id"}
 	}
 	for len(keys) > 1 && fixed[keys[0]] { // equalities lead; the seek is on what follows

@@ -104,10 +104,10 @@ CREATE TABLE run_counts (
 ALTER TABLE runs ADD COLUMN throttles INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN retries   INTEGER NOT NULL DEFAULT 0;
 
--- The access paths of the server's lists: postures of a host or of a
--- control in (policy, host) order; a host's status changes; the changes of
+-- The access paths of the server's lists: postures of a control in
+-- (policy, host) order (a host's are read through postures_natural, one
+-- range per policy of the host); a host's status changes; the changes of
 -- runs by new status; hosts by last scan; exceptions by end date.
-CREATE INDEX postures_host ON postures (host_id, policy_id, control_id, technology_id, instance);
 CREATE INDEX postures_control ON postures (control_id, policy_id, host_id, technology_id, instance);
 CREATE INDEX history_host ON history (host_id);
 CREATE INDEX history_status ON history (new_status, id);
