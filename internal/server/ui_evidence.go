@@ -70,25 +70,10 @@ type evidenceJSON struct {
 	Current  []json.RawMessage `json:"currentValues"`
 }
 
-// failingValue is what a failing posture found instead of the expected
-// value, as store.Views.FailingValues groups them: the unexpected values
-// of its cause of failure, else the missing ones, else the current values
-// of its evidence, joined by "; ".
+// failingValue is the value group of a failing posture, as
+// store.Views.FailingValues groups them.
 func failingValue(p *store.PostureView) string {
-	var c causeJSON
-	if json.Unmarshal(p.CauseOfFailure, &c) == nil {
-		if len(c.Unexpected) > 0 {
-			return joinValues(c.Unexpected)
-		}
-		if len(c.Missing) > 0 {
-			return "missing: " + joinValues(c.Missing)
-		}
-	}
-	var e evidenceJSON
-	if json.Unmarshal(p.Evidence, &e) == nil && len(e.Current) > 0 {
-		return joinValues(e.Current)
-	}
-	return ""
+	return store.FailingValue(p.CauseOfFailure, p.Evidence)
 }
 
 // readEvidence reads what a posture's evidence and cause of failure say.

@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 	"strings"
@@ -137,26 +139,22 @@ func (s *Store) Control(ctx context.Context, id int64) (*store.ControlView, erro
 // failingValueSQL is what a failing posture found instead of the expected
 // value: the unexpected values of its cause of failure, else the missing
 // ones, else the current values of its evidence.
-const failingValueSQL = `CASE
-	WHEN json_typeof(cause_of_failure->'unexpected') = 'array' AND json_array_length(cause_of_failure->'unexpected') > 0
-		THEN (SELECT string_agg(v, '; ') FROM json_array_elements_text(cause_of_failure->'unexpected') v)
-	WHEN json_typeof(cause_of_failure->'missing') = 'array' AND json_array_length(cause_of_failure->'missing') > 0
-		THEN 'missing: ' || (SELECT string_agg(v, '; ') FROM json_array_elements_text(cause_of_failure->'missing') v)
-	WHEN json_typeof(evidence->'currentValues') = 'array' AND json_array_length(evidence->'currentValues') > 0
-		THEN (SELECT string_agg(v, '; ') FROM json_array_elements_text(evidence->'currentValues') v)
-	ELSE '' END`
-
-// FailingValues groups the failing current postures of a control by value.
+// FailingValues groups the failing current postures of a control by value
+// (store.FailingValue, the grouping every store shares).
 func (s *Store) FailingValues(ctx context.Context, controlID, policyID int64, limit int) ([]store.ValueGroup, error) {
-	var out []store.ValueGroup
-	err := s.query(ctx, `SELECT v, hosts, n, oldest FROM (SELECT `+failingValueSQL+` AS v, count(DISTINCT host_id) AS hosts,
-		count(*) AS n, min(first_fail_date) AS oldest
-		FROM postures WHERE control_id = $1 AND ($2 = 0 OR policy_id = $2) AND status = 'Failed' AND stale_run IS NULL
-		GROUP BY 1) g ORDER BY hosts DESC, v COLLATE "C" LIMIT $3`, func(row pgx.Rows) error {
-		var g store.ValueGroup
-		err := row.Scan(&g.Value, &g.Hosts, &g.Postures, dt{&g.OldestFailure})
-		out = append(out, g)
-		return err
-	}, controlID, policyID, max(limit, 1))
-	return out, err
+	var g store.ValueGroups
+	err := s.query(ctx, `SELECT host_id, first_fail_date, cause_of_failure::text,
+		CASE WHEN cause_of_failure IS NULL THEN evidence::text END
+		FROM postures WHERE control_id = $1 AND ($2 = 0 OR policy_id = $2) AND status = 'Failed' AND stale_run IS NULL`,
+		func(row pgx.Rows) error {
+			var host int64
+			var first time.Time
+			var cause, ev []byte
+			if err := row.Scan(&host, dt{&first}, &cause, &ev); err != nil {
+				return err
+			}
+			g.Add(host, first, cause, ev)
+			return nil
+		}, controlID, policyID)
+	return g.Top(limit), err
 }

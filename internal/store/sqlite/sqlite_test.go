@@ -235,7 +235,7 @@ func TestMigrationKeepsPosturesAndCountsThem(t *testing.T) {
 		}
 		return b.String()
 	}
-	if got := query(`SELECT policy_id, id, status, coalesce(stale_run, '') FROM postures`); got != "7 7 Error  \n7 8 Failed  \n7 9 Passed  \n8 6 Failed 2 \n" {
+	if got := query(`SELECT policy_id, id, status, coalesce(stale_run, '') FROM postures ORDER BY 1, 2`); got != "7 7 Error  \n7 8 Failed  \n7 9 Passed  \n8 6 Failed 2 \n" {
 		t.Fatalf("postures after the migration:\n%s", got)
 	}
 	if got := query(`SELECT policy_id, host_id, passed, failed, errors, stale FROM counts_host ORDER BY 1, 2`); got != "7 10 1 1 0 0 \n7 11 0 0 1 0 \n8 10 0 0 0 1 \n" {

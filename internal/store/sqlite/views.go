@@ -1,7 +1,10 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -42,26 +45,44 @@ func (s *Store) Summary(ctx context.Context) (*store.Summary, error) {
 	return &sum, err
 }
 
-// Breakdown is the figures per criticality and per technology.
+// Breakdown is the figures per criticality and per technology, both summed
+// in Go from one pass over the counts (grouped by the two together).
 func (s *Store) Breakdown(ctx context.Context) (*store.Breakdown, error) {
-	var b store.Breakdown
-	err := s.query(ctx, `SELECT coalesce(c.criticality_value, -1), coalesce(max(c.criticality_label), ''),
-		sum(k.passed), sum(k.failed), sum(k.errors)
-		FROM counts_control k LEFT JOIN controls c ON c.id = k.control_id
-		GROUP BY 1 HAVING sum(k.passed + k.failed + k.errors) > 0 ORDER BY 1 DESC`, func(st *sqlite3.Stmt) error {
-		b.Criticality = append(b.Criticality, store.CriticalityFigures{
-			Criticality: compliance.Criticality{Value: st.ColumnInt64(0), Label: st.ColumnText(1)}, Figures: figures(st, 2)})
+	crit := map[int64]*store.CriticalityFigures{}
+	tech := map[int64]*store.TechnologyFigures{}
+	err := s.query(ctx, `SELECT k.technology_id, coalesce(c.criticality_value, -1), coalesce(max(c.criticality_label), ''),
+		coalesce(max(t.name), ''), sum(k.passed), sum(k.failed), sum(k.errors)
+		FROM counts_control k LEFT JOIN controls c ON c.id = k.control_id LEFT JOIN technologies t ON t.id = k.technology_id
+		GROUP BY 1, 2`, func(st *sqlite3.Stmt) error {
+		f := figures(st, 4)
+		if f.Total() == 0 {
+			return nil
+		}
+		cv := st.ColumnInt64(1)
+		if crit[cv] == nil {
+			crit[cv] = &store.CriticalityFigures{Criticality: compliance.Criticality{Value: cv}}
+		}
+		if l := st.ColumnText(2); l != "" {
+			crit[cv].Label = l
+		}
+		crit[cv].Add(f)
+		tid := st.ColumnInt64(0)
+		if tech[tid] == nil {
+			tech[tid] = &store.TechnologyFigures{Technology: compliance.Technology{ID: tid, Name: st.ColumnText(3)}}
+		}
+		tech[tid].Add(f)
 		return nil
 	})
-	if err != nil {
-		return nil, err
+	var b store.Breakdown
+	for _, c := range crit {
+		b.Criticality = append(b.Criticality, *c)
 	}
-	err = s.query(ctx, `SELECT k.technology_id, coalesce(t.name, ''), sum(k.passed), sum(k.failed), sum(k.errors)
-		FROM counts_control k LEFT JOIN technologies t ON t.id = k.technology_id
-		GROUP BY k.technology_id HAVING sum(k.passed + k.failed + k.errors) > 0 ORDER BY 2, 1`, func(st *sqlite3.Stmt) error {
-		b.Technology = append(b.Technology, store.TechnologyFigures{
-			Technology: compliance.Technology{ID: st.ColumnInt64(0), Name: st.ColumnText(1)}, Figures: figures(st, 2)})
-		return nil
+	for _, t := range tech {
+		b.Technology = append(b.Technology, *t)
+	}
+	slices.SortFunc(b.Criticality, func(x, y store.CriticalityFigures) int { return cmp.Compare(y.Value, x.Value) })
+	slices.SortFunc(b.Technology, func(x, y store.TechnologyFigures) int {
+		return cmp.Or(strings.Compare(x.Name, y.Name), cmp.Compare(x.ID, y.ID))
 	})
 	return &b, err
 }

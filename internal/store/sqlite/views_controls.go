@@ -124,27 +124,20 @@ func (s *Store) Control(ctx context.Context, id int64) (*store.ControlView, erro
 	return v, err
 }
 
-// failingValueSQL is what a failing posture found instead of the expected
-// value: the unexpected values of its cause of failure, else the missing
-// ones, else the current values of its evidence.
-const failingValueSQL = `CASE
-	WHEN json_valid(cause_of_failure) AND json_array_length(cause_of_failure, '$.unexpected') > 0
-		THEN (SELECT group_concat(value, '; ') FROM json_each(cause_of_failure, '$.unexpected'))
-	WHEN json_valid(cause_of_failure) AND json_array_length(cause_of_failure, '$.missing') > 0
-		THEN 'missing: ' || (SELECT group_concat(value, '; ') FROM json_each(cause_of_failure, '$.missing'))
-	WHEN json_valid(evidence) AND json_array_length(evidence, '$.currentValues') > 0
-		THEN (SELECT group_concat(value, '; ') FROM json_each(evidence, '$.currentValues'))
-	ELSE '' END`
-
-// FailingValues groups the failing current postures of a control by value.
+// FailingValues groups the failing current postures of a control by value
+// (store.FailingValue), in Go: SQLite's JSON functions parse each document
+// once per call, and grouping by a computed value sorts every row.
 func (s *Store) FailingValues(ctx context.Context, controlID, policyID int64, limit int) ([]store.ValueGroup, error) {
-	var out []store.ValueGroup
-	err := s.query(ctx, `SELECT `+failingValueSQL+` AS v, count(DISTINCT host_id), count(*), min(first_fail_date)
-		FROM postures WHERE control_id = ?1 AND (?2 = 0 OR policy_id = ?2) AND status = 'Failed' AND stale_run IS NULL
-		GROUP BY v ORDER BY 2 DESC, v LIMIT ?3`, func(st *sqlite3.Stmt) error {
-		out = append(out, store.ValueGroup{Value: st.ColumnText(0), Hosts: st.ColumnInt64(1), Postures: st.ColumnInt64(2),
-			OldestFailure: date(st, 3)})
-		return nil
-	}, controlID, policyID, max(limit, 1))
-	return out, err
+	var g store.ValueGroups
+	// The failing postures are found in postures_control alone (it holds
+	// status and stale_run), and only they are read from the table.
+	err := s.query(ctx, `SELECT host_id, first_fail_date, cause_of_failure,
+		CASE WHEN cause_of_failure IS NULL THEN evidence END
+		FROM postures WHERE (policy_id, id) IN (SELECT policy_id, id FROM postures
+			WHERE control_id = ?1 AND (?2 = 0 OR policy_id = ?2) AND status = 'Failed' AND stale_run IS NULL)`,
+		func(st *sqlite3.Stmt) error {
+			g.Add(st.ColumnInt64(0), date(st, 1), st.ColumnRawText(2), st.ColumnRawText(3))
+			return nil
+		}, controlID, policyID)
+	return g.Top(limit), err
 }

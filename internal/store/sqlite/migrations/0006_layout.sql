@@ -52,7 +52,7 @@ ALTER TABLE postures_v6 RENAME TO postures;
 -- for "host H in policy P" (hosts leaving a policy), and the server's
 -- access paths of schema 5.
 CREATE INDEX postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance);
-CREATE INDEX postures_control ON postures (control_id, policy_id, host_id, technology_id, instance);
+CREATE INDEX postures_control ON postures (control_id, policy_id, host_id, technology_id, instance, id, status, stale_run);
 
 CREATE TRIGGER postures_status_history AFTER UPDATE OF status ON postures
 WHEN old.status IS NOT new.status
