@@ -105,7 +105,7 @@ func values(raw []json.RawMessage) []string {
 			continue
 		case json.Unmarshal(r, &s) == nil:
 		case bytes.Equal(r, []byte("true")):
-			s = "1" // as SQLite's json_each gives it
+			s = "1" // as store.FailingValue gives it, the key of the control page's groups
 		case bytes.Equal(r, []byte("false")):
 			s = "0"
 		default:

@@ -136,9 +136,6 @@ func (s *Store) Control(ctx context.Context, id int64) (*store.ControlView, erro
 	return v, err
 }
 
-// failingValueSQL is what a failing posture found instead of the expected
-// value: the unexpected values of its cause of failure, else the missing
-// ones, else the current values of its evidence.
 // FailingValues groups the failing current postures of a control by value
 // (store.FailingValue, the grouping every store shares).
 func (s *Store) FailingValues(ctx context.Context, controlID, policyID int64, limit int) ([]store.ValueGroup, error) {
