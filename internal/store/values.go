@@ -19,6 +19,15 @@ func FailingValue(cause, evidence []byte) string {
 	return failingValue(&p, cause, evidence)
 }
 
+// FailingValues computes FailingValue over and over with one parser (not
+// safe for concurrent use).
+type FailingValues struct{ parser fastjson.Parser }
+
+// Of is FailingValue(cause, evidence).
+func (f *FailingValues) Of(cause, evidence []byte) string {
+	return failingValue(&f.parser, cause, evidence)
+}
+
 func failingValue(p *fastjson.Parser, cause, evidence []byte) string {
 	if v, err := p.ParseBytes(cause); err == nil {
 		if s := joinValues(v.GetArray("unexpected")); s != "" {
@@ -71,12 +80,17 @@ type valueGroup struct {
 	hosts map[int64]struct{}
 }
 
-// Add counts one failing posture of host, failing since firstFail.
+// Add counts one failing posture of host, failing since firstFail, by the
+// value its documents give.
 func (g *ValueGroups) Add(host int64, firstFail time.Time, cause, evidence []byte) {
+	g.AddValue(host, firstFail, failingValue(&g.parser, cause, evidence))
+}
+
+// AddValue counts one failing posture of host whose FailingValue is known.
+func (g *ValueGroups) AddValue(host int64, firstFail time.Time, v string) {
 	if g.groups == nil {
 		g.groups = map[string]*valueGroup{}
 	}
-	v := failingValue(&g.parser, cause, evidence)
 	vg, ok := g.groups[v]
 	if !ok {
 		vg = &valueGroup{ValueGroup: ValueGroup{Value: v}, hosts: map[int64]struct{}{}}

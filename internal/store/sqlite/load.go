@@ -11,7 +11,8 @@ import (
 // secondaryIndexes are the posture indexes rebuilt after a bulk load.
 var secondaryIndexes = []struct{ name, sql string }{
 	{"postures_natural", "CREATE INDEX IF NOT EXISTS postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance)"},
-	{"postures_control", "CREATE INDEX IF NOT EXISTS postures_control ON postures (control_id, policy_id, host_id, technology_id, instance, id, status, stale_run)"},
+	{"postures_control", "CREATE INDEX IF NOT EXISTS postures_control ON postures (control_id, policy_id, host_id, technology_id, instance)"},
+	{"postures_failing", "CREATE INDEX IF NOT EXISTS postures_failing ON postures (control_id, policy_id, host_id, first_fail_date, fail_value, status, stale_run) WHERE status = 'Failed' AND stale_run IS NULL"},
 }
 
 func indexNames() string {

@@ -24,14 +24,14 @@ func (s *Store) query(ctx context.Context, sql string, row func(st *sqlite3.Stmt
 	defer s.release(conn)
 	old := conn.SetInterrupt(ctx)
 	defer conn.SetInterrupt(old)
-	st, _, err := conn.Prepare(sql)
+	st, err := conn.prepare(sql)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("prepare: %w", err)
 	}
-	defer st.Close()
+	defer done(st)
 	if err := bindAll(st, args...); err != nil {
 		return err
 	}

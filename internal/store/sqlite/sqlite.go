@@ -64,7 +64,7 @@ type Store struct {
 	cp   *checkpointer
 	bulk bool // between BeginLoad and EndLoad of a bulk load
 
-	readers chan *sqlite3.Conn // idle read connections
+	readers chan *readConn // idle read connections
 }
 
 var (
@@ -84,7 +84,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := checkWritable(path); err != nil {
 		return nil, err
 	}
-	s := &Store{path: path, opts: opts, readers: make(chan *sqlite3.Conn, idleReaders)}
+	s := &Store{path: path, opts: opts, readers: make(chan *readConn, idleReaders)}
 	conn, err := s.open(ctx)
 	if err != nil {
 		return nil, err
@@ -110,7 +110,7 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 	case fi.IsDir():
 		return nil, &store.DSNError{DSN: path, Msg: "is a directory, not a database file"}
 	}
-	s := &Store{path: path, opts: opts, readOnly: true, readers: make(chan *sqlite3.Conn, idleReaders)}
+	s := &Store{path: path, opts: opts, readOnly: true, readers: make(chan *readConn, idleReaders)}
 	conn, err := s.openRead(ctx)
 	if err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 		conn.Close()
 		return nil, err
 	}
-	s.readers <- conn
+	s.readers <- newReadConn(conn)
 	return s, nil
 }
 
@@ -200,6 +200,58 @@ func (s *Store) openRead(ctx context.Context) (*sqlite3.Conn, error) {
 	return conn, nil
 }
 
+// readConn is a read connection and the statements it has prepared, kept
+// for the next query of the same text: preparing was an eighth of the CPU
+// of the server's pages at 10M postures (BENCHMARKS.md).
+type readConn struct {
+	*sqlite3.Conn
+	stmts map[string]*sqlite3.Stmt
+}
+
+// cachedStmts bounds the statements a read connection keeps; past it, the
+// cache starts again (the lists' SQL varies with their filters).
+const cachedStmts = 64
+
+func newReadConn(c *sqlite3.Conn) *readConn {
+	return &readConn{Conn: c, stmts: map[string]*sqlite3.Stmt{}}
+}
+
+// prepare returns the connection's statement of sql, reset and unbound by
+// whoever used it last (done).
+func (c *readConn) prepare(sql string) (*sqlite3.Stmt, error) {
+	if st, ok := c.stmts[sql]; ok {
+		return st, nil
+	}
+	st, _, err := c.PrepareFlags(sql, sqlite3.PREPARE_PERSISTENT)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.stmts) >= cachedStmts {
+		c.closeStmts()
+	}
+	c.stmts[sql] = st
+	return st, nil
+}
+
+// done resets st for its next use, which also ends its read transaction.
+func done(st *sqlite3.Stmt) {
+	st.Reset()
+	st.ClearBindings()
+}
+
+func (c *readConn) closeStmts() {
+	for sql, st := range c.stmts {
+		st.Close()
+		delete(c.stmts, sql)
+	}
+}
+
+// Close closes the statements, then the connection.
+func (c *readConn) Close() error {
+	c.closeStmts()
+	return c.Conn.Close()
+}
+
 func (s *Store) cacheKiB() int {
 	if s.opts.CacheKiB == 0 {
 		return 8 << 10
@@ -208,17 +260,21 @@ func (s *Store) cacheKiB() int {
 }
 
 // reader takes an idle read connection, or opens one.
-func (s *Store) reader(ctx context.Context) (*sqlite3.Conn, error) {
+func (s *Store) reader(ctx context.Context) (*readConn, error) {
 	select {
 	case c := <-s.readers:
 		return c, nil
 	default:
-		return s.openRead(ctx)
+		conn, err := s.openRead(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return newReadConn(conn), nil
 	}
 }
 
 // release returns a read connection to the idle ones, or closes it.
-func (s *Store) release(c *sqlite3.Conn) {
+func (s *Store) release(c *readConn) {
 	select {
 	case s.readers <- c:
 	default:

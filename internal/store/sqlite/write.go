@@ -22,9 +22,9 @@ import (
 const postureColumns = `id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
 	first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date,
 	last_evaluated_date, created, criticality_label, criticality_value,
-	evidence, cause_of_failure, extra, first_run, last_run`
+	evidence, cause_of_failure, extra, fail_value, first_run, last_run`
 
-const postureParams = 21 // per row
+const postureParams = 22 // per row
 
 const postureUpsert = `
 ON CONFLICT (policy_id, id) DO UPDATE SET
@@ -36,7 +36,7 @@ ON CONFLICT (policy_id, id) DO UPDATE SET
 	last_evaluated_date = excluded.last_evaluated_date, created = excluded.created,
 	criticality_label = excluded.criticality_label, criticality_value = excluded.criticality_value,
 	evidence = excluded.evidence, cause_of_failure = excluded.cause_of_failure, extra = excluded.extra,
-	last_run = excluded.last_run, stale_run = NULL`
+	fail_value = excluded.fail_value, last_run = excluded.last_run, stale_run = NULL`
 
 // postureRowsPerStmt is how many records one INSERT carries: one statement
 // per row spends as much in statement overhead (reset, unbind, halt) as in
@@ -107,6 +107,7 @@ type writer struct {
 	whole, wrote                                                 *sqlite3.Stmt
 	remediations, pRemediations                                  map[int64]string
 
+	values                    store.FailingValues // parses failing postures' documents for fail_value
 	counts                    *countDeltas
 	hostCounts, controlCounts countStmts
 	order                     []int32 // the batch's records by (policy, id)
@@ -419,7 +420,7 @@ func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, 
 	errs[4] = st.BindInt64(base+5, p.TechnologyID)
 	errs[5] = st.BindText(base+6, p.Instance)
 	errs[6] = bindAll2(st, base+7, string(p.Status), string(p.PreviousStatus))
-	errs[7] = st.BindInt64(base+21, run)
+	errs[7] = st.BindInt64(base+22, run)
 	for _, err := range errs {
 		if err != nil {
 			return err
@@ -442,7 +443,29 @@ func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, 
 			return err
 		}
 	}
-	return nil
+	return w.bindFailValue(st, base+21, p)
+}
+
+// maxFailValue is the longest failing value kept in the postures_failing
+// index; a longer one is left NULL and FailingValues reads it from the
+// posture's documents instead.
+const maxFailValue = 200
+
+// bindFailValue binds what a failing posture found instead of the expected
+// value (store.FailingValue), the control page's groups: kept in the row
+// and in postures_failing, so that grouping a control's failing postures
+// reads that index alone rather than one table page per posture. NULL for
+// a posture that is not failing, for a value over maxFailValue bytes, and
+// in the bare pipeline (which has no server to serve).
+func (w *writer) bindFailValue(st *sqlite3.Stmt, param int, p *compliance.Posture) error {
+	if w.bare || p.Status != compliance.StatusFailed {
+		return st.BindNull(param)
+	}
+	v := w.values.Of(p.CauseOfFailure, p.Evidence)
+	if len(v) > maxFailValue {
+		return st.BindNull(param)
+	}
+	return st.BindText(param, v)
 }
 
 // bindJSON binds JSON text without copying it into a Go string first: the

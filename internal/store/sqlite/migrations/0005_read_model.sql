@@ -108,7 +108,7 @@ ALTER TABLE runs ADD COLUMN retries   INTEGER NOT NULL DEFAULT 0;
 -- (policy, host) order (a host's are read through postures_natural, one
 -- range per policy of the host); a host's status changes; the changes of
 -- runs by new status; hosts by last scan; exceptions by end date.
-CREATE INDEX postures_control ON postures (control_id, policy_id, host_id, technology_id, instance, id, status, stale_run);
+CREATE INDEX postures_control ON postures (control_id, policy_id, host_id, technology_id, instance);
 CREATE INDEX history_host ON history (host_id);
 CREATE INDEX history_status ON history (new_status, id);
 CREATE INDEX hosts_scanned ON hosts (compliance_last_scan_date);

@@ -32,6 +32,7 @@ CREATE TABLE postures_v6 (
     evidence              TEXT,  -- JSON as received
     cause_of_failure      TEXT,  -- JSON as received
     extra                 TEXT,  -- JSON object of fields pcsync does not model
+    fail_value            TEXT,  -- of a failing posture, what it found (store.FailingValue); NULL: not computed
     first_run             INTEGER NOT NULL,
     last_run              INTEGER NOT NULL,
     stale_run             INTEGER,
@@ -52,7 +53,13 @@ ALTER TABLE postures_v6 RENAME TO postures;
 -- for "host H in policy P" (hosts leaving a policy), and the server's
 -- access paths of schema 5.
 CREATE INDEX postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance);
-CREATE INDEX postures_control ON postures (control_id, policy_id, host_id, technology_id, instance, id, status, stale_run);
+CREATE INDEX postures_control ON postures (control_id, policy_id, host_id, technology_id, instance);
+-- A control's current failing postures with what each found (the control
+-- page's groups): read from this index alone, which holds only them
+-- (status and stale_run, the same in every entry, are there for SQLite to
+-- see that it needs nothing from the table).
+CREATE INDEX postures_failing ON postures (control_id, policy_id, host_id, first_fail_date, fail_value, status, stale_run)
+    WHERE status = 'Failed' AND stale_run IS NULL;
 
 CREATE TRIGGER postures_status_history AFTER UPDATE OF status ON postures
 WHEN old.status IS NOT new.status
