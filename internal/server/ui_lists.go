@@ -1,10 +1,14 @@
 package server
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"pcsync/internal/compliance"
 	"pcsync/internal/store"
 )
 
@@ -69,7 +73,7 @@ func (s *Server) uiPostures(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	n := s.names(ctx)
-	var bd *store.Breakdown
+	var techs []compliance.Technology
 	err = first(
 		func() (err error) {
 			v.Next, err = s.rd.ListPostures(ctx, v.Filter, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, func(p *store.PostureView) error {
@@ -79,7 +83,11 @@ func (s *Server) uiPostures(w http.ResponseWriter, r *http.Request) {
 			})
 			return
 		},
-		func() (err error) { bd, err = s.rd.Breakdown(ctx); return },
+		// the technology filter offers every stored technology (the
+		// breakdown's, with current postures only, cost half the page)
+		func() error {
+			return s.rd.Technologies(ctx, func(t *compliance.Technology) error { techs = append(techs, *t); return nil })
+		},
 	)
 	if err != nil {
 		s.uiFail(w, r, err)
@@ -88,7 +96,10 @@ func (s *Server) uiPostures(w http.ResponseWriter, r *http.Request) {
 	v.Since = q.Get("since")
 	v.PolicyOptions = n.policyOptions(v.Filter.Policy)
 	v.TechOptions = []option{{Label: "Any technology", Selected: v.Filter.Technology == 0}}
-	for _, t := range bd.Technology {
+	slices.SortFunc(techs, func(a, b compliance.Technology) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+	for _, t := range techs {
 		v.TechOptions = append(v.TechOptions, option{Value: strconv.FormatInt(t.ID, 10), Label: t.Name, Selected: t.ID == v.Filter.Technology})
 	}
 	s.renderPage(w, r, http.StatusOK, "postures", page{Title: "Postures", Nav: "postures", Data: &v})

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +191,34 @@ func TestOverviewWarnsOfAnIncompleteRun(t *testing.T) {
 	_, body = get(t, fmt.Sprintf("%s/runs/%d", ts.URL, db.int(`SELECT max(id) FROM runs`)))
 	if !strings.Contains(string(body), fmt.Sprintf("Incomplete</strong>: %d of", len(want))) {
 		t.Errorf("the run's page does not say %d policies are incomplete", len(want))
+	}
+}
+
+// TestOverviewBreakdownMatchesSQL: the overview's figures per criticality
+// and per technology (its CSV downloads) are the current postures counted
+// by SQL, each group with its passed, failed and error counts.
+func TestOverviewBreakdownMatchesSQL(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
+	for _, c := range []struct{ csv, key, sql string }{
+		{"criticality", "value", `SELECT coalesce(c.criticality_value, -1), sum(p.status = 'Passed'), sum(p.status = 'Failed'),
+			sum(p.status = 'Error') FROM postures p LEFT JOIN controls c ON c.id = p.control_id WHERE p.stale_run IS NULL GROUP BY 1`},
+		{"technology", "id", `SELECT technology_id, sum(status = 'Passed'), sum(status = 'Failed'), sum(status = 'Error')
+			FROM postures WHERE stale_run IS NULL GROUP BY 1`},
+	} {
+		want := map[string]string{}
+		for _, r := range db.rows(c.sql) {
+			want[fmt.Sprint(r[0])] = fmt.Sprint(r[1:]...)
+		}
+		head, rows := pageCSV(t, ts.URL+"/?csv="+c.csv)
+		k, p, f, e := column(t, head, c.key), column(t, head, "passed"), column(t, head, "failed"), column(t, head, "error")
+		got := map[string]string{}
+		for _, r := range rows {
+			got[r[k]] = r[p] + " " + r[f] + " " + r[e]
+		}
+		if len(want) < 2 || !reflect.DeepEqual(got, want) {
+			t.Errorf("/?csv=%s: %v; SQL says %v", c.csv, got, want)
+		}
 	}
 }

@@ -45,34 +45,52 @@ func (s *Store) Summary(ctx context.Context) (*store.Summary, error) {
 	return &sum, err
 }
 
-// Breakdown is the figures per criticality and per technology, both summed
-// in Go from one pass over the counts (grouped by the two together).
+// Breakdown is the figures per criticality and per technology, summed in
+// Go from one scan of the counts, with the controls' criticalities and the
+// technologies' names read first: SQLite joined and grouped the same in
+// twice the time (it looked up each count's row through an index).
 func (s *Store) Breakdown(ctx context.Context) (*store.Breakdown, error) {
-	crit := map[int64]*store.CriticalityFigures{}
-	tech := map[int64]*store.TechnologyFigures{}
-	err := s.query(ctx, `SELECT k.technology_id, coalesce(c.criticality_value, -1), coalesce(max(c.criticality_label), ''),
-		coalesce(max(t.name), ''), sum(k.passed), sum(k.failed), sum(k.errors)
-		FROM counts_control k LEFT JOIN controls c ON c.id = k.control_id LEFT JOIN technologies t ON t.id = k.technology_id
-		GROUP BY 1, 2`, func(st *sqlite3.Stmt) error {
-		f := figures(st, 4)
-		if f.Total() == 0 {
-			return nil
-		}
-		cv := st.ColumnInt64(1)
-		if crit[cv] == nil {
-			crit[cv] = &store.CriticalityFigures{Criticality: compliance.Criticality{Value: cv}}
-		}
-		if l := st.ColumnText(2); l != "" {
-			crit[cv].Label = l
-		}
-		crit[cv].Add(f)
-		tid := st.ColumnInt64(0)
-		if tech[tid] == nil {
-			tech[tid] = &store.TechnologyFigures{Technology: compliance.Technology{ID: tid, Name: st.ColumnText(3)}}
-		}
-		tech[tid].Add(f)
+	crits := map[int64]compliance.Criticality{}
+	err := s.query(ctx, `SELECT id, criticality_value, criticality_label FROM controls
+		WHERE criticality_value IS NOT NULL`, func(st *sqlite3.Stmt) error {
+		crits[st.ColumnInt64(0)] = compliance.Criticality{Value: st.ColumnInt64(1), Label: st.ColumnText(2)}
 		return nil
 	})
+	names := map[int64]string{}
+	if err == nil {
+		err = s.query(ctx, `SELECT id, name FROM technologies`, func(st *sqlite3.Stmt) error {
+			names[st.ColumnInt64(0)] = st.ColumnText(1)
+			return nil
+		})
+	}
+	crit := map[int64]*store.CriticalityFigures{}
+	tech := map[int64]*store.TechnologyFigures{}
+	if err == nil {
+		err = s.query(ctx, `SELECT control_id, technology_id, passed, failed, errors FROM counts_control NOT INDEXED
+			WHERE `+current, func(st *sqlite3.Stmt) error {
+			f := figures(st, 2)
+			c, ok := crits[st.ColumnInt64(0)]
+			if !ok {
+				c.Value = -1 // a control the catalogue has no criticality for
+			}
+			if crit[c.Value] == nil {
+				crit[c.Value] = &store.CriticalityFigures{Criticality: compliance.Criticality{Value: c.Value}}
+			}
+			if c.Label > crit[c.Value].Label {
+				crit[c.Value].Label = c.Label
+			}
+			crit[c.Value].Add(f)
+			tid := st.ColumnInt64(1)
+			if tech[tid] == nil {
+				tech[tid] = &store.TechnologyFigures{Technology: compliance.Technology{ID: tid, Name: names[tid]}}
+			}
+			tech[tid].Add(f)
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
 	var b store.Breakdown
 	for _, c := range crit {
 		b.Criticality = append(b.Criticality, *c)
@@ -84,7 +102,7 @@ func (s *Store) Breakdown(ctx context.Context) (*store.Breakdown, error) {
 	slices.SortFunc(b.Technology, func(x, y store.TechnologyFigures) int {
 		return cmp.Or(strings.Compare(x.Name, y.Name), cmp.Compare(x.ID, y.ID))
 	})
-	return &b, err
+	return &b, nil
 }
 
 // Trend is the figures recorded at the end of each finished run.
