@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"pcsync/internal/store"
 )
 
 type benchServeOptions struct {
@@ -28,6 +31,7 @@ type benchServeOptions struct {
 	requests  int
 	clients   int
 	syncWhile bool
+	postgres  string
 }
 
 func newBenchServeCmd(io IOStreams) *cobra.Command {
@@ -42,7 +46,8 @@ request is answered while a sync writes), and sends --requests requests from
 --clients concurrent clients, round robin over every API call and page (a
 page of postures deep in the list among them). It reports per route the
 median, p95 and worst latency, and the server's resident memory before and
-after the load.`,
+after the load. With --postgres the database is in PostgreSQL (the password
+from PGPASSWORD or .pgpass, not the URL), built once and kept the same way.`,
 		Example: `  pcsync bench serve --records 10000000 --dir /var/tmp/pcsync-bench
   pcsync bench serve --records 1000000 --requests 2000 --clients 8`,
 		Args: noArgs,
@@ -56,6 +61,7 @@ after the load.`,
 	f.IntVar(&o.requests, "requests", 1000, "requests to send")
 	f.IntVar(&o.clients, "clients", 8, "concurrent clients")
 	f.BoolVar(&o.syncWhile, "sync-while", true, "run a full sync into the database while the requests are sent")
+	f.StringVar(&o.postgres, "postgres", "", "use this PostgreSQL server (`URL`) instead of SQLite: the database lives in its schema pcsync_bench_serve_RECORDS (or the URL's search_path) and is kept between runs")
 	return cmd
 }
 
@@ -85,14 +91,19 @@ func benchServeRun(ctx context.Context, ios IOStreams, o *benchServeOptions) err
 		return withCode(ExitUsage, err)
 	}
 	db := filepath.Join(dir, fmt.Sprintf("serve-%d.db", o.records))
+	if o.postgres != "" {
+		if db, err = benchServeSchema(o.postgres, o.records); err != nil {
+			return withCode(ExitUsage, err)
+		}
+	}
 	emuURL, stopEmu, err := startProcessURL(ctx, exe, "pcsync emulator serving ", append([]string{"emulate", "--listen", "127.0.0.1:0",
 		"--rate-calls", "-1", "--log-level", "warn"}, benchServeEstate(o.records)...)...)
 	if err != nil {
 		return err
 	}
 	defer stopEmu()
-	if _, err := os.Stat(db); err != nil {
-		fmt.Fprintf(ios.Out, "building %s: a sync of %d records (once)\n", db, o.records)
+	if !benchServeBuilt(ctx, db) {
+		fmt.Fprintf(ios.Out, "building %s: a sync of %d records (once)\n", store.RedactDSN(db), o.records)
 		start := time.Now()
 		if err := benchServeSync(ctx, exe, emuURL, db, false).Wait(); err != nil {
 			return fmt.Errorf("build the database: %w", err)
@@ -130,6 +141,32 @@ func benchServeRun(ctx context.Context, ios IOStreams, o *benchServeOptions) err
 		return errors.New("some requests failed")
 	}
 	return nil
+}
+
+// benchServeSchema is the PostgreSQL database of bench serve: the URL's
+// search_path, else the schema pcsync_bench_serve_RECORDS.
+func benchServeSchema(base string, records int) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", fmt.Errorf("--postgres: %w", err)
+	}
+	q := u.Query()
+	if q.Get("search_path") == "" {
+		q.Set("search_path", fmt.Sprintf("pcsync_bench_serve_%d", records))
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
+}
+
+// benchServeBuilt reports whether db is a pcsync database with postures.
+func benchServeBuilt(ctx context.Context, db string) bool {
+	rd, err := openReader(ctx, db)
+	if err != nil {
+		return false
+	}
+	defer rd.Close()
+	sum, err := rd.Summary(ctx)
+	return err == nil && sum.Total() > 0
 }
 
 // startProcessURL starts exe with args and returns what follows prefix on

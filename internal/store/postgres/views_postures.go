@@ -44,49 +44,7 @@ func (s *Store) ListPostures(ctx context.Context, f store.PostureFilter, page st
 	if err != nil {
 		return "", err
 	}
-	where := []string{"p.stale_run IS NULL"}
-	var args []any
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	eq := func(col string, v int64) {
-		if v != 0 {
-			where = append(where, col+" = "+arg(v))
-		}
-	}
-	eq("p.policy_id", f.Policy)
-	eq("p.host_id", f.Host)
-	eq("p.control_id", f.Control)
-	eq("p.technology_id", f.Technology)
-	if f.Status != "" {
-		where = append(where, "p.status = "+arg(string(f.Status)))
-	}
-	if !f.Since.IsZero() {
-		where = append(where, "p.posture_modified_date >= "+arg(f.Since.UTC()))
-	}
-	if f.Criticality != "" {
-		where = append(where, "p.criticality_label = "+arg(f.Criticality))
-	}
-	if f.Framework != 0 {
-		where = append(where, "p.control_id IN (SELECT control_id FROM control_frameworks WHERE framework_id = "+arg(f.Framework)+")")
-	}
-	order := "p.policy_id, p.host_id, p.control_id, p.technology_id, p.instance, p.id"
-	switch {
-	case f.Host != 0:
-		order = "p.policy_id, p.control_id, p.technology_id, p.instance, p.id"
-	case f.Control != 0:
-		order = "p.policy_id, p.host_id, p.technology_id, p.instance, p.id"
-	}
-	if ok { // the key columns after the equality that leads the index used
-		vals := map[string]any{"p.policy_id": c[0], "p.host_id": c[1], "p.control_id": c[2], "p.technology_id": c[3],
-			"p.id": c[4], "p.instance": strs[0]}
-		var ps []string
-		for _, col := range strings.Split(order, ", ") {
-			ps = append(ps, arg(vals[col]))
-		}
-		where = append(where, "("+order+") > ("+strings.Join(ps, ", ")+")")
-	}
-	q := `SELECT ` + postureViewColumns + ` FROM postures p LEFT JOIN technologies t ON t.id = p.technology_id
-		LEFT JOIN exceptions e ON e.posture_id = p.id WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order +
-		` LIMIT ` + arg(limit(page))
+	q, args := posturesQuery(f, c, strs, ok, limit(page))
 	var v store.PostureView
 	pg := &pager{page: page}
 	return pg.done(s.query(ctx, q, func(row pgx.Rows) error {
@@ -177,4 +135,55 @@ func (s *Store) HostChanges(ctx context.Context, hostID int64, limit int) ([]com
 		return err
 	}, hostID, max(limit, 1))
 	return out, err
+}
+
+// posturesQuery is the SQL of a page of postures: the filters, and the
+// position after the cursor (c, strs; ok when there is one) written as the
+// columns of the index the filter leads with, ending with the id, so that
+// PostgreSQL seeks to it.
+func posturesQuery(f store.PostureFilter, c []int64, strs []string, ok bool, lim any) (string, []any) {
+	where := []string{"p.stale_run IS NULL"}
+	var args []any
+	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
+	eq := func(col string, v int64) {
+		if v != 0 {
+			where = append(where, col+" = "+arg(v))
+		}
+	}
+	eq("p.policy_id", f.Policy)
+	eq("p.host_id", f.Host)
+	eq("p.control_id", f.Control)
+	eq("p.technology_id", f.Technology)
+	if f.Status != "" {
+		where = append(where, "p.status = "+arg(string(f.Status)))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "p.posture_modified_date >= "+arg(f.Since.UTC()))
+	}
+	if f.Criticality != "" {
+		where = append(where, "p.criticality_label = "+arg(f.Criticality))
+	}
+	if f.Framework != 0 {
+		where = append(where, "p.control_id IN (SELECT control_id FROM control_frameworks WHERE framework_id = "+arg(f.Framework)+")")
+	}
+	order := "p.policy_id, p.host_id, p.control_id, p.technology_id, p.instance, p.id"
+	switch {
+	case f.Host != 0:
+		order = "p.policy_id, p.control_id, p.technology_id, p.instance, p.id"
+	case f.Control != 0:
+		order = "p.policy_id, p.host_id, p.technology_id, p.instance, p.id"
+	}
+	if ok { // the key columns after the equality that leads the index used
+		vals := map[string]any{"p.policy_id": c[0], "p.host_id": c[1], "p.control_id": c[2], "p.technology_id": c[3],
+			"p.id": c[4], "p.instance": strs[0]}
+		var ps []string
+		for _, col := range strings.Split(order, ", ") {
+			ps = append(ps, arg(vals[col]))
+		}
+		where = append(where, "("+order+") > ("+strings.Join(ps, ", ")+")")
+	}
+	q := `SELECT ` + postureViewColumns + ` FROM postures p LEFT JOIN technologies t ON t.id = p.technology_id
+		LEFT JOIN exceptions e ON e.posture_id = p.id WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order +
+		` LIMIT ` + arg(lim)
+	return q, args
 }

@@ -32,7 +32,6 @@ CREATE TABLE postures_v6 (
     evidence              TEXT,  -- JSON as received
     cause_of_failure      TEXT,  -- JSON as received
     extra                 TEXT,  -- JSON object of fields pcsync does not model
-    fail_value            TEXT,  -- of a failing posture, what it found (store.FailingValue); NULL: not computed
     first_run             INTEGER NOT NULL,
     last_run              INTEGER NOT NULL,
     stale_run             INTEGER,
@@ -54,12 +53,6 @@ ALTER TABLE postures_v6 RENAME TO postures;
 -- access paths of schema 5.
 CREATE INDEX postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance);
 CREATE INDEX postures_control ON postures (control_id, policy_id, host_id, technology_id, instance);
--- A control's current failing postures with what each found (the control
--- page's groups): read from this index alone, which holds only them
--- (status and stale_run, the same in every entry, are there for SQLite to
--- see that it needs nothing from the table).
-CREATE INDEX postures_failing ON postures (control_id, policy_id, host_id, first_fail_date, fail_value, status, stale_run)
-    WHERE status = 'Failed' AND stale_run IS NULL;
 
 CREATE TRIGGER postures_status_history AFTER UPDATE OF status ON postures
 WHEN old.status IS NOT new.status
