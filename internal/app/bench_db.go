@@ -18,14 +18,26 @@ type benchMode struct {
 // benchSchema is the URL of run i's fresh PostgreSQL database: a schema of
 // its own on the server at base.
 func benchSchema(base string, i int) string {
-	u, err := url.Parse(base)
+	u, err := withSearchPath(base, fmt.Sprintf("pcsync_bench_%d_%d", os.Getpid(), i), true)
 	if err != nil {
 		return base
 	}
+	return u
+}
+
+// withSearchPath is the PostgreSQL URL base with its search_path set to
+// schema: always when replace, else only when base names none.
+func withSearchPath(base, schema string, replace bool) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
 	q := u.Query()
-	q.Set("search_path", fmt.Sprintf("pcsync_bench_%d_%d", os.Getpid(), i))
-	u.RawQuery = q.Encode()
-	return u.String()
+	if replace || q.Get("search_path") == "" {
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
 }
 
 // benchRemove removes a measured run's database, unless --dir keeps the

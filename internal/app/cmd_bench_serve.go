@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,16 +145,11 @@ func benchServeRun(ctx context.Context, ios IOStreams, o *benchServeOptions) err
 // benchServeSchema is the PostgreSQL database of bench serve: the URL's
 // search_path, else the schema pcsync_bench_serve_RECORDS.
 func benchServeSchema(base string, records int) (string, error) {
-	u, err := url.Parse(base)
+	u, err := withSearchPath(base, fmt.Sprintf("pcsync_bench_serve_%d", records), false)
 	if err != nil {
 		return "", fmt.Errorf("--postgres: %w", err)
 	}
-	q := u.Query()
-	if q.Get("search_path") == "" {
-		q.Set("search_path", fmt.Sprintf("pcsync_bench_serve_%d", records))
-		u.RawQuery = q.Encode()
-	}
-	return u.String(), nil
+	return u, nil
 }
 
 // benchServeBuilt reports whether db is a pcsync database with postures.

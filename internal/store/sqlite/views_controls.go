@@ -124,25 +124,28 @@ func (s *Store) Control(ctx context.Context, id int64) (*store.ControlView, erro
 	return v, err
 }
 
-// FailingValues groups the failing current postures of a control by value
-// (store.FailingValue). The sync keeps each failing posture's value in
-// fail_value, which the partial index postures_failing (current failing
-// postures only) carries with the host and the first failure date: the
-// groups are read from that index alone, where reading
-// the documents would take one table page per posture (at 10M postures a
-// control's 5,000 failing ones cost 55 ms that way, BENCHMARKS.md). A row
-// whose fail_value is NULL (a value too long for the index, or a row
-// written by a migration) is grouped from its documents, in Go: SQLite's
-// JSON functions parse each document once per call.
 // privateColumns are columns of this store's schema that the registry
 // (store.Tables) leaves out: derived by the sync from other columns, they
 // are neither exported nor migrated. After a migration into SQLite they are
 // NULL, and what reads them falls back to what they derive from.
 var privateColumns = map[string][]string{"postures": {"fail_value"}}
 
-const failingValuesSQL = `SELECT host_id, first_fail_date, fail_value FROM postures
-	WHERE control_id = ?1 AND (?2 = 0 OR policy_id = ?2) AND status = 'Failed' AND stale_run IS NULL`
+// failingWhere selects a control's current failing postures (in one policy
+// when ?2 is not 0): the condition of the partial index postures_failing.
+const failingWhere = `control_id = ?1 AND (?2 = 0 OR policy_id = ?2) AND status = 'Failed' AND stale_run IS NULL`
 
+const failingValuesSQL = `SELECT host_id, first_fail_date, fail_value FROM postures WHERE ` + failingWhere
+
+// FailingValues groups the failing current postures of a control by value
+// (store.FailingValue). The sync keeps each failing posture's value in
+// fail_value, which the partial index postures_failing (current failing
+// postures only) carries with the host and the first failure date: the
+// groups are read from that index alone, where reading the documents
+// would take one table page per posture (at 10M postures a
+// control's 5,000 failing ones cost 55 ms that way, BENCHMARKS.md). A row
+// whose fail_value is NULL (a value too long for the index, a row written
+// before schema 8 or copied in by pcsync migrate) is grouped from its documents, in Go: SQLite's
+// JSON functions parse each document once per call.
 func (s *Store) FailingValues(ctx context.Context, controlID, policyID int64, limit int) ([]store.ValueGroup, error) {
 	var g store.ValueGroups
 	missing := 0
@@ -160,8 +163,7 @@ func (s *Store) FailingValues(ctx context.Context, controlID, policyID int64, li
 	}
 	err = s.query(ctx, `SELECT host_id, first_fail_date, cause_of_failure,
 		CASE WHEN cause_of_failure IS NULL THEN evidence END
-		FROM postures WHERE (policy_id, id) IN (SELECT policy_id, id FROM postures
-			WHERE control_id = ?1 AND (?2 = 0 OR policy_id = ?2) AND status = 'Failed' AND stale_run IS NULL
+		FROM postures WHERE (policy_id, id) IN (SELECT policy_id, id FROM postures WHERE `+failingWhere+`
 			AND fail_value IS NULL)`,
 		func(st *sqlite3.Stmt) error {
 			g.Add(st.ColumnInt64(0), date(st, 1), st.ColumnRawText(2), st.ColumnRawText(3))
