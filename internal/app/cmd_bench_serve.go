@@ -31,6 +31,7 @@ type benchServeOptions struct {
 	clients   int
 	syncWhile bool
 	postgres  string
+	serveConc int
 }
 
 func newBenchServeCmd(io IOStreams) *cobra.Command {
@@ -61,6 +62,7 @@ from PGPASSWORD or .pgpass, not the URL), built once and kept the same way.`,
 	f.IntVar(&o.clients, "clients", 8, "concurrent clients")
 	f.BoolVar(&o.syncWhile, "sync-while", true, "run a full sync into the database while the requests are sent")
 	f.StringVar(&o.postgres, "postgres", "", "use this PostgreSQL server (`URL`) instead of SQLite: the database lives in its schema pcsync_bench_serve_RECORDS (or the URL's search_path) and is kept between runs")
+	f.IntVar(&o.serveConc, "serve-concurrency", 0, "the server's --concurrency (0: its default)")
 	return cmd
 }
 
@@ -109,7 +111,8 @@ func benchServeRun(ctx context.Context, ios IOStreams, o *benchServeOptions) err
 		}
 		fmt.Fprintf(ios.Out, "built in %s\n", time.Since(start).Round(time.Second))
 	}
-	srvURL, stopSrv, err := startProcessURL(ctx, exe, "pcsync serve: dashboard at ", "serve", "--db", db, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	srvURL, stopSrv, err := startProcessURL(ctx, exe, "pcsync serve: dashboard at ", "serve", "--db", db, "--listen", "127.0.0.1:0", "--log-level", "warn",
+		"--concurrency", strconv.Itoa(o.serveConc))
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ type serveOptions struct {
 	tlsCert   string
 	tlsKey    string
 	syncEvery time.Duration
+	requests  int
 }
 
 func newServeCmd(io IOStreams) *cobra.Command {
@@ -62,6 +63,7 @@ outside.`,
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate `file` to serve https (with --tls-key)")
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key `file` of --tls-cert")
 	f.DurationVar(&o.syncEvery, "sync-every", 0, "also run the configured sync at start and then this often (e.g. 6h)")
+	f.IntVar(&o.requests, "concurrency", 0, "requests answered at once, the others wait their turn (0: one per core; -1: no limit)")
 	o.sync.log.register(f)
 	return cmd
 }
@@ -103,7 +105,8 @@ func serveRun(cmd *cobra.Command, io IOStreams, o *serveOptions) error {
 		return err
 	}
 	defer rd.Close()
-	opts := server.Options{Reader: rd, Token: cfg.Serve.Token, Logger: log, TLS: tlsConf != nil, Version: Version}
+	opts := server.Options{Reader: rd, Token: cfg.Serve.Token, Logger: log, TLS: tlsConf != nil, Version: Version,
+		Concurrency: o.requests}
 	if sched != nil {
 		opts.Schedule = sched.state
 	}

@@ -34,6 +34,9 @@ type Options struct {
 	Now func() time.Time
 	// Version is pcsync's, shown in the dashboard.
 	Version string
+	// Concurrency is how many requests work at once (the others wait
+	// their turn, see admit); 0 is DefaultConcurrency, below 0 no limit.
+	Concurrency int
 }
 
 // ScheduleState is what the dashboard shows of a scheduled sync.
@@ -52,7 +55,8 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	handler http.Handler
-	api     []string // the API's routes, "GET /api/v1/..."
+	api     []string      // the API's routes, "GET /api/v1/..."
+	slots   chan struct{} // admit's turns; nil: no limit
 }
 
 // New makes a Server.
@@ -65,8 +69,14 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, rd: opts.Reader, log: opts.Logger, mux: http.NewServeMux()}
 	s.metrics = newMetrics(opts.Reader)
+	switch {
+	case opts.Concurrency == 0:
+		s.slots = make(chan struct{}, DefaultConcurrency())
+	case opts.Concurrency > 0:
+		s.slots = make(chan struct{}, opts.Concurrency)
+	}
 	s.routes()
-	s.handler = s.metrics.instrument(s.recoverPanics(s.authenticate(s.mux)))
+	s.handler = s.metrics.instrument(s.recoverPanics(s.authenticate(s.admit(s.mux))))
 	return s
 }
 
