@@ -58,6 +58,17 @@ func TestBothStoresHoldTheSameRows(t *testing.T) {
 		t.Fatalf("postures: %d and %d lines", strings.Count(a, "\n"), strings.Count(b, "\n"))
 	}
 	sameViews(t, lite, pg)
+	// the control page's groups come from the failing value the sync keeps
+	// or, where it is not kept (a value too long, a row copied in by
+	// migrate), from the posture's documents: the same groups either way
+	if kept := count(pg, `SELECT count(*) FROM postures WHERE status = 'Failed' AND fail_value IS NOT NULL`); kept == 0 {
+		t.Fatal("the sync into PostgreSQL kept no failing value")
+	}
+	if bad := pgRows(t, pg, `SELECT count(*) FROM postures WHERE status <> 'Failed' AND fail_value IS NOT NULL`); bad != "0\t\n" {
+		t.Fatalf("postures that do not fail have a failing value: %s", bad)
+	}
+	pgRows(t, pg, `UPDATE postures SET fail_value = NULL WHERE id % 2 = 0`)
+	sameViews(t, lite, pg)
 	for _, args := range [][]string{{"diff"}, {"diff", "--changes", "ndjson"}} {
 		_, a, _ := run(t, append(args, "--db", lite)...)
 		_, b, _ := run(t, append(args, "--db", pg)...)
@@ -145,10 +156,23 @@ func sameViews(t *testing.T, a, b string) {
 				v.Policy = compliance.Policy{} // its dates: the policy list's
 			}
 			note("policy", v, err)
+			var failing []int64
 			walk("controls", func(p store.Page) (string, error) {
 				return rd.ListPolicyControls(ctx, id, store.ControlFilter{Criticality: -1, Section: -1}, p,
-					func(c *store.ControlFigures) error { note("controls", c, nil); return nil })
+					func(c *store.ControlFigures) error {
+						if c.Failed > 0 {
+							failing = append(failing, c.ControlID)
+						}
+						note("controls", c, nil)
+						return nil
+					})
 			})
+			for _, c := range failing { // the control page's groups, in this policy and in all
+				for _, in := range []int64{id, 0} {
+					v, err := rd.FailingValues(ctx, c, in, 1000)
+					note("failing values", v, err)
+				}
+			}
 			walk("failing postures", func(p store.Page) (string, error) {
 				return rd.ListPostures(ctx, store.PostureFilter{Policy: id, Status: compliance.StatusFailed}, p,
 					func(v *store.PostureView) error { note("postures", v.ID, nil); return nil })
@@ -183,7 +207,7 @@ func sameViews(t *testing.T, a, b string) {
 			t.Errorf("%s differs between the stores:\npostgres:\n%.1200s\nsqlite:\n%.1200s", what, g, w)
 		}
 	}
-	if want["postures"] == "" || want["controls"] == "" {
+	if want["postures"] == "" || want["controls"] == "" || want["failing values"] == "" {
 		t.Fatal("the views had nothing to compare")
 	}
 }

@@ -19,6 +19,11 @@ func FailingValue(cause, evidence []byte) string {
 	return failingValue(&p, cause, evidence)
 }
 
+// MaxFailValue is the longest FailingValue a store keeps with a failing
+// posture for the control page's groups; a longer one is not kept, and the
+// reader computes it from the posture's documents.
+const MaxFailValue = 200
+
 // FailingValues computes FailingValue over and over with one parser (not
 // safe for concurrent use).
 type FailingValues struct{ parser fastjson.Parser }

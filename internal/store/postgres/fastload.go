@@ -22,7 +22,7 @@ import (
 var fastColumns = []string{"id", "policy_id", "host_id", "control_id", "technology_id", "instance", "status",
 	"previous_status", "first_fail_date", "last_fail_date", "first_pass_date", "last_pass_date", "posture_modified_date",
 	"last_evaluated_date", "created", "criticality_label", "criticality_value", "evidence", "cause_of_failure", "extra",
-	"first_run", "last_run"}
+	"fail_value", "first_run", "last_run"}
 
 // addedCountsSQL adds new postures' statuses to the counts: $1..$7 are
 // policy, host, control, technology, passed, failed, errors per record.
@@ -85,13 +85,13 @@ func queueAddedCounts(batch *pgx.Batch, ps []compliance.Posture) {
 type newRows struct {
 	postureRows
 	run int64
-	out [22]any
+	out [23]any
 }
 
 func (r *newRows) Values() ([]any, error) {
 	vals, _ := r.postureRows.Values()
-	copy(r.out[:20], vals[1:]) // without seq
-	r.out[20], r.out[21] = r.run, r.run
+	copy(r.out[:21], vals[1:]) // without seq
+	r.out[21], r.out[22] = r.run, r.run
 	return r.out[:], nil
 }
 

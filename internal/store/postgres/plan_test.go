@@ -11,10 +11,8 @@ import (
 
 // Every posture list seeks its index to the page's position, the id
 // included, and reads in index order: no sort and no scan of what came
-// before, so that a page deep in a list costs what the first does. (The
-// test's tables are tiny, where a scan and a sort are cheapest: scans and
-// sorts are switched off, so that the plan shows what the index can do; a
-// sort that the index cannot spare still shows.)
+// before, so that a page deep in a list costs what the first does (see
+// explain for how the plans are made).
 func TestPosturePagesSeekTheirIndex(t *testing.T) {
 	st, err := Open(t.Context(), pgtest.New(t), Options{})
 	if err != nil {
@@ -33,27 +31,7 @@ func TestPosturePagesSeekTheirIndex(t *testing.T) {
 		{store.PostureFilter{Control: 3, Policy: 7}, "postures_control"},
 	} {
 		q, args := posturesQuery(tc.f, []int64{1, 2, 3, 4, 5}, []string{"os"}, true, 101)
-		tx, err := st.pool.Begin(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		if _, err := tx.Exec(t.Context(), "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"); err != nil {
-			t.Fatal(err)
-		}
-		rows, err := tx.Query(t.Context(), "EXPLAIN "+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, strings.TrimSpace(line))
-		}
-		rows.Close()
-		tx.Rollback(t.Context())
+		plan := explain(t, st, q, args...)
 		p := strings.Join(plan, "\n")
 		seek := false
 		for i, line := range plan {
@@ -65,4 +43,53 @@ func TestPosturePagesSeekTheirIndex(t *testing.T) {
 			t.Errorf("filter %+v: plan\n%s\nwant a seek (ROW(...) > ...) on %s and no sort", tc.f, p, tc.index)
 		}
 	}
+}
+
+// The control page's groups by value read the partial index of failing
+// postures alone (an index-only scan), not the postures' rows.
+func TestFailingValuesReadTheirIndex(t *testing.T) {
+	st, err := Open(t.Context(), pgtest.New(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, policy := range []int64{0, 7} {
+		plan := strings.Join(explain(t, st, failingValuesSQL, int64(3), policy), "\n")
+		if !strings.Contains(plan, "Index Only Scan using postures_failing on postures") {
+			t.Errorf("policy %d: plan\n%s\nwant an index-only scan of postures_failing", policy, plan)
+		}
+	}
+}
+
+// explain returns the plan of q, with scans, bitmap scans and sorts
+// switched off: the test's tables are tiny, where a scan and a sort are
+// cheapest, and the plan should show what the indexes can do (a sort that
+// an index cannot spare still shows).
+func explain(t *testing.T, st *Store, q string, args ...any) []string {
+	t.Helper()
+	tx, err := st.pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(t.Context())
+	if _, err := tx.Exec(t.Context(), "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := tx.Query(t.Context(), "EXPLAIN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, strings.TrimSpace(line))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }

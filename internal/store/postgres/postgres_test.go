@@ -56,7 +56,9 @@ func TestRegistryMatchesTheSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tab := range store.Tables {
-		if !slices.Equal(tab.Columns, schema[tab.Name]) {
+		if !slices.Equal(tab.Columns, slices.DeleteFunc(schema[tab.Name], func(c store.Column) bool {
+			return slices.Contains(privateColumns[tab.Name], c.Name)
+		})) {
 			t.Errorf("table %s: registry columns %v, schema %v", tab.Name, tab.Columns, schema[tab.Name])
 		}
 		delete(schema, tab.Name)

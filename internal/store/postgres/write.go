@@ -21,7 +21,8 @@ import (
 // repeated in one batch is stored as its last copy says).
 var stageColumns = []string{"seq", "id", "policy_id", "host_id", "control_id", "technology_id", "instance", "status",
 	"previous_status", "first_fail_date", "last_fail_date", "first_pass_date", "last_pass_date", "posture_modified_date",
-	"last_evaluated_date", "created", "criticality_label", "criticality_value", "evidence", "cause_of_failure", "extra"}
+	"last_evaluated_date", "created", "criticality_label", "criticality_value", "evidence", "cause_of_failure", "extra",
+	"fail_value"}
 
 // createStaging makes the connection's staging table (each connection has
 // its own temporary one, emptied at every commit).
@@ -31,7 +32,7 @@ func createStaging(ctx context.Context, conn *pgx.Conn) error {
 		instance text NOT NULL, status text, previous_status text, first_fail_date timestamptz, last_fail_date timestamptz,
 		first_pass_date timestamptz, last_pass_date timestamptz, posture_modified_date timestamptz,
 		last_evaluated_date timestamptz, created timestamptz, criticality_label text, criticality_value bigint,
-		evidence json, cause_of_failure json, extra json) ON COMMIT DELETE ROWS`)
+		evidence json, cause_of_failure json, extra json, fail_value text) ON COMMIT DELETE ROWS`)
 	return err
 }
 
@@ -49,10 +50,10 @@ WITH s AS (
 ), up AS (
 	INSERT INTO postures AS p (id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
 		first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date, last_evaluated_date,
-		created, criticality_label, criticality_value, evidence, cause_of_failure, extra, first_run, last_run)
+		created, criticality_label, criticality_value, evidence, cause_of_failure, extra, fail_value, first_run, last_run)
 	SELECT id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
 		first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date, last_evaluated_date,
-		created, criticality_label, criticality_value, evidence, cause_of_failure, extra, $1, $1
+		created, criticality_label, criticality_value, evidence, cause_of_failure, extra, fail_value, $1, $1
 	FROM s ORDER BY policy_id, id
 	ON CONFLICT (policy_id, id) DO UPDATE SET host_id = excluded.host_id, control_id = excluded.control_id,
 		technology_id = excluded.technology_id, instance = excluded.instance, status = excluded.status,
@@ -62,15 +63,15 @@ WITH s AS (
 		last_evaluated_date = excluded.last_evaluated_date, created = excluded.created,
 		criticality_label = excluded.criticality_label, criticality_value = excluded.criticality_value,
 		evidence = excluded.evidence, cause_of_failure = excluded.cause_of_failure, extra = excluded.extra,
-		last_run = excluded.last_run, stale_run = NULL
+		fail_value = excluded.fail_value, last_run = excluded.last_run, stale_run = NULL
 	WHERE (p.host_id, p.control_id, p.technology_id, p.instance, p.status, p.previous_status, p.first_fail_date,
 		p.last_fail_date, p.first_pass_date, p.last_pass_date, p.posture_modified_date, p.last_evaluated_date, p.created,
-		p.criticality_label, p.criticality_value, p.evidence::text, p.cause_of_failure::text, p.extra::text, p.last_run, p.stale_run)
+		p.criticality_label, p.criticality_value, p.evidence::text, p.cause_of_failure::text, p.extra::text, p.fail_value, p.last_run, p.stale_run)
 	IS DISTINCT FROM (excluded.host_id, excluded.control_id, excluded.technology_id, excluded.instance, excluded.status,
 		excluded.previous_status, excluded.first_fail_date, excluded.last_fail_date, excluded.first_pass_date,
 		excluded.last_pass_date, excluded.posture_modified_date, excluded.last_evaluated_date, excluded.created,
 		excluded.criticality_label, excluded.criticality_value, excluded.evidence::text, excluded.cause_of_failure::text,
-		excluded.extra::text, excluded.last_run, NULL::bigint)
+		excluded.extra::text, excluded.fail_value, excluded.last_run, NULL::bigint)
 	RETURNING p.policy_id, p.id, p.host_id, p.control_id, p.technology_id, p.status, p.posture_modified_date
 ), changed AS (
 	SELECT u.*, o.status AS old_status, o.stale_run AS old_stale, o.host_id AS old_host, o.control_id AS old_control,
@@ -247,9 +248,10 @@ func queueBatchRecords(batch *pgx.Batch, b *store.Batch) {
 
 // postureRows feeds a batch's records to COPY.
 type postureRows struct {
-	ps  []compliance.Posture
-	i   int
-	row [21]any
+	ps     []compliance.Posture
+	i      int
+	row    [22]any
+	values store.FailingValues
 }
 
 func (r *postureRows) Next() bool { r.i++; return r.i < len(r.ps) }
@@ -257,11 +259,25 @@ func (r *postureRows) Err() error { return nil }
 
 func (r *postureRows) Values() ([]any, error) {
 	p := &r.ps[r.i]
-	r.row = [21]any{int64(r.i), p.ID, p.PolicyID, p.Host.ID, p.ControlID, p.TechnologyID, p.Instance, ns(string(p.Status)),
+	r.row = [22]any{int64(r.i), p.ID, p.PolicyID, p.Host.ID, p.ControlID, p.TechnologyID, p.Instance, ns(string(p.Status)),
 		ns(string(p.PreviousStatus)), nt(p.FirstFailDate), nt(p.LastFailDate), nt(p.FirstPassDate), nt(p.LastPassDate),
 		nt(p.PostureModifiedDate), nt(p.LastEvaluatedDate), nt(p.Created), ns(p.Criticality.Label), p.Criticality.Value,
-		nj(p.Evidence), nj(p.CauseOfFailure), nj(p.Extra)}
+		nj(p.Evidence), nj(p.CauseOfFailure), nj(p.Extra), r.failValue(p)}
 	return r.row[:], nil
+}
+
+// failValue is what a failing posture found instead of the expected value
+// (store.FailingValue), kept in postures_failing for the control page's
+// groups; NULL when the posture is not failing or the value is over
+// store.MaxFailValue bytes (the reader then groups it from its documents).
+func (r *postureRows) failValue(p *compliance.Posture) any {
+	if p.Status != compliance.StatusFailed {
+		return nil
+	}
+	if v := r.values.Of(p.CauseOfFailure, p.Evidence); len(v) <= store.MaxFailValue {
+		return v
+	}
+	return nil
 }
 
 // ns is a text value: "" is NULL, as the SQLite store stores it.
