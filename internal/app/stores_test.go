@@ -178,10 +178,16 @@ func sameViews(t *testing.T, a, b string) {
 					func(v *store.PostureView) error { note("postures", v.ID, nil); return nil })
 			})
 		}
+		var hosts []int64
 		walk("hosts", func(p store.Page) (string, error) {
 			return rd.ListHosts(ctx, store.HostFilter{Status: compliance.StatusFailed}, p,
-				func(h *store.HostFigures) error { note("hosts", h, nil); return nil })
+				func(h *store.HostFigures) error { hosts = append(hosts, h.ID); note("hosts", h, nil); return nil })
 		})
+		for _, id := range hosts { // the host page's exceptions
+			_, err := rd.ListPostures(ctx, store.PostureFilter{Host: id, Excepted: true}, store.Page{},
+				func(v *store.PostureView) error { note("host exceptions", []any{v.ID, v.Exception}, nil); return nil })
+			note("host exceptions", id, err)
+		}
 		walk("frameworks", func(p store.Page) (string, error) {
 			return rd.ListFrameworks(ctx, p, func(f *store.FrameworkFigures) error { note("frameworks", f, nil); return nil })
 		})

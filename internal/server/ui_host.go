@@ -84,10 +84,7 @@ func (s *Server) uiHost(w http.ResponseWriter, r *http.Request) {
 // postures' order.
 func hostExceptions(r *http.Request, rd store.Reader, id int64) ([]store.ExceptionView, error) {
 	var out []store.ExceptionView
-	_, err := rd.ListPostures(r.Context(), store.PostureFilter{Host: id}, store.Page{}, func(p *store.PostureView) error {
-		if p.Exception == nil {
-			return nil
-		}
+	_, err := rd.ListPostures(r.Context(), store.PostureFilter{Host: id, Excepted: true}, store.Page{}, func(p *store.PostureView) error {
 		out = append(out, store.ExceptionView{PostureID: p.ID, PolicyID: p.PolicyID, HostID: p.Host.ID, ControlID: p.ControlID,
 			Status: p.Status, Exception: *p.Exception})
 		if len(out) == hostExceptionsListed {

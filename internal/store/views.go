@@ -208,6 +208,7 @@ type PostureFilter struct {
 	Criticality                       string            // the posture's criticality label
 	Status                            compliance.Status //
 	Since                             time.Time         // posture_modified_date at or after
+	Excepted                          bool              // only postures with an exception
 }
 
 // PostureView is a current posture as the API shows it.

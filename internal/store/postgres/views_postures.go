@@ -166,6 +166,9 @@ func posturesQuery(f store.PostureFilter, c []int64, strs []string, ok bool, lim
 	if f.Framework != 0 {
 		where = append(where, "p.control_id IN (SELECT control_id FROM control_frameworks WHERE framework_id = "+arg(f.Framework)+")")
 	}
+	if f.Excepted {
+		where = append(where, "e.posture_id IS NOT NULL")
+	}
 	order := "p.policy_id, p.host_id, p.control_id, p.technology_id, p.instance, p.id"
 	switch {
 	case f.Host != 0:

@@ -101,6 +101,9 @@ func posturesQuery(f store.PostureFilter, c *cursor) (string, []any) {
 		where = append(where, "p.control_id IN (SELECT control_id FROM control_frameworks WHERE framework_id = ?)")
 		args = append(args, f.Framework)
 	}
+	if f.Excepted {
+		where = append(where, "e.posture_id IS NOT NULL")
+	}
 	// the order of the index the filter leads with, its column id last
 	keys := []string{"p.policy_id", "p.host_id", "p.control_id", "p.technology_id", "p.instance", "p.id"}
 	fixed := map[string]bool{"p.policy_id": f.Policy != 0, "p.host_id": f.Host != 0, "p.control_id": f.Control != 0}
