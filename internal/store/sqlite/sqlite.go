@@ -64,7 +64,8 @@ type Store struct {
 	cp   *checkpointer
 	bulk bool // between BeginLoad and EndLoad of a bulk load
 
-	readers chan *readConn // idle read connections
+	readMu sync.Mutex
+	idle   []*readConn // idle read connections, the last used last
 }
 
 var (
@@ -84,7 +85,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := checkWritable(path); err != nil {
 		return nil, err
 	}
-	s := &Store{path: path, opts: opts, readers: make(chan *readConn, idleReaders)}
+	s := &Store{path: path, opts: opts}
 	conn, err := s.open(ctx)
 	if err != nil {
 		return nil, err
@@ -110,7 +111,7 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 	case fi.IsDir():
 		return nil, &store.DSNError{DSN: path, Msg: "is a directory, not a database file"}
 	}
-	s := &Store{path: path, opts: opts, readOnly: true, readers: make(chan *readConn, idleReaders)}
+	s := &Store{path: path, opts: opts, readOnly: true}
 	conn, err := s.openRead(ctx)
 	if err != nil {
 		return nil, err
@@ -119,7 +120,7 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 		conn.Close()
 		return nil, err
 	}
-	s.readers <- newReadConn(conn)
+	s.release(newReadConn(conn))
 	return s, nil
 }
 
@@ -259,41 +260,48 @@ func (s *Store) cacheKiB() int {
 	return s.opts.CacheKiB
 }
 
-// reader takes an idle read connection, or opens one.
+// reader takes the idle read connection used last (its page cache is the
+// warmest: the next query of a request, or of the next request, finds the
+// pages the last one read), or opens one.
 func (s *Store) reader(ctx context.Context) (*readConn, error) {
-	select {
-	case c := <-s.readers:
+	s.readMu.Lock()
+	if n := len(s.idle); n > 0 {
+		c := s.idle[n-1]
+		s.idle = s.idle[:n-1]
+		s.readMu.Unlock()
 		return c, nil
-	default:
-		conn, err := s.openRead(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return newReadConn(conn), nil
 	}
+	s.readMu.Unlock()
+	conn, err := s.openRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newReadConn(conn), nil
 }
 
-// release returns a read connection to the idle ones, or closes it.
+// release returns a read connection to the idle ones, or closes it when
+// idleReaders are idle already.
 func (s *Store) release(c *readConn) {
-	select {
-	case s.readers <- c:
-	default:
-		c.Close()
+	s.readMu.Lock()
+	if len(s.idle) < idleReaders {
+		s.idle = append(s.idle, c)
+		s.readMu.Unlock()
+		return
 	}
+	s.readMu.Unlock()
+	c.Close()
 }
 
 // Close releases the database.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for done := false; !done; {
-		select {
-		case c := <-s.readers:
-			c.Close()
-		default:
-			done = true
-		}
+	s.readMu.Lock()
+	for _, c := range s.idle {
+		c.Close()
 	}
+	s.idle = nil
+	s.readMu.Unlock()
 	if s.conn == nil {
 		return nil
 	}
