@@ -24,13 +24,21 @@ const current = "(passed + failed + errors) > 0"
 // Summary is the estate's figures and the last run.
 func (s *Store) Summary(ctx context.Context) (*store.Summary, error) {
 	var sum store.Summary
-	err := s.query(ctx, `SELECT coalesce(sum(passed), 0), coalesce(sum(failed), 0), coalesce(sum(errors), 0),
-		coalesce(sum(stale), 0), count(DISTINCT CASE WHEN `+current+` THEN policy_id END),
-		count(DISTINCT CASE WHEN `+current+` THEN control_id END) FROM counts_control`, func(st *sqlite3.Stmt) error {
-		sum.Figures, sum.StalePostures = figures(st, 0), st.ColumnInt64(3)
-		sum.Policies, sum.Controls = st.ColumnInt64(4), st.ColumnInt64(5)
-		return nil
-	})
+	// one plain scan of the counts, summed in Go: SQLite's count(DISTINCT)
+	// keeps two temporary b-trees, twice the time
+	policies, controls := map[int64]struct{}{}, map[int64]struct{}{}
+	err := s.query(ctx, `SELECT policy_id, control_id, passed, failed, errors, stale FROM counts_control NOT INDEXED`,
+		func(st *sqlite3.Stmt) error {
+			f := figures(st, 2)
+			sum.Add(f)
+			sum.StalePostures += st.ColumnInt64(5)
+			if f.Total() > 0 {
+				policies[st.ColumnInt64(0)] = struct{}{}
+				controls[st.ColumnInt64(1)] = struct{}{}
+			}
+			return nil
+		})
+	sum.Policies, sum.Controls = int64(len(policies)), int64(len(controls))
 	if err == nil {
 		err = s.query(ctx, `SELECT count(*) FROM current_hosts`,
 			func(st *sqlite3.Stmt) error { sum.Hosts = st.ColumnInt64(0); return nil })
