@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 )
 
 // DefaultConcurrency is how many requests work at once when
@@ -13,7 +14,7 @@ func DefaultConcurrency() int { return runtime.GOMAXPROCS(0) }
 
 // admit lets at most cap(s.slots) requests work at once; the others wait,
 // first come first served (a channel's senders are woken in order), until
-// one finishes or their client goes away.
+// one has made its answer (see turnWriter) or their client goes away.
 //
 // Why: every request is CPU work (SQLite runs in this process), and when
 // more requests than cores run at once the scheduler shares the cores
@@ -40,10 +41,37 @@ func (s *Server) admit(next http.Handler) http.Handler {
 		case <-r.Context().Done():
 			return // the client left while waiting
 		}
-		defer func() { <-s.slots }()
-		next.ServeHTTP(w, r)
+		tw := &turnWriter{ResponseWriter: w, release: func() { <-s.slots }}
+		defer tw.done()
+		next.ServeHTTP(tw, r)
 	})
 }
+
+// turnWriter gives the request's turn back when the answer starts to be
+// sent: pages and JSON lists are made in a buffer and written at the end,
+// so the work the turn is for is over by then, and a client that reads
+// slowly does not keep others waiting (a page's CSV, written as it is
+// read, goes on outside the turns from its first row).
+type turnWriter struct {
+	http.ResponseWriter
+	release func()
+	once    sync.Once
+}
+
+func (t *turnWriter) done() { t.once.Do(t.release) }
+
+func (t *turnWriter) WriteHeader(code int) {
+	t.done()
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *turnWriter) Write(b []byte) (int, error) {
+	t.done()
+	return t.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (t *turnWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // admitted says whether r takes a turn (see admit).
 func admitted(r *http.Request) bool {
