@@ -70,16 +70,54 @@ func insertPostureSQL(table string, n int) string {
 // columns with no key, no index and no upsert.
 const bareTableSQL = `CREATE TABLE IF NOT EXISTS bare_postures (` + postureColumns + `)`
 
-const upsertHostSQL = `INSERT INTO hosts (id, ip, tracking_method, os, os_cpe, dns, qg_host_id, network_id,
-	network_name, compliance_last_scan_date, customer_uuid, customer_id, asset_id, last_run)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-ON CONFLICT (id) DO UPDATE SET ip = excluded.ip, tracking_method = excluded.tracking_method,
+// hostColumns are bound per row in this order (hostParams each).
+const hostColumnsSQL = `id, ip, tracking_method, os, os_cpe, dns, qg_host_id, network_id,
+	network_name, compliance_last_scan_date, customer_uuid, customer_id, asset_id, last_run`
+
+const hostParams = 14
+
+// hostRowsPerStmt is how many hosts one upsert carries: a first load of a
+// wide estate writes every host once, one statement a host was a tenth of
+// the writer's CPU (BENCHMARKS.md).
+const hostRowsPerStmt = 32
+
+// upsertHostSQL builds the upsert of n hosts, which keeps a host's newest
+// scan: a row older than the stored one changes nothing.
+func upsertHostSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO hosts (" + hostColumnsSQL + ") VALUES ")
+	for r := range n {
+		if r > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := 1; c <= hostParams; c++ {
+			if c > 1 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "?%d", r*hostParams+c)
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(` ON CONFLICT (id) DO UPDATE SET ip = excluded.ip, tracking_method = excluded.tracking_method,
 	os = excluded.os, os_cpe = excluded.os_cpe, dns = excluded.dns, qg_host_id = excluded.qg_host_id,
 	network_id = excluded.network_id, network_name = excluded.network_name,
 	compliance_last_scan_date = excluded.compliance_last_scan_date, customer_uuid = excluded.customer_uuid,
 	customer_id = excluded.customer_id, asset_id = excluded.asset_id, last_run = excluded.last_run
 WHERE hosts.compliance_last_scan_date IS NULL OR excluded.compliance_last_scan_date IS NULL
-	OR excluded.compliance_last_scan_date >= hosts.compliance_last_scan_date`
+	OR excluded.compliance_last_scan_date >= hosts.compliance_last_scan_date`)
+	return b.String()
+}
+
+// wholeRowsPerStmt is how many hosts one wholeSQL marks: a batch of a
+// first load marks each of its hosts (one statement a host was 5% of the
+// writer's CPU on a wide estate).
+const wholeRowsPerStmt = 32
+
+// wholeSQL records hosts of policy ?1 as fetched whole: ?2.. are the hosts
+// (a short list repeats its last).
+var wholeSQL = `UPDATE policy_hosts SET whole = 0 WHERE policy_id = ?1 AND whole AND host_id IN (?2` +
+	strings.Repeat(", ?", wholeRowsPerStmt-1) + `)`
 
 const upsertTechnologySQL = `INSERT INTO technologies (id, name) VALUES (?1, ?2)
 ON CONFLICT (id) DO UPDATE SET name = coalesce(excluded.name, name)`
@@ -104,10 +142,10 @@ ON CONFLICT (run_id, batch_no) DO UPDATE SET status = 'done', hosts_returned = e
 type writer struct {
 	bare bool // Options.BareInsert
 
-	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
-	exception, noException, remediation, cursor, finish          *sqlite3.Stmt
-	whole, wrote                                                 *sqlite3.Stmt
-	remediations, pRemediations                                  map[int64]string
+	posture, postureN, host, hostN, tech, control, policyControl, batch *sqlite3.Stmt
+	exception, noException, remediation, cursor, finish                 *sqlite3.Stmt
+	whole, wrote                                                        *sqlite3.Stmt
+	remediations, pRemediations                                         map[int64]string
 
 	values                    store.FailingValues // parses failing postures' documents for fail_value
 	counts                    *countDeltas
@@ -119,6 +157,7 @@ type writer struct {
 	hostCap  int
 	pend     map[int64]int // host id -> the record of the batch whose host is written
 	pendIDs  []int64
+	writeIDs []int64 // the hosts of pendIDs to write
 	techs    map[int64]string
 	controls map[int64]compliance.Criticality
 	pcs      map[[2]int64]struct{}
@@ -152,13 +191,13 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
 		st  **sqlite3.Stmt
 		sql string
 	}{
-		{&w.posture, upsertPostureSQL(1)}, {&w.postureN, upsertPostureSQL(postureRowsPerStmt)}, {&w.host, upsertHostSQL}, {&w.tech, upsertTechnologySQL},
+		{&w.posture, upsertPostureSQL(1)}, {&w.postureN, upsertPostureSQL(postureRowsPerStmt)}, {&w.host, upsertHostSQL(1)}, {&w.hostN, upsertHostSQL(hostRowsPerStmt)}, {&w.tech, upsertTechnologySQL},
 		{&w.control, upsertControlSQL}, {&w.policyControl, insertPolicyControlSQL}, {&w.batch, insertBatchSQL},
 		{&w.exception, upsertExceptionSQL}, {&w.noException, `DELETE FROM exceptions WHERE posture_id = ?`},
 		{&w.remediation, `UPDATE controls SET remediation = ? WHERE id = ?`},
 		{&w.cursor, `UPDATE run_batches SET cursor = ?, records = records + ?, passed = passed + ?, failed = failed + ?,
 			errors = errors + ?, rejects = rejects + ? WHERE run_id = ? AND batch_no = ?`},
-		{&w.whole, `UPDATE policy_hosts SET whole = 0 WHERE policy_id = ? AND host_id = ? AND whole`},
+		{&w.whole, wholeSQL},
 		{&w.wrote, `UPDATE runs SET wrote = 1 WHERE id = ? AND NOT wrote`},
 		{&w.finish, `UPDATE run_batches SET status = 'done', error = NULL, finished_at = ? WHERE run_id = ? AND batch_no = ?`},
 	} {
@@ -191,7 +230,7 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
 }
 
 func (w *writer) close() {
-	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.tech, w.control, w.policyControl, w.batch,
+	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.hostN, w.tech, w.control, w.policyControl, w.batch,
 		w.exception, w.noException, w.remediation, w.cursor, w.finish, w.whole, w.wrote} {
 		if st != nil {
 			st.Close()
@@ -328,13 +367,8 @@ func (w *writer) bookkeeping(b *store.Batch) error {
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
 	for _, d := range b.Done {
-		for _, h := range d.Whole {
-			if err := bindAll(w.whole, d.PolicyID, h); err != nil {
-				return err
-			}
-			if err := w.whole.Exec(); err != nil {
-				return fmt.Errorf("record host %d fetched whole: %w", h, err)
-			}
+		if err := w.markWhole(d.PolicyID, d.Whole); err != nil {
+			return err
 		}
 		if d.Counted {
 			if err := bindAll(w.finish, now, b.RunID, d.BatchNo); err != nil {
@@ -353,6 +387,27 @@ func (w *writer) bookkeeping(b *store.Batch) error {
 		if err := st.Exec(); err != nil {
 			return fmt.Errorf("record batch %d: %w", d.BatchNo, err)
 		}
+	}
+	return nil
+}
+
+// markWhole records hosts of policy as fetched whole, wholeRowsPerStmt a
+// statement.
+func (w *writer) markWhole(policy int64, hosts []int64) error {
+	for len(hosts) > 0 {
+		n := min(len(hosts), wholeRowsPerStmt)
+		if err := w.whole.BindInt64(1, policy); err != nil {
+			return err
+		}
+		for i := range wholeRowsPerStmt {
+			if err := w.whole.BindInt64(i+2, hosts[min(i, n-1)]); err != nil {
+				return err
+			}
+		}
+		if err := w.whole.Exec(); err != nil {
+			return fmt.Errorf("record hosts %d..%d fetched whole: %w", hosts[0], hosts[n-1], err)
+		}
+		hosts = hosts[n:]
 	}
 	return nil
 }
