@@ -5,8 +5,6 @@ import (
 	"hash/maphash"
 	"slices"
 
-	"github.com/ncruces/go-sqlite3"
-
 	"pcsync/internal/compliance"
 )
 
@@ -59,7 +57,6 @@ func (w *writer) flushHosts(ps []compliance.Posture, run int64) error {
 	}
 	slices.Sort(ids)
 	w.pendIDs = ids
-	write := w.writeIDs[:0]
 	for _, id := range ids {
 		h := &ps[w.pend[id]].Host
 		seen := hostSeen{sum: w.hostHash(h), scan: hostScan(h)}
@@ -70,24 +67,10 @@ func (w *writer) flushHosts(ps []compliance.Posture, run int64) error {
 		if ok && (cur.sum == seen.sum || older(seen.scan, cur.scan)) {
 			continue
 		}
-		write = append(write, id)
+		if err := w.upsertHost(h, run); err != nil {
+			return fmt.Errorf("host %d: %w", id, err)
+		}
 		w.pHosts[id] = seen
-	}
-	w.writeIDs = write
-	for len(write) > 0 {
-		st, n := w.host, 1
-		if len(write) >= hostRowsPerStmt {
-			st, n = w.hostN, hostRowsPerStmt
-		}
-		for r, id := range write[:n] {
-			if err := w.bindHost(st, r*hostParams, &ps[w.pend[id]].Host, run); err != nil {
-				return fmt.Errorf("host %d: %w", id, err)
-			}
-		}
-		if err := st.Exec(); err != nil {
-			return fmt.Errorf("hosts %d..%d: %w", write[0], write[n-1], err)
-		}
-		write = write[n:]
 	}
 	clear(w.pend)
 	return nil
@@ -117,24 +100,14 @@ func (w *writer) hostHash(h *compliance.Host) uint64 {
 	return m.Sum64()
 }
 
-// bindHost binds one host's values from parameter base+1 on, in the order
-// of hostColumnsSQL; an empty string is NULL.
-func (w *writer) bindHost(st *sqlite3.Stmt, base int, h *compliance.Host, run int64) error {
-	errs := [...]error{
-		st.BindInt64(base+1, h.ID),
-		bindAll2(st, base+2, h.IP, h.TrackingMethod, h.OS, h.OSCPE, h.DNS, h.QGHostID),
-		st.BindInt64(base+8, h.NetworkID),
-		bindAll2(st, base+9, h.NetworkName),
-		w.bindDate(st, base+10, h.ComplianceLastScanDate),
-		bindAll2(st, base+11, h.CustomerUUID),
-		st.BindInt64(base+12, h.CustomerID),
-		st.BindInt64(base+13, h.AssetID),
-		st.BindInt64(base+14, run),
+func (w *writer) upsertHost(h *compliance.Host, run int64) error {
+	st := w.host
+	if err := bindAll(st, h.ID, h.IP, h.TrackingMethod, h.OS, h.OSCPE, h.DNS, h.QGHostID, h.NetworkID,
+		h.NetworkName, nil, h.CustomerUUID, h.CustomerID, h.AssetID, run); err != nil {
+		return err
 	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
+	if err := w.bindDate(st, 10, h.ComplianceLastScanDate); err != nil {
+		return err
 	}
-	return nil
+	return st.Exec()
 }

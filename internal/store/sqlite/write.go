@@ -70,44 +70,16 @@ func insertPostureSQL(table string, n int) string {
 // columns with no key, no index and no upsert.
 const bareTableSQL = `CREATE TABLE IF NOT EXISTS bare_postures (` + postureColumns + `)`
 
-// hostColumns are bound per row in this order (hostParams each).
-const hostColumnsSQL = `id, ip, tracking_method, os, os_cpe, dns, qg_host_id, network_id,
-	network_name, compliance_last_scan_date, customer_uuid, customer_id, asset_id, last_run`
-
-const hostParams = 14
-
-// hostRowsPerStmt is how many hosts one upsert carries: a first load of a
-// wide estate writes every host once, one statement a host was a tenth of
-// the writer's CPU (BENCHMARKS.md).
-const hostRowsPerStmt = 32
-
-// upsertHostSQL builds the upsert of n hosts, which keeps a host's newest
-// scan: a row older than the stored one changes nothing.
-func upsertHostSQL(n int) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO hosts (" + hostColumnsSQL + ") VALUES ")
-	for r := range n {
-		if r > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('(')
-		for c := 1; c <= hostParams; c++ {
-			if c > 1 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "?%d", r*hostParams+c)
-		}
-		b.WriteByte(')')
-	}
-	b.WriteString(` ON CONFLICT (id) DO UPDATE SET ip = excluded.ip, tracking_method = excluded.tracking_method,
+const upsertHostSQL = `INSERT INTO hosts (id, ip, tracking_method, os, os_cpe, dns, qg_host_id, network_id,
+	network_name, compliance_last_scan_date, customer_uuid, customer_id, asset_id, last_run)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+ON CONFLICT (id) DO UPDATE SET ip = excluded.ip, tracking_method = excluded.tracking_method,
 	os = excluded.os, os_cpe = excluded.os_cpe, dns = excluded.dns, qg_host_id = excluded.qg_host_id,
 	network_id = excluded.network_id, network_name = excluded.network_name,
 	compliance_last_scan_date = excluded.compliance_last_scan_date, customer_uuid = excluded.customer_uuid,
 	customer_id = excluded.customer_id, asset_id = excluded.asset_id, last_run = excluded.last_run
 WHERE hosts.compliance_last_scan_date IS NULL OR excluded.compliance_last_scan_date IS NULL
-	OR excluded.compliance_last_scan_date >= hosts.compliance_last_scan_date`)
-	return b.String()
-}
+	OR excluded.compliance_last_scan_date >= hosts.compliance_last_scan_date`
 
 // wholeRowsPerStmt is how many hosts one wholeSQL marks: a batch of a
 // first load marks each of its hosts (one statement a host was 5% of the
@@ -142,10 +114,10 @@ ON CONFLICT (run_id, batch_no) DO UPDATE SET status = 'done', hosts_returned = e
 type writer struct {
 	bare bool // Options.BareInsert
 
-	posture, postureN, host, hostN, tech, control, policyControl, batch *sqlite3.Stmt
-	exception, noException, remediation, cursor, finish                 *sqlite3.Stmt
-	whole, wrote                                                        *sqlite3.Stmt
-	remediations, pRemediations                                         map[int64]string
+	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
+	exception, noException, remediation, cursor, finish          *sqlite3.Stmt
+	whole, wrote                                                 *sqlite3.Stmt
+	remediations, pRemediations                                  map[int64]string
 
 	values                    store.FailingValues // parses failing postures' documents for fail_value
 	counts                    *countDeltas
@@ -157,7 +129,6 @@ type writer struct {
 	hostCap  int
 	pend     map[int64]int // host id -> the record of the batch whose host is written
 	pendIDs  []int64
-	writeIDs []int64 // the hosts of pendIDs to write
 	techs    map[int64]string
 	controls map[int64]compliance.Criticality
 	pcs      map[[2]int64]struct{}
@@ -191,7 +162,7 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
 		st  **sqlite3.Stmt
 		sql string
 	}{
-		{&w.posture, upsertPostureSQL(1)}, {&w.postureN, upsertPostureSQL(postureRowsPerStmt)}, {&w.host, upsertHostSQL(1)}, {&w.hostN, upsertHostSQL(hostRowsPerStmt)}, {&w.tech, upsertTechnologySQL},
+		{&w.posture, upsertPostureSQL(1)}, {&w.postureN, upsertPostureSQL(postureRowsPerStmt)}, {&w.host, upsertHostSQL}, {&w.tech, upsertTechnologySQL},
 		{&w.control, upsertControlSQL}, {&w.policyControl, insertPolicyControlSQL}, {&w.batch, insertBatchSQL},
 		{&w.exception, upsertExceptionSQL}, {&w.noException, `DELETE FROM exceptions WHERE posture_id = ?`},
 		{&w.remediation, `UPDATE controls SET remediation = ? WHERE id = ?`},
@@ -230,7 +201,7 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
 }
 
 func (w *writer) close() {
-	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.hostN, w.tech, w.control, w.policyControl, w.batch,
+	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.tech, w.control, w.policyControl, w.batch,
 		w.exception, w.noException, w.remediation, w.cursor, w.finish, w.whole, w.wrote} {
 		if st != nil {
 			st.Close()
