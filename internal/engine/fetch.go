@@ -333,9 +333,12 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool) err
 		}
 		rejects = rejects[:0]
 		for _, c := range chunks {
-			pool.Put(c[:cap(c)])
+			c = c[:cap(c)]
+			clear(c) // a pooled chunk keeps no record (nor its evidence) alive
+			pool.Put(c)
 		}
 		chunks = chunks[:0]
+		clear(b.Postures) // nor does the batch, until the next one overwrites it
 		b.Postures, b.Done, b.Cursors = b.Postures[:0], b.Done[:0], b.Cursors[:0]
 		return nil
 	}
