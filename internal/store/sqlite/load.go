@@ -60,11 +60,6 @@ func (s *Store) EndLoad(ctx context.Context) error {
 	}
 	old := s.conn.SetInterrupt(ctx)
 	defer s.conn.SetInterrupt(old)
-	// The sorts of the builds spill to files, not to memory (see open).
-	if err := s.conn.Exec("PRAGMA temp_store=FILE"); err != nil {
-		return err
-	}
-	defer func() { _ = s.conn.Exec("PRAGMA temp_store=MEMORY") }()
 	for _, ix := range secondaryIndexes {
 		if err := s.conn.Exec(ix.sql); err != nil {
 			return fmt.Errorf("build index %s: %w", ix.name, err)

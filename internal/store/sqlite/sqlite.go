@@ -164,14 +164,8 @@ func (s *Store) open(ctx context.Context) (*sqlite3.Conn, error) {
 	// the checkpoint), and larger pages halve the cost per record of
 	// posture rows, most of all with evidence (BENCHMARKS.md). page_size
 	// only applies to a new file.
-	// The statement journal (every multi-row upsert opens one, and copies
-	// into it each page it changes that existed before it) stays in memory:
-	// in a file, each page copied was two write calls, about a tenth of a
-	// sync's CPU; in memory it holds the pages of one statement at a time.
-	// Index builds sort in a file instead (EndLoad), as they would otherwise
-	// hold the whole index in memory.
 	pragmas := "PRAGMA page_size=32768; PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=2048; PRAGMA synchronous=" + sync +
-		"; PRAGMA cache_size=-" + strconv.Itoa(s.cacheKiB()) + "; PRAGMA temp_store=MEMORY; "
+		"; PRAGMA cache_size=-" + strconv.Itoa(s.cacheKiB()) + "; "
 	if s.opts.MaxPages > 0 {
 		pragmas += " PRAGMA max_page_count=" + strconv.Itoa(s.opts.MaxPages) + ";"
 	}
