@@ -73,7 +73,7 @@ type Sync struct {
 	Concurrency     int     `yaml:"concurrency"`       // postureInfo streams at once; 2
 	Rejects         string  `yaml:"rejects"`           // file for records that do not decode
 	TxRecords       int     `yaml:"tx_records"`        // records per database transaction; 10000
-	ChunkRecords    int     `yaml:"chunk_records"`     // records a stream hands the writer at once; 1000
+	ChunkRecords    int     `yaml:"chunk_records"`     // records a stream hands the writer at once; 2500
 	StreamRetries   int     `yaml:"stream_retries"`    // refetches of a broken stream; 3
 	// Overlap is subtracted from the last successful run's start for the
 	// next incremental run's "since", so no change falls between two runs.
@@ -135,7 +135,7 @@ func Default() Config {
 	return Config{
 		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5, MaxRateWaits: 20},
 		DB:     "pcsync.db",
-		Sync: Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, ChunkRecords: 1000, StreamRetries: 3,
+		Sync: Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, ChunkRecords: 2500, StreamRetries: 3,
 			Overlap: time.Hour, IncrementalFilter: "statusChangedSince"},
 		PCRS: PCRS{Version: "1.0", RateLimit: RateLimit{Calls: 25, Window: 60 * time.Second},
 			Results: Results{EvidenceRequired: &zero, CompressionRequired: &one}},

@@ -51,7 +51,11 @@ func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	// that writes concurrently (PostgreSQL) does its work in its own server
 	// processes, so every stream may decode at once.
 	// The lanes share the queue one writer would have, so memory does not
-	// grow with the writers.
+	// grow with the writers, and it holds about queued records whatever the
+	// chunk size: 2*Concurrency+2 chunks of 1,000 records, as it did when
+	// chunks had 1,000 (larger chunks wake the writer and a waiting stream
+	// less often: BENCHMARKS.md).
+	queued := (2*r.opts.Concurrency + 2) * 1000
 	n := writers(r.e.store)
 	slots := max(1, min(r.opts.Concurrency, runtime.GOMAXPROCS(0)-1))
 	if n > 1 {
@@ -60,7 +64,7 @@ func (r *run) fetch(ctx context.Context, batches []Batch) error {
 	r.slots = make(chan struct{}, slots)
 	lanes := make([]chan item, n)
 	for i := range lanes {
-		lanes[i] = make(chan item, max(1, (2*r.opts.Concurrency+2)/n))
+		lanes[i] = make(chan item, max(1, queued/r.opts.ChunkRecords/n))
 	}
 	pool := &sync.Pool{New: func() any { return make([]compliance.Posture, r.opts.ChunkRecords) }}
 	writerDone := make(chan error, len(lanes))
@@ -333,9 +337,12 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool) err
 		}
 		rejects = rejects[:0]
 		for _, c := range chunks {
-			pool.Put(c[:cap(c)])
+			c = c[:cap(c)]
+			clear(c) // a pooled chunk keeps no record (nor its evidence) alive
+			pool.Put(c)
 		}
 		chunks = chunks[:0]
+		clear(b.Postures) // nor does the batch, until the next one overwrites it
 		b.Postures, b.Done, b.Cursors = b.Postures[:0], b.Done[:0], b.Cursors[:0]
 		return nil
 	}
