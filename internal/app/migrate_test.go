@@ -48,7 +48,7 @@ func TestMigrateBothWaysAndResumeAfterAKill(t *testing.T) {
 	// killed part-way through postures, then resumed
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "migrate", "--from", lite, "--to", pg2, "--batch-rows", "100")
+	cmd := exec.CommandContext(ctx, bin, "migrate", "--from", lite, "--to", pg2, "--batch-rows", "10")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
