@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/valyala/fastjson"
+
+	"pcsync/internal/compliance"
 )
 
 // FailingValue is what a failing posture found instead of the expected
@@ -31,6 +33,17 @@ type FailingValues struct{ parser fastjson.Parser }
 // Of is FailingValue(cause, evidence).
 func (f *FailingValues) Of(cause, evidence []byte) string {
 	return failingValue(&f.parser, cause, evidence)
+}
+
+// Kept is the failing value a store keeps with p for the control page's
+// groups: ok is false for a posture that is not failing and for a value
+// over MaxFailValue bytes (the reader then computes it from the documents).
+func (f *FailingValues) Kept(p *compliance.Posture) (v string, ok bool) {
+	if p.Status != compliance.StatusFailed {
+		return "", false
+	}
+	v = f.Of(p.CauseOfFailure, p.Evidence)
+	return v, len(v) <= MaxFailValue
 }
 
 func failingValue(p *fastjson.Parser, cause, evidence []byte) string {

@@ -267,14 +267,10 @@ func (r *postureRows) Values() ([]any, error) {
 }
 
 // failValue is what a failing posture found instead of the expected value
-// (store.FailingValue), kept in postures_failing for the control page's
-// groups; NULL when the posture is not failing or the value is over
-// store.MaxFailValue bytes (the reader then groups it from its documents).
+// (store.FailingValues.Kept), kept in postures_failing for the control
+// page's groups; NULL where Kept says so.
 func (r *postureRows) failValue(p *compliance.Posture) any {
-	if p.Status != compliance.StatusFailed {
-		return nil
-	}
-	if v := r.values.Of(p.CauseOfFailure, p.Evidence); len(v) <= store.MaxFailValue {
+	if v, ok := r.values.Kept(p); ok {
 		return v
 	}
 	return nil

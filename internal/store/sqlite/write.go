@@ -485,23 +485,18 @@ func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, 
 	return w.bindFailValue(st, base+21, p)
 }
 
-// maxFailValue is the longest failing value kept in the postures_failing
-// index; a longer one is left NULL and FailingValues reads it from the
-// posture's documents instead.
-const maxFailValue = 200
-
 // bindFailValue binds what a failing posture found instead of the expected
-// value (store.FailingValue), the control page's groups: kept in the row
-// and in postures_failing, so that grouping a control's failing postures
-// reads that index alone rather than one table page per posture. NULL for
-// a posture that is not failing, for a value over maxFailValue bytes, and
-// in the bare pipeline (which has no server to serve).
+// value (store.FailingValues.Kept), the control page's groups: kept in the
+// row and in postures_failing, so that grouping a control's failing
+// postures reads that index alone rather than one table page per posture.
+// NULL where Kept says so, and in the bare pipeline (which has no server
+// to serve).
 func (w *writer) bindFailValue(st *sqlite3.Stmt, param int, p *compliance.Posture) error {
-	if w.bare || p.Status != compliance.StatusFailed {
+	if w.bare {
 		return st.BindNull(param)
 	}
-	v := w.values.Of(p.CauseOfFailure, p.Evidence)
-	if len(v) > maxFailValue {
+	v, ok := w.values.Kept(p)
+	if !ok {
 		return st.BindNull(param)
 	}
 	return st.BindText(param, v)
