@@ -183,6 +183,11 @@ func sameViews(t *testing.T, a, b string) {
 			return rd.ListHosts(ctx, store.HostFilter{Status: compliance.StatusFailed}, p,
 				func(h *store.HostFigures) error { hosts = append(hosts, h.ID); note("hosts", h, nil); return nil })
 		})
+		names, err := rd.HostNames(ctx, append(hosts, -1)) // an unknown id is left out
+		note("host names", names, err)
+		if err == nil && (len(hosts) == 0 || len(names) != len(hosts) || names[hosts[0]] == "") {
+			t.Errorf("%d host names for %d failing hosts on %s", len(names), len(hosts), dsn)
+		}
 		for _, id := range hosts { // the host page's exceptions
 			_, err := rd.ListPostures(ctx, store.PostureFilter{Host: id, Excepted: true}, store.Page{},
 				func(v *store.PostureView) error { note("host exceptions", []any{v.ID, v.Exception}, nil); return nil })

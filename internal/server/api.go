@@ -205,8 +205,9 @@ func (s *Server) apiHost(w http.ResponseWriter, r *http.Request) {
 	}
 	// written as it is read, one row buffer reused: a host has a posture
 	// per control of each of its policies
-	b := make([]byte, 0, 64<<10)
-	b = append(export.AppendJSON(append(b, `{"host":`...), hostDetailRow(nil, h)), `,"postures":[`...)
+	buf := newBody()
+	defer buf.free()
+	b := append(export.AppendJSON(append(buf.b, `{"host":`...), hostDetailRow(nil, h)), `,"postures":[`...)
 	var row export.Row
 	n := 0
 	_, err = s.rd.ListPostures(ctx, store.PostureFilter{Host: id}, store.Page{}, func(p *store.PostureView) error {
@@ -234,7 +235,8 @@ func (s *Server) apiHost(w http.ResponseWriter, r *http.Request) {
 		row = changeRow(row[:0], &chs[i])
 		b = export.AppendJSON(b, row)
 	}
-	writeJSONBytes(w, http.StatusOK, append(b, "]}\n"...))
+	buf.b = append(b, "]}\n"...)
+	writeJSONBytes(w, http.StatusOK, buf.b)
 }
 
 func (s *Server) apiFrameworks(w http.ResponseWriter, r *http.Request) {

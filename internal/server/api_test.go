@@ -270,12 +270,16 @@ func TestHostsMatchSQL(t *testing.T) {
 			{fmt.Sprint("policy=", policy), "policy_id = ?", []any{policy}},
 			{fmt.Sprint("policy=", policy, "&status=Error"), "policy_id = ?", []any{policy}},
 			{"q=app", "1", nil},
+			{"status=Failed", "1", nil},
+			{"status=Error&q=app", "1", nil},
 		} {
 			t.Run(tc.query, func(t *testing.T) {
 				items := walk(t, ts.URL+"/api/v1/hosts?"+tc.query, 9)
 				sql := `SELECT DISTINCT p.host_id FROM postures p JOIN hosts h ON h.id = p.host_id WHERE p.stale_run IS NULL AND ` + tc.where
-				if strings.Contains(tc.query, "status=Error") {
-					sql += ` AND p.status = 'Error'`
+				for _, st := range []string{"Failed", "Error"} {
+					if strings.Contains(tc.query, "status="+st) {
+						sql += ` AND p.status = '` + st + `'`
+					}
 				}
 				if strings.Contains(tc.query, "q=app") {
 					sql += ` AND (h.ip LIKE '%app%' OR h.dns LIKE '%app%' OR h.os LIKE '%app%')`

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -133,32 +132,32 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, l list) {
 		s.streamList(w, r, l.sample, read, format)
 		return
 	}
-	var buf bytes.Buffer
-	buf.WriteString(`{"items":[`)
+	buf := newBody()
+	defer buf.free()
+	b := append(buf.b, `{"items":[`...)
 	n := 0
-	var scratch []byte
 	next, err := read(page, func(row export.Row) error {
 		if n > 0 {
-			buf.WriteByte(',')
+			b = append(b, ',')
 		}
 		n++
-		scratch = export.AppendJSON(scratch[:0], row)
-		buf.Write(scratch)
+		b = export.AppendJSON(b, row)
 		return nil
 	})
+	buf.b = b
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	buf.WriteString(`],"next":`)
+	b = append(b, `],"next":`...)
 	if next == "" {
-		buf.WriteString("null")
+		b = append(b, "null"...)
 	} else {
-		b, _ := json.Marshal(next)
-		buf.Write(b)
+		j, _ := json.Marshal(next)
+		b = append(b, j...)
 	}
-	buf.WriteString("}\n")
-	writeJSONBytes(w, http.StatusOK, buf.Bytes())
+	buf.b = append(b, "}\n"...)
+	writeJSONBytes(w, http.StatusOK, buf.b)
 }
 
 // streamList writes a whole list as CSV or NDJSON while it is read, each

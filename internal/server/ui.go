@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"embed"
 	"errors"
 	"html/template"
@@ -112,8 +111,9 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	p.Auth, p.Version, p.Now, p.URL = s.opts.Token != "", s.opts.Version, s.opts.Now(), r.URL
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, p); err != nil {
+	buf := newBody()
+	defer buf.free()
+	if err := t.Execute(buf, p); err != nil {
 		s.log.Error("page failed", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -121,7 +121,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	w.Write(buf.b)
 }
 
 // render answers a page with no title of its own (the login page).

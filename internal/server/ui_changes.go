@@ -91,9 +91,10 @@ func (s *Server) uiExceptions(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		v.Next, err = s.rd.ListExceptions(ctx, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, func(e *store.ExceptionView) error {
 			v.Exceptions = append(v.Exceptions, exceptionLine{ExceptionView: *e, Policy: n.policy(e.PolicyID),
-				Host: n.host(e.HostID), Control: n.control(e.PolicyID, e.ControlID)})
+				Control: n.control(e.PolicyID, e.ControlID)})
 			return nil
 		})
+		nameHosts(n, v.Exceptions, func(e *exceptionLine) (int64, *string) { return e.HostID, &e.Host })
 	}
 	if err != nil {
 		s.uiFail(w, r, err)

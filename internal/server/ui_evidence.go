@@ -48,11 +48,11 @@ func failures(ctx context.Context, rd store.Reader, f store.PostureFilter, value
 			if ev.Expected == nil {
 				ev.ExpectedText = expected[p.TechnologyID]
 			}
-			out = append(out, failure{PostureView: *p, HostName: n.host(p.Host.ID), Policy: n.policy(p.PolicyID),
-				Evidence: ev, Value: failingValue(p)})
+			out = append(out, failure{PostureView: *p, Policy: n.policy(p.PolicyID), Evidence: ev, Value: failingValue(p)})
 			return nil
 		})
 		if err != nil || next == "" || value == nil || len(out) >= uiPageSize {
+			nameHosts(n, out, func(f *failure) (int64, *string) { return f.Host.ID, &f.HostName })
 			return out, next, err
 		}
 	}

@@ -45,6 +45,10 @@ type Views interface {
 	ListHosts(ctx context.Context, f HostFilter, page Page, fn func(*HostFigures) error) (string, error)
 	// Host is one host with its figures; ErrNotFound if unknown.
 	Host(ctx context.Context, id int64) (*HostFigures, error)
+	// HostNames names hosts by id: each one's DNS name, else its address
+	// (unknown ids are left out). Pages name the hosts of their rows with
+	// it, all in one read.
+	HostNames(ctx context.Context, ids []int64) (map[int64]string, error)
 	// HostChanges lists the status changes of a host's postures, latest first.
 	HostChanges(ctx context.Context, hostID int64, limit int) ([]compliance.StatusChange, error)
 	// ListFrameworks lists frameworks by id with the figures of the

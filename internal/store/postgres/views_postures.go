@@ -126,6 +126,22 @@ func (s *Store) Host(ctx context.Context, id int64) (*store.HostFigures, error) 
 	return h, err
 }
 
+// HostNames names hosts by id: each one's DNS name, else its address.
+func (s *Store) HostNames(ctx context.Context, ids []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := s.query(ctx, `SELECT id, coalesce(nullif(dns, ''), ip, '') FROM hosts WHERE id = ANY($1)`, func(row pgx.Rows) error {
+		var id int64
+		var name string
+		err := row.Scan(&id, &name)
+		out[id] = name
+		return err
+	}, ids)
+	return out, err
+}
+
 // HostChanges lists the status changes of a host's postures, latest first.
 func (s *Store) HostChanges(ctx context.Context, hostID int64, limit int) ([]compliance.StatusChange, error) {
 	var out []compliance.StatusChange

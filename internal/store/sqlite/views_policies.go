@@ -9,13 +9,17 @@ import (
 	"pcsync/internal/store"
 )
 
-// policyFiguresSQL selects a policy with its hosts and figures; the caller
-// adds the WHERE and ORDER BY of policies p.
-const policyFiguresSQL = `SELECT p.id, coalesce(p.title, ''), coalesce(p.status, ''),
+// policyFiguresSQL selects the policies matching where with their hosts
+// and figures, by id; tail follows the GROUP BY. The counts are summed per
+// policy listed, along the counts' key (policy first): a grouped subquery
+// joined to the policies summed every policy's counts for each answer.
+func policyFiguresSQL(where, tail string) string {
+	return `SELECT p.id, coalesce(p.title, ''), coalesce(p.status, ''),
 	coalesce((SELECT hosts FROM counts_policy h WHERE h.policy_id = p.id), 0),
-	coalesce(k.passed, 0), coalesce(k.failed, 0), coalesce(k.errors, 0)
-FROM policies p LEFT JOIN (SELECT policy_id, sum(passed) AS passed, sum(failed) AS failed, sum(errors) AS errors
-	FROM counts_control GROUP BY policy_id) k ON k.policy_id = p.id `
+	coalesce(sum(k.passed), 0), coalesce(sum(k.failed), 0), coalesce(sum(k.errors), 0)
+FROM policies p LEFT JOIN counts_control k ON k.policy_id = p.id
+WHERE ` + where + ` GROUP BY p.id ORDER BY p.id ` + tail
+}
 
 func scanPolicyFigures(st *sqlite3.Stmt) store.PolicyFigures {
 	return store.PolicyFigures{ID: st.ColumnInt64(0), Title: st.ColumnText(1), Status: st.ColumnText(2),
@@ -33,7 +37,7 @@ func (s *Store) ListPolicies(ctx context.Context, page store.Page, fn func(*stor
 		after = c.Ints[0]
 	}
 	pg := &pager{page: page}
-	return pg.done(s.query(ctx, policyFiguresSQL+`WHERE p.id > ? ORDER BY p.id LIMIT ?`, func(st *sqlite3.Stmt) error {
+	return pg.done(s.query(ctx, policyFiguresSQL(`p.id > ?`, `LIMIT ?`), func(st *sqlite3.Stmt) error {
 		if pg.full() {
 			return errPageFull
 		}
@@ -46,7 +50,7 @@ func (s *Store) ListPolicies(ctx context.Context, page store.Page, fn func(*stor
 // Policy is one policy with its sections, technologies and frameworks.
 func (s *Store) Policy(ctx context.Context, id int64) (*store.PolicyView, error) {
 	var v *store.PolicyView
-	err := s.query(ctx, policyFiguresSQL+`WHERE p.id = ?`, func(st *sqlite3.Stmt) error {
+	err := s.query(ctx, policyFiguresSQL(`p.id = ?`, ``), func(st *sqlite3.Stmt) error {
 		v = &store.PolicyView{PolicyFigures: scanPolicyFigures(st)}
 		return nil
 	}, id)

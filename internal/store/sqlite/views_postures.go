@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 
 	"github.com/ncruces/go-sqlite3"
@@ -136,12 +137,13 @@ func scanHost(st *sqlite3.Stmt) compliance.Host {
 		CustomerID: st.ColumnInt64(11), AssetID: st.ColumnInt64(12)}
 }
 
-// hostFiguresSQL selects hosts with their figures over every policy.
-const hostFiguresSQL = `SELECT * FROM (SELECT ` + hostColumns + `,
-	coalesce((SELECT sum(passed) FROM counts_host c WHERE c.host_id = h.id), 0) AS passed,
-	coalesce((SELECT sum(failed) FROM counts_host c WHERE c.host_id = h.id), 0) AS failed,
-	coalesce((SELECT sum(errors) FROM counts_host c WHERE c.host_id = h.id), 0) AS errors
-	FROM hosts h`
+// hostFiguresSQL selects hosts with their figures over every policy, the
+// counts of each host summed in one pass over its rows (three correlated
+// sums, one per status, read them three times); the caller adds the
+// conditions on h and what follows the GROUP BY.
+const hostFiguresSQL = `SELECT ` + hostColumns + `,
+	coalesce(sum(c.passed), 0) AS passed, coalesce(sum(c.failed), 0) AS failed, coalesce(sum(c.errors), 0) AS errors
+	FROM hosts h LEFT JOIN counts_host c ON c.host_id = h.id WHERE `
 
 // ListHosts lists hosts with current postures by id, with their figures.
 func (s *Store) ListHosts(ctx context.Context, f store.HostFilter, page store.Page, fn func(*store.HostFigures) error) (string, error) {
@@ -153,31 +155,35 @@ func (s *Store) ListHosts(ctx context.Context, f store.HostFilter, page store.Pa
 	if c.Ints != nil {
 		after = c.Ints[0]
 	}
-	var q string
+	status := map[compliance.Status]string{compliance.StatusPassed: "passed", compliance.StatusFailed: "failed",
+		compliance.StatusError: "errors"}[f.Status] // the count that must not be 0
+	var like string
 	var args []any
-	if f.Policy != 0 {
-		q = `SELECT * FROM (SELECT ` + hostColumns + `, c.passed AS passed, c.failed AS failed, c.errors AS errors
-			FROM counts_host c JOIN hosts h ON h.id = c.host_id WHERE c.policy_id = ? AND c.host_id > ?)`
-		args = append(args, f.Policy, after)
-	} else {
-		q = hostFiguresSQL + ` WHERE h.id > ?)`
-		args = append(args, after)
-	}
-	where := []string{"passed + failed + errors > 0"}
-	switch f.Status {
-	case compliance.StatusPassed:
-		where = append(where, "passed > 0")
-	case compliance.StatusFailed:
-		where = append(where, "failed > 0")
-	case compliance.StatusError:
-		where = append(where, "errors > 0")
-	}
 	if f.Q != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(f.Q) + "%"
-		where = append(where, `(ip LIKE ? ESCAPE '\' OR dns LIKE ? ESCAPE '\' OR os LIKE ? ESCAPE '\')`)
-		args = append(args, like, like, like)
+		like = ` AND (h.ip LIKE ? ESCAPE '\' OR h.dns LIKE ? ESCAPE '\' OR h.os LIKE ? ESCAPE '\')`
+		pat := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(f.Q) + "%"
+		args = append(args, pat, pat, pat)
 	}
-	q += ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id LIMIT ?`
+	var q string
+	if f.Policy != 0 {
+		// one counts row per host of the policy, read in the order of its key
+		q = `SELECT ` + hostColumns + `, c.passed, c.failed, c.errors FROM counts_host c JOIN hosts h ON h.id = c.host_id
+			WHERE c.policy_id = ? AND c.host_id > ? AND c.passed + c.failed + c.errors > 0` + like
+		if status != "" {
+			q += ` AND c.` + status + ` > 0`
+		}
+		q += ` ORDER BY c.host_id LIMIT ?`
+		args = append([]any{f.Policy, after}, args...)
+	} else {
+		// sum(c.x) spelled out: in a HAVING, a bare name is the column of
+		// counts_host, not the sum the SELECT names alike
+		q = hostFiguresSQL + `h.id > ?` + like + ` GROUP BY h.id HAVING sum(c.passed + c.failed + c.errors) > 0`
+		if status != "" {
+			q += ` AND sum(c.` + status + `) > 0`
+		}
+		q += ` ORDER BY h.id LIMIT ?`
+		args = append([]any{after}, args...)
+	}
 	args = append(args, limit(page))
 	pg := &pager{page: page}
 	return pg.done(s.query(ctx, q, func(st *sqlite3.Stmt) error {
@@ -193,7 +199,7 @@ func (s *Store) ListHosts(ctx context.Context, f store.HostFilter, page store.Pa
 // Host is one host with its figures.
 func (s *Store) Host(ctx context.Context, id int64) (*store.HostFigures, error) {
 	var h *store.HostFigures
-	err := s.query(ctx, hostFiguresSQL+` WHERE h.id = ?)`, func(st *sqlite3.Stmt) error {
+	err := s.query(ctx, hostFiguresSQL+`h.id = ? GROUP BY h.id`, func(st *sqlite3.Stmt) error {
 		h = &store.HostFigures{Host: scanHost(st), Figures: figures(st, 13)}
 		return nil
 	}, id)
@@ -201,6 +207,21 @@ func (s *Store) Host(ctx context.Context, id int64) (*store.HostFigures, error) 
 		err = store.ErrNotFound
 	}
 	return h, err
+}
+
+// HostNames names hosts by id: each one's DNS name, else its address.
+func (s *Store) HostNames(ctx context.Context, ids []int64) (map[int64]string, error) {
+	out := make(map[int64]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(ids) // one statement for any number of ids
+	if err != nil {
+		return nil, err
+	}
+	err = s.query(ctx, `SELECT id, coalesce(nullif(dns, ''), ip, '') FROM hosts WHERE id IN (SELECT value FROM json_each(?))`,
+		func(st *sqlite3.Stmt) error { out[st.ColumnInt64(0)] = st.ColumnText(1); return nil }, string(list))
+	return out, err
 }
 
 const changeColumns = `id, posture_id, policy_id, host_id, control_id, old_status, new_status, changed_at, run_id`
