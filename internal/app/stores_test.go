@@ -130,7 +130,13 @@ func sameViews(t *testing.T, a, b string) {
 			sum.LastRun = nil // its times are the run's own
 		}
 		note("summary", sum, err)
-		bd, err := rd.Breakdown(ctx)
+		osum, bd, err := rd.Overview(ctx)
+		if err == nil {
+			osum.LastRun = nil
+		}
+		if err == nil && *osum != *sum {
+			t.Errorf("the overview's summary %+v is not the summary %+v", osum, sum)
+		}
 		note("breakdown", bd, err)
 		walk := func(what string, list func(store.Page) (string, error)) {
 			for p := (store.Page{Limit: 7}); ; {

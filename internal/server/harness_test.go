@@ -261,14 +261,21 @@ func pgDB(t *testing.T) string {
 // on both stores.
 func forEachServer(t *testing.T, path string, fn func(t *testing.T, ts *httptest.Server)) {
 	t.Helper()
-	t.Run("sqlite", func(t *testing.T) { fn(t, newServer(t, path, server.Options{})) })
+	forEachServerWith(t, path, server.Options{}, fn)
+}
+
+// forEachServerWith is forEachServer with the servers' options.
+func forEachServerWith(t *testing.T, path string, opts server.Options, fn func(t *testing.T, ts *httptest.Server)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, newServer(t, path, opts)) })
 	t.Run("postgres", func(t *testing.T) {
 		rd, err := postgres.OpenReader(t.Context(), pgDB(t), postgres.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { rd.Close() })
-		ts := httptest.NewServer(server.New(server.Options{Reader: rd}))
+		opts.Reader = rd
+		ts := httptest.NewServer(server.New(opts))
 		t.Cleanup(ts.Close)
 		fn(t, ts)
 	})

@@ -55,8 +55,7 @@ func (s *Server) uiOverview(w http.ResponseWriter, r *http.Request) {
 	var fwNext, chNext string
 	var chs []compliance.StatusChange
 	err = first(
-		func() (err error) { v.Summary, err = s.rd.Summary(ctx); return },
-		func() (err error) { v.Breakdown, err = s.rd.Breakdown(ctx); return },
+		func() (err error) { v.Summary, v.Breakdown, err = s.rd.Overview(ctx); return },
 		func() (err error) {
 			v.Next, err = s.rd.ListPolicies(ctx, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, appendTo(&v.Policies))
 			return

@@ -6,9 +6,11 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +127,44 @@ func TestOverviewShowsTheSchedule(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the overview does not say %q", want)
 		}
+	}
+}
+
+// TestOverviewCountsTheHostsNotScanned checks the overview's count of
+// hosts with current postures not scanned for 30 days against SQL, with
+// "now" 30 days after cutoffs where no host, some and all of them were
+// scanned before.
+func TestOverviewCountsTheHostsNotScanned(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	d := openSQL(t, path)
+	const current = `FROM hosts h WHERE h.id IN (SELECT host_id FROM postures WHERE stale_run IS NULL)`
+	dates := d.rows(`SELECT h.compliance_last_scan_date ` + current + ` AND h.compliance_last_scan_date IS NOT NULL
+		ORDER BY 1`)
+	if len(dates) < 3 {
+		t.Fatalf("%d scanned hosts: too few to test", len(dates))
+	}
+	day := func(i int) time.Time {
+		tm, err := time.Parse(time.RFC3339, dates[i][0].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	figure := regexp.MustCompile(`Not scanned for 30 days</dt><dd[^>]*><a href="/hosts">([0-9,]+) hosts`)
+	for _, cutoff := range []time.Time{day(0), day(len(dates) / 2), day(len(dates) - 1).Add(time.Second)} {
+		want := d.int(`SELECT count(*) `+current+` AND h.compliance_last_scan_date < ?`, cutoff.UTC().Format(time.RFC3339))
+		now := cutoff.Add(30 * 24 * time.Hour)
+		forEachServerWith(t, path, server.Options{Now: func() time.Time { return now }}, func(t *testing.T, ts *httptest.Server) {
+			_, body := get(t, ts.URL+"/")
+			m := figure.FindSubmatch(body)
+			if m == nil {
+				t.Fatalf("no count of hosts not scanned on the overview")
+			}
+			if got := strings.ReplaceAll(string(m[1]), ",", ""); got != fmt.Sprint(want) {
+				t.Errorf("scanned before %s: the overview says %s hosts, SQL %d", cutoff, got, want)
+			}
+		})
 	}
 }
 

@@ -20,8 +20,9 @@ import (
 type Views interface {
 	// Summary is the estate's figures and the last run.
 	Summary(ctx context.Context) (*Summary, error)
-	// Breakdown is the figures per criticality and per technology.
-	Breakdown(ctx context.Context) (*Breakdown, error)
+	// Overview is the Summary and the figures per criticality and per
+	// technology, read together (the overview page shows both).
+	Overview(ctx context.Context) (*Summary, *Breakdown, error)
 	// ListPolicies lists policies by id with their figures.
 	ListPolicies(ctx context.Context, page Page, fn func(*PolicyFigures) error) (string, error)
 	// Policy is one policy with its sections, technologies and frameworks;

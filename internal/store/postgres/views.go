@@ -38,8 +38,18 @@ func (s *Store) Summary(ctx context.Context) (*store.Summary, error) {
 	return &sum, nil
 }
 
-// Breakdown is the figures per criticality and per technology.
-func (s *Store) Breakdown(ctx context.Context) (*store.Breakdown, error) {
+// Overview is the Summary and the figures per criticality and technology.
+func (s *Store) Overview(ctx context.Context) (*store.Summary, *store.Breakdown, error) {
+	sum, err := s.Summary(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := s.breakdown(ctx)
+	return sum, b, err
+}
+
+// breakdown is the figures per criticality and per technology.
+func (s *Store) breakdown(ctx context.Context) (*store.Breakdown, error) {
 	var b store.Breakdown
 	err := s.query(ctx, `SELECT coalesce(c.criticality_value, -1), coalesce(max(c.criticality_label), ''),
 		sum(k.passed)::bigint, sum(k.failed)::bigint, sum(k.errors)::bigint

@@ -23,94 +23,120 @@ const current = "(passed + failed + errors) > 0"
 
 // Summary is the estate's figures and the last run.
 func (s *Store) Summary(ctx context.Context) (*store.Summary, error) {
-	var sum store.Summary
-	// one plain scan of the counts, summed in Go: SQLite's count(DISTINCT)
-	// keeps two temporary b-trees, twice the time
-	policies, controls := map[int64]struct{}{}, map[int64]struct{}{}
-	err := s.query(ctx, `SELECT policy_id, control_id, passed, failed, errors, stale FROM counts_control NOT INDEXED`,
-		func(st *sqlite3.Stmt) error {
-			f := figures(st, 2)
-			sum.Add(f)
-			sum.StalePostures += st.ColumnInt64(5)
-			if f.Total() > 0 {
-				policies[st.ColumnInt64(0)] = struct{}{}
-				controls[st.ColumnInt64(1)] = struct{}{}
-			}
+	var c countsRead
+	err := c.read(ctx, s, false)
+	return &c.sum, err
+}
+
+// Overview is the Summary and the Breakdown, from one read of the counts.
+func (s *Store) Overview(ctx context.Context) (*store.Summary, *store.Breakdown, error) {
+	var c countsRead
+	if err := c.read(ctx, s, true); err != nil {
+		return nil, nil, err
+	}
+	return &c.sum, c.breakdown(), nil
+}
+
+// countsRead sums the counts of current postures in Go, from one plain
+// scan of counts_control: SQLite's count(DISTINCT) kept two temporary
+// b-trees (twice the time), and its join and grouping per criticality
+// looked each count row up through an index. A scan of the counts is most
+// of what the overview's figures cost (1.2 ms of wasm SQLite for 5,000
+// rows), so the summary and the breakdown share one.
+type countsRead struct {
+	sum   store.Summary
+	crits map[int64]compliance.Criticality // the controls' criticalities
+	names map[int64]string                 // the technologies' names
+	crit  map[int64]*store.CriticalityFigures
+	tech  map[int64]*store.TechnologyFigures
+}
+
+// read fills the summary and, with breakdown, the figures per criticality
+// and technology.
+func (c *countsRead) read(ctx context.Context, s *Store, breakdown bool) error {
+	var err error
+	if breakdown {
+		c.crits, c.names = map[int64]compliance.Criticality{}, map[int64]string{}
+		c.crit, c.tech = map[int64]*store.CriticalityFigures{}, map[int64]*store.TechnologyFigures{}
+		err = s.query(ctx, `SELECT id, criticality_value, criticality_label FROM controls
+			WHERE criticality_value IS NOT NULL`, func(st *sqlite3.Stmt) error {
+			c.crits[st.ColumnInt64(0)] = compliance.Criticality{Value: st.ColumnInt64(1), Label: st.ColumnText(2)}
 			return nil
 		})
-	sum.Policies, sum.Controls = int64(len(policies)), int64(len(controls))
+		if err == nil {
+			err = s.query(ctx, `SELECT id, name FROM technologies`, func(st *sqlite3.Stmt) error {
+				c.names[st.ColumnInt64(0)] = st.ColumnText(1)
+				return nil
+			})
+		}
+	}
+	policies, controls := map[int64]struct{}{}, map[int64]struct{}{}
+	if err == nil {
+		err = s.query(ctx, `SELECT policy_id, control_id, technology_id, passed, failed, errors, stale FROM counts_control NOT INDEXED`,
+			func(st *sqlite3.Stmt) error {
+				f := figures(st, 3)
+				c.sum.Add(f)
+				c.sum.StalePostures += st.ColumnInt64(6)
+				if f.Total() == 0 {
+					return nil
+				}
+				policies[st.ColumnInt64(0)] = struct{}{}
+				controls[st.ColumnInt64(1)] = struct{}{}
+				if breakdown {
+					c.add(st.ColumnInt64(1), st.ColumnInt64(2), f)
+				}
+				return nil
+			})
+	}
+	c.sum.Policies, c.sum.Controls = int64(len(policies)), int64(len(controls))
 	if err == nil {
 		err = s.query(ctx, `SELECT count(*) FROM current_hosts`,
-			func(st *sqlite3.Stmt) error { sum.Hosts = st.ColumnInt64(0); return nil })
+			func(st *sqlite3.Stmt) error { c.sum.Hosts = st.ColumnInt64(0); return nil })
 	}
 	if err == nil {
 		err = s.query(ctx, `SELECT `+runColumns+` FROM runs ORDER BY id DESC LIMIT 1`, func(st *sqlite3.Stmt) error {
 			r := scanRun(st)
-			sum.LastRun = &r
+			c.sum.LastRun = &r
 			return nil
 		})
 	}
-	return &sum, err
+	return err
 }
 
-// Breakdown is the figures per criticality and per technology, summed in
-// Go from one scan of the counts, with the controls' criticalities and the
-// technologies' names read first: SQLite joined and grouped the same in
-// twice the time (it looked up each count's row through an index).
-func (s *Store) Breakdown(ctx context.Context) (*store.Breakdown, error) {
-	crits := map[int64]compliance.Criticality{}
-	err := s.query(ctx, `SELECT id, criticality_value, criticality_label FROM controls
-		WHERE criticality_value IS NOT NULL`, func(st *sqlite3.Stmt) error {
-		crits[st.ColumnInt64(0)] = compliance.Criticality{Value: st.ColumnInt64(1), Label: st.ColumnText(2)}
-		return nil
-	})
-	names := map[int64]string{}
-	if err == nil {
-		err = s.query(ctx, `SELECT id, name FROM technologies`, func(st *sqlite3.Stmt) error {
-			names[st.ColumnInt64(0)] = st.ColumnText(1)
-			return nil
-		})
+// add counts the figures of a control's postures on a technology.
+func (c *countsRead) add(controlID, techID int64, f store.Figures) {
+	cr, ok := c.crits[controlID]
+	if !ok {
+		cr.Value = -1 // a control the catalogue has no criticality for
 	}
-	crit := map[int64]*store.CriticalityFigures{}
-	tech := map[int64]*store.TechnologyFigures{}
-	if err == nil {
-		err = s.query(ctx, `SELECT control_id, technology_id, passed, failed, errors FROM counts_control NOT INDEXED
-			WHERE `+current, func(st *sqlite3.Stmt) error {
-			f := figures(st, 2)
-			c, ok := crits[st.ColumnInt64(0)]
-			if !ok {
-				c.Value = -1 // a control the catalogue has no criticality for
-			}
-			if crit[c.Value] == nil {
-				crit[c.Value] = &store.CriticalityFigures{Criticality: compliance.Criticality{Value: c.Value}}
-			}
-			if c.Label > crit[c.Value].Label {
-				crit[c.Value].Label = c.Label
-			}
-			crit[c.Value].Add(f)
-			tid := st.ColumnInt64(1)
-			if tech[tid] == nil {
-				tech[tid] = &store.TechnologyFigures{Technology: compliance.Technology{ID: tid, Name: names[tid]}}
-			}
-			tech[tid].Add(f)
-			return nil
-		})
+	if c.crit[cr.Value] == nil {
+		c.crit[cr.Value] = &store.CriticalityFigures{Criticality: compliance.Criticality{Value: cr.Value}}
 	}
-	if err != nil {
-		return nil, err
+	if cr.Label > c.crit[cr.Value].Label {
+		c.crit[cr.Value].Label = cr.Label
 	}
+	c.crit[cr.Value].Add(f)
+	if c.tech[techID] == nil {
+		c.tech[techID] = &store.TechnologyFigures{Technology: compliance.Technology{ID: techID, Name: c.names[techID]}}
+	}
+	c.tech[techID].Add(f)
+}
+
+// breakdown is the figures per criticality (highest first) and per
+// technology (by name).
+func (c *countsRead) breakdown() *store.Breakdown {
 	var b store.Breakdown
-	for _, c := range crit {
-		b.Criticality = append(b.Criticality, *c)
+	for _, x := range c.crit {
+		b.Criticality = append(b.Criticality, *x)
 	}
-	for _, t := range tech {
-		b.Technology = append(b.Technology, *t)
+	for _, x := range c.tech {
+		b.Technology = append(b.Technology, *x)
 	}
 	slices.SortFunc(b.Criticality, func(x, y store.CriticalityFigures) int { return cmp.Compare(y.Value, x.Value) })
 	slices.SortFunc(b.Technology, func(x, y store.TechnologyFigures) int {
 		return cmp.Or(strings.Compare(x.Name, y.Name), cmp.Compare(x.ID, y.ID))
 	})
-	return &b, nil
+	return &b
 }
 
 // Trend is the figures recorded at the end of each finished run.
@@ -125,11 +151,26 @@ func (s *Store) Trend(ctx context.Context, policyID, frameworkID int64) ([]store
 	return out, err
 }
 
-// UnscannedHosts counts the hosts with current postures last scanned before t.
+// UnscannedHosts counts the hosts with current postures last scanned before
+// t: the hosts scanned before t, a range of hosts_scanned, each checked for
+// current postures, so that the cost follows the hosts not scanned lately
+// (few, in an estate scanned on schedule). When every host was last scanned
+// before t (an estate whose scans stopped, or the benchmark's fixed dates),
+// it is the count of current hosts: 10,000 checks cost 2.9 ms, this 0.03.
 func (s *Store) UnscannedHosts(ctx context.Context, before time.Time) (int64, error) {
+	var all bool
+	err := s.query(ctx, `SELECT (SELECT max(compliance_last_scan_date) FROM hosts) < ?1
+		AND NOT EXISTS (SELECT 1 FROM hosts WHERE compliance_last_scan_date IS NULL)`,
+		func(st *sqlite3.Stmt) error { all = st.ColumnBool(0); return nil }, before)
 	var n int64
-	err := s.query(ctx, `SELECT count(*) FROM hosts h WHERE h.compliance_last_scan_date < ?
-		AND h.id IN (SELECT host_id FROM current_hosts)`,
-		func(st *sqlite3.Stmt) error { n = st.ColumnInt64(0); return nil }, before)
+	count := func(st *sqlite3.Stmt) error { n = st.ColumnInt64(0); return nil }
+	switch {
+	case err != nil:
+	case all: // every current host has its row in hosts: the sync writes it with the host's postures
+		err = s.query(ctx, `SELECT count(*) FROM current_hosts`, count)
+	default:
+		err = s.query(ctx, `SELECT count(*) FROM hosts h INDEXED BY hosts_scanned WHERE h.compliance_last_scan_date < ?
+			AND EXISTS (SELECT 1 FROM current_hosts c WHERE c.host_id = h.id)`, count, before)
+	}
 	return n, err
 }
