@@ -162,17 +162,23 @@ func sameViews(t *testing.T, a, b string) {
 				v.Policy = compliance.Policy{} // its dates: the policy list's
 			}
 			note("policy", v, err)
-			var failing []int64
+			var failing, controls []int64
 			walk("controls", func(p store.Page) (string, error) {
 				return rd.ListPolicyControls(ctx, id, store.ControlFilter{Criticality: -1, Section: -1}, p,
 					func(c *store.ControlFigures) error {
 						if c.Failed > 0 {
 							failing = append(failing, c.ControlID)
 						}
+						controls = append(controls, c.ControlID)
 						note("controls", c, nil)
 						return nil
 					})
 			})
+			statements, err := rd.ControlStatements(ctx, append(controls, -1)) // an unknown id is left out
+			note("control statements", statements, err)
+			if err == nil && len(statements) != len(controls) {
+				t.Errorf("%d statements for %d controls on %s", len(statements), len(controls), dsn)
+			}
 			for _, c := range failing { // the control page's groups, in this policy and in all
 				for _, in := range []int64{id, 0} {
 					v, err := rd.FailingValues(ctx, c, in, 1000)

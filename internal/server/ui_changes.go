@@ -90,11 +90,11 @@ func (s *Server) uiExceptions(w http.ResponseWriter, r *http.Request) {
 	n := s.names(ctx)
 	if err == nil {
 		v.Next, err = s.rd.ListExceptions(ctx, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, func(e *store.ExceptionView) error {
-			v.Exceptions = append(v.Exceptions, exceptionLine{ExceptionView: *e, Policy: n.policy(e.PolicyID),
-				Control: n.control(e.PolicyID, e.ControlID)})
+			v.Exceptions = append(v.Exceptions, exceptionLine{ExceptionView: *e, Policy: n.policy(e.PolicyID)})
 			return nil
 		})
 		nameHosts(n, v.Exceptions, func(e *exceptionLine) (int64, *string) { return e.HostID, &e.Host })
+		nameControls(n, v.Exceptions, func(e *exceptionLine) (int64, *string) { return e.ControlID, &e.Control })
 	}
 	if err != nil {
 		s.uiFail(w, r, err)

@@ -62,9 +62,10 @@ func (s *Server) uiHost(w http.ResponseWriter, r *http.Request) {
 		func() (err error) {
 			f := store.PostureFilter{Host: id, Policy: v.Policy, Status: v.Status}
 			v.Next, err = s.rd.ListPostures(ctx, f, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, func(p *store.PostureView) error {
-				v.Postures = append(v.Postures, postureLine{PostureView: *p, Policy: n.policy(p.PolicyID), Control: n.control(p.PolicyID, p.ControlID)})
+				v.Postures = append(v.Postures, postureLine{PostureView: *p, Policy: n.policy(p.PolicyID)})
 				return nil
 			})
+			nameControls(n, v.Postures, func(p *postureLine) (int64, *string) { return p.ControlID, &p.Control })
 			return
 		},
 		func() (err error) { chs, err = s.rd.HostChanges(ctx, id, hostChangesListed); return },

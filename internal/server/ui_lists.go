@@ -77,11 +77,11 @@ func (s *Server) uiPostures(w http.ResponseWriter, r *http.Request) {
 	err = first(
 		func() (err error) {
 			v.Next, err = s.rd.ListPostures(ctx, v.Filter, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, func(p *store.PostureView) error {
-				v.Postures = append(v.Postures, postureRowView{
-					postureLine: postureLine{PostureView: *p, Policy: n.policy(p.PolicyID), Control: n.control(p.PolicyID, p.ControlID)}})
+				v.Postures = append(v.Postures, postureRowView{postureLine: postureLine{PostureView: *p, Policy: n.policy(p.PolicyID)}})
 				return nil
 			})
 			nameHosts(n, v.Postures, func(p *postureRowView) (int64, *string) { return p.Host.ID, &p.HostName })
+			nameControls(n, v.Postures, func(p *postureRowView) (int64, *string) { return p.ControlID, &p.Control })
 			return
 		},
 		// the technology filter offers every stored technology (the

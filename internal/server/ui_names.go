@@ -16,11 +16,11 @@ type names struct {
 	rd       store.Reader
 	policies map[int64]string
 	hosts    map[int64]string
-	controls map[int64]map[int64]string // by policy, then control
+	controls map[int64]string
 }
 
 func (s *Server) names(ctx context.Context) *names {
-	return &names{ctx: ctx, rd: s.rd, hosts: map[int64]string{}, controls: map[int64]map[int64]string{}}
+	return &names{ctx: ctx, rd: s.rd, hosts: map[int64]string{}, controls: map[int64]string{}}
 }
 
 // policy is a policy's title; "" when unknown.
@@ -32,52 +32,48 @@ func (n *names) policy(id int64) string {
 	return n.policies[id]
 }
 
-// hostsOf reads the names of the hosts ids that are not known yet (each
-// one's DNS name, else its address; "" when unknown), in one read: a host
-// looked up alone per row cost a fifth of the control page.
-func (n *names) hostsOf(ids []int64) {
+// nameHosts names the host of each row (host gives its id and where its
+// name goes: the DNS name, else the address, "" when unknown).
+func nameHosts[T any](n *names, rows []T, host func(*T) (int64, *string)) {
+	nameRows(n.hosts, rows, host, func(ids []int64) (map[int64]string, error) { return n.rd.HostNames(n.ctx, ids) })
+}
+
+// nameControls names the control of each row (control gives its id and
+// where its statement goes, "" when unknown).
+func nameControls[T any](n *names, rows []T, control func(*T) (int64, *string)) {
+	nameRows(n.controls, rows, control, func(ids []int64) (map[int64]string, error) {
+		return n.rd.ControlStatements(n.ctx, ids)
+	})
+}
+
+// nameRows sets the name of each row's id (key gives it and where the name
+// goes) from known, after one read of the names of the ids not known yet:
+// a page's rows named one read per row (a host with its figures, a policy's
+// controls with theirs) cost a fifth to a quarter of the control, host and
+// postures pages.
+func nameRows[T any](known map[int64]string, rows []T, key func(*T) (int64, *string),
+	read func([]int64) (map[int64]string, error)) {
 	var missing []int64
-	for _, id := range ids {
-		if _, ok := n.hosts[id]; !ok {
+	for i := range rows {
+		if id, _ := key(&rows[i]); !hasKey(known, id) {
 			missing = append(missing, id)
-			n.hosts[id] = "" // unknown, unless read below
+			known[id] = "" // unknown, unless read below
 		}
 	}
-	if len(missing) == 0 {
-		return
+	if len(missing) > 0 {
+		if m, err := read(missing); err == nil {
+			maps.Copy(known, m)
+		}
 	}
-	if m, err := n.rd.HostNames(n.ctx, missing); err == nil {
-		maps.Copy(n.hosts, m)
+	for i := range rows {
+		id, name := key(&rows[i])
+		*name = known[id]
 	}
 }
 
-// nameHosts names the host of each row (host gives its id and where its
-// name goes), the names read in one go.
-func nameHosts[T any](n *names, rows []T, host func(*T) (int64, *string)) {
-	ids := make([]int64, len(rows))
-	for i := range rows {
-		ids[i], _ = host(&rows[i])
-	}
-	n.hostsOf(ids)
-	for i := range rows {
-		id, name := host(&rows[i])
-		*name = n.hosts[id]
-	}
-}
-
-// control is the statement of a control of a policy; "" when unknown. The
-// statements of a policy's controls are read together, the first time one
-// is asked for: rows of a page mostly share a few policies, and one list
-// of a policy's controls costs what a few lookups of one control do.
-func (n *names) control(policyID, id int64) string {
-	m, ok := n.controls[policyID]
-	if !ok {
-		m = map[int64]string{}
-		_, _ = n.rd.ListPolicyControls(n.ctx, policyID, store.ControlFilter{Criticality: -1, Section: -1}, store.Page{},
-			func(c *store.ControlFigures) error { m[c.ControlID] = c.Statement; return nil })
-		n.controls[policyID] = m
-	}
-	return m[id]
+func hasKey(m map[int64]string, k int64) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // policyOptions are the options of a policy filter: every policy, by id.
@@ -109,8 +105,9 @@ type changeLine struct {
 func (n *names) changeLines(chs []compliance.StatusChange) []changeLine {
 	out := make([]changeLine, len(chs))
 	for i, c := range chs {
-		out[i] = changeLine{StatusChange: c, Policy: n.policy(c.PolicyID), Control: n.control(c.PolicyID, c.ControlID)}
+		out[i] = changeLine{StatusChange: c, Policy: n.policy(c.PolicyID)}
 	}
 	nameHosts(n, out, func(c *changeLine) (int64, *string) { return c.HostID, &c.Host })
+	nameControls(n, out, func(c *changeLine) (int64, *string) { return c.ControlID, &c.Control })
 	return out
 }

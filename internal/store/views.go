@@ -50,6 +50,9 @@ type Views interface {
 	// (unknown ids are left out). Pages name the hosts of their rows with
 	// it, all in one read.
 	HostNames(ctx context.Context, ids []int64) (map[int64]string, error)
+	// ControlStatements are the statements of controls by id (unknown ids
+	// are left out), for pages to name the controls of their rows.
+	ControlStatements(ctx context.Context, ids []int64) (map[int64]string, error)
 	// HostChanges lists the status changes of a host's postures, latest first.
 	HostChanges(ctx context.Context, hostID int64, limit int) ([]compliance.StatusChange, error)
 	// ListFrameworks lists frameworks by id with the figures of the

@@ -128,11 +128,21 @@ func (s *Store) Host(ctx context.Context, id int64) (*store.HostFigures, error) 
 
 // HostNames names hosts by id: each one's DNS name, else its address.
 func (s *Store) HostNames(ctx context.Context, ids []int64) (map[int64]string, error) {
+	return s.namesOf(ctx, `SELECT id, coalesce(nullif(dns, ''), ip, '') FROM hosts`, ids)
+}
+
+// ControlStatements are the statements of controls by id.
+func (s *Store) ControlStatements(ctx context.Context, ids []int64) (map[int64]string, error) {
+	return s.namesOf(ctx, `SELECT id, coalesce(statement, '') FROM controls`, ids)
+}
+
+// namesOf reads the (id, name) rows of sel whose id is in ids.
+func (s *Store) namesOf(ctx context.Context, sel string, ids []int64) (map[int64]string, error) {
 	out := make(map[int64]string, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
-	err := s.query(ctx, `SELECT id, coalesce(nullif(dns, ''), ip, '') FROM hosts WHERE id = ANY($1)`, func(row pgx.Rows) error {
+	err := s.query(ctx, sel+` WHERE id = ANY($1)`, func(row pgx.Rows) error {
 		var id int64
 		var name string
 		err := row.Scan(&id, &name)

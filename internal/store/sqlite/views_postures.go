@@ -211,15 +211,26 @@ func (s *Store) Host(ctx context.Context, id int64) (*store.HostFigures, error) 
 
 // HostNames names hosts by id: each one's DNS name, else its address.
 func (s *Store) HostNames(ctx context.Context, ids []int64) (map[int64]string, error) {
+	return s.namesOf(ctx, `SELECT id, coalesce(nullif(dns, ''), ip, '') FROM hosts`, ids)
+}
+
+// ControlStatements are the statements of controls by id.
+func (s *Store) ControlStatements(ctx context.Context, ids []int64) (map[int64]string, error) {
+	return s.namesOf(ctx, `SELECT id, coalesce(statement, '') FROM controls`, ids)
+}
+
+// namesOf reads the (id, name) rows of sel whose id is in ids, with one
+// statement for any number of ids (a JSON array of them).
+func (s *Store) namesOf(ctx context.Context, sel string, ids []int64) (map[int64]string, error) {
 	out := make(map[int64]string, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
-	list, err := json.Marshal(ids) // one statement for any number of ids
+	list, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err
 	}
-	err = s.query(ctx, `SELECT id, coalesce(nullif(dns, ''), ip, '') FROM hosts WHERE id IN (SELECT value FROM json_each(?))`,
+	err = s.query(ctx, sel+` WHERE id IN (SELECT value FROM json_each(?))`,
 		func(st *sqlite3.Stmt) error { out[st.ColumnInt64(0)] = st.ColumnText(1); return nil }, string(list))
 	return out, err
 }
