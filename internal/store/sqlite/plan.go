@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -178,23 +179,14 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 	}
 	var added []int64
 	var left, stale int64
-	err = s.tx(ctx, fmt.Sprintf("record the hosts of policy %d", policyID), func(conn *sqlite3.Conn) error {
-		st, _, err := conn.Prepare(`INSERT INTO policy_hosts (policy_id, host_id, first_run, last_run, whole) VALUES (?, ?, ?, ?, 1)
-			ON CONFLICT DO UPDATE SET last_run = excluded.last_run, whole = whole OR stale_run IS NOT NULL, stale_run = NULL`)
-		if err != nil {
-			return err
+	for _, h := range hostIDs {
+		if live, ok := known[h]; !ok || !live {
+			added = append(added, h)
 		}
-		defer st.Close()
-		for _, h := range hostIDs {
-			if live, ok := known[h]; !ok || !live {
-				added = append(added, h)
-			}
-			if err := bindAll(st, policyID, h, runID, runID); err != nil {
-				return err
-			}
-			if err := st.Exec(); err != nil {
-				return err
-			}
+	}
+	err = s.tx(ctx, fmt.Sprintf("record the hosts of policy %d", policyID), func(conn *sqlite3.Conn) error {
+		if err := recordPolicyHosts(conn, runID, policyID, hostIDs); err != nil {
+			return err
 		}
 		if err := exec(conn, `UPDATE policy_hosts SET stale_run = ? WHERE policy_id = ? AND last_run < ? AND stale_run IS NULL`,
 			runID, policyID, runID); err != nil {
@@ -233,4 +225,50 @@ func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (
 		return nil
 	})
 	return out, err
+}
+
+// policyHostsRowsPerStmt is how many hosts one recordPolicyHosts statement
+// upserts: one a statement was 1.5 us a host, 0.3 s of a wide first load's
+// plan, before any posture is fetched.
+const policyHostsRowsPerStmt = 64
+
+// policyHostsSQL upserts policyHostsRowsPerStmt hosts (?2..) of policy ?1
+// as members in the run of the last parameter; a short list repeats its
+// last host, which upserts it again to the same row.
+var policyHostsSQL = `INSERT INTO policy_hosts (policy_id, host_id, first_run, last_run, whole) VALUES ` +
+	func() string {
+		var b strings.Builder
+		for i := range policyHostsRowsPerStmt {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "(?1, ?%d, ?%d, ?%[2]d, 1)", i+2, policyHostsRowsPerStmt+2)
+		}
+		return b.String()
+	}() + `
+	ON CONFLICT DO UPDATE SET last_run = excluded.last_run, whole = whole OR stale_run IS NOT NULL, stale_run = NULL`
+
+// recordPolicyHosts records hosts as members of policy in run.
+func recordPolicyHosts(conn *sqlite3.Conn, run, policy int64, hosts []int64) error {
+	st, _, err := conn.Prepare(policyHostsSQL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := errors.Join(st.BindInt64(1, policy), st.BindInt64(policyHostsRowsPerStmt+2, run)); err != nil {
+		return err
+	}
+	for len(hosts) > 0 {
+		n := min(len(hosts), policyHostsRowsPerStmt)
+		for i := range policyHostsRowsPerStmt {
+			if err := st.BindInt64(i+2, hosts[min(i, n-1)]); err != nil {
+				return err
+			}
+		}
+		if err := st.Exec(); err != nil {
+			return err
+		}
+		hosts = hosts[n:]
+	}
+	return nil
 }
