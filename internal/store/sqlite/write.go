@@ -300,9 +300,11 @@ func (w *writer) writePostures(b *store.Batch) error {
 	for i := range ps {
 		order = append(order, int32(i))
 	}
-	slices.SortStableFunc(order, func(x, y int32) int {
+	// stable by the position as the last key: a stable sort's merges were
+	// twice the time of this one (a tenth of a second a 1M sync)
+	slices.SortFunc(order, func(x, y int32) int {
 		a, c := &ps[x], &ps[y]
-		return cmp.Or(cmp.Compare(a.PolicyID, c.PolicyID), cmp.Compare(a.ID, c.ID))
+		return cmp.Or(cmp.Compare(a.PolicyID, c.PolicyID), cmp.Compare(a.ID, c.ID), cmp.Compare(x, y))
 	})
 	w.order = order
 	for len(order) > 0 {
