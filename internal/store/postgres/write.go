@@ -103,7 +103,17 @@ SELECT count(*) FROM up`
 const countsSQL = `, dh AS (
 	SELECT policy_id, host_id, sum(passed) AS p, sum(failed) AS f, sum(errors) AS e, sum(stale) AS s FROM d
 	GROUP BY policy_id, host_id HAVING sum(passed) <> 0 OR sum(failed) <> 0 OR sum(errors) <> 0 OR sum(stale) <> 0
-), ch AS (
+)` + hostCountsSQL + `, dc AS (
+	SELECT policy_id, control_id, technology_id, sum(passed) AS p, sum(failed) AS f, sum(errors) AS e, sum(stale) AS s
+	FROM d GROUP BY policy_id, control_id, technology_id
+	HAVING sum(passed) <> 0 OR sum(failed) <> 0 OR sum(errors) <> 0 OR sum(stale) <> 0
+)` + controlCountsSQL
+
+// hostCountsSQL adds the deltas per policy and host dh (policy_id,
+// host_id, p, f, e, s) to counts_host, and moves counts_policy and
+// current_hosts by the hosts that gained or lost their last current
+// posture.
+const hostCountsSQL = `, ch AS (
 	INSERT INTO counts_host AS c (policy_id, host_id, passed, failed, errors, stale)
 	SELECT policy_id, host_id, p, f, e, s FROM dh ORDER BY policy_id, host_id
 	ON CONFLICT (policy_id, host_id) DO UPDATE SET passed = c.passed + excluded.passed, failed = c.failed + excluded.failed,
@@ -120,12 +130,13 @@ const countsSQL = `, dh AS (
 	INSERT INTO current_hosts AS c (host_id, policies)
 	SELECT host_id, sum(n) FROM moved GROUP BY host_id HAVING sum(n) <> 0 ORDER BY host_id
 	ON CONFLICT (host_id) DO UPDATE SET policies = c.policies + excluded.policies
-), cc AS (
+)`
+
+// controlCountsSQL adds the deltas per policy, control and technology dc
+// (policy_id, control_id, technology_id, p, f, e, s) to counts_control.
+const controlCountsSQL = `, cc AS (
 	INSERT INTO counts_control AS c (policy_id, control_id, technology_id, passed, failed, errors, stale)
-	SELECT policy_id, control_id, technology_id, sum(passed), sum(failed), sum(errors), sum(stale) FROM d
-	GROUP BY policy_id, control_id, technology_id
-	HAVING sum(passed) <> 0 OR sum(failed) <> 0 OR sum(errors) <> 0 OR sum(stale) <> 0
-	ORDER BY policy_id, control_id, technology_id
+	SELECT policy_id, control_id, technology_id, p, f, e, s FROM dc ORDER BY policy_id, control_id, technology_id
 	ON CONFLICT (policy_id, control_id, technology_id) DO UPDATE SET passed = c.passed + excluded.passed,
 		failed = c.failed + excluded.failed, errors = c.errors + excluded.errors, stale = c.stale + excluded.stale
 )`
