@@ -183,6 +183,12 @@ func sameViews(t *testing.T, a, b string) {
 			return rd.ListHosts(ctx, store.HostFilter{Status: compliance.StatusFailed}, p,
 				func(h *store.HostFigures) error { hosts = append(hosts, h.ID); note("hosts", h, nil); return nil })
 		})
+		for _, id := range hosts[:min(len(hosts), 3)] { // a host's postures, a page across its policies
+			walk("host postures", func(p store.Page) (string, error) {
+				return rd.ListPostures(ctx, store.PostureFilter{Host: id}, p,
+					func(v *store.PostureView) error { note("host postures", []any{v.PolicyID, v.ID}, nil); return nil })
+			})
+		}
 		for _, id := range hosts { // the host page's exceptions
 			_, err := rd.ListPostures(ctx, store.PostureFilter{Host: id, Excepted: true}, store.Page{},
 				func(v *store.PostureView) error { note("host exceptions", []any{v.ID, v.Exception}, nil); return nil })

@@ -13,8 +13,6 @@ import (
 var secondaryIndexes = []struct{ name, sql string }{
 	{"postures_natural", "CREATE INDEX IF NOT EXISTS postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance, id)"},
 	{"postures_control", "CREATE INDEX IF NOT EXISTS postures_control ON postures (control_id, policy_id, host_id, technology_id, instance, id)"},
-	{"postures_host", "CREATE INDEX IF NOT EXISTS postures_host ON postures (host_id, policy_id, control_id, technology_id, instance, id)"},
-	{"postures_id", "CREATE INDEX IF NOT EXISTS postures_id ON postures (id)"},
 	{"postures_failing", "CREATE INDEX IF NOT EXISTS postures_failing ON postures (control_id, policy_id, host_id, first_fail_date, fail_value) WHERE status = 'Failed' AND stale_run IS NULL"},
 }
 
