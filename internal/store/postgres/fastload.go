@@ -18,12 +18,6 @@ import (
 // record twice in one batch) makes the COPY fail on the key, and the batch
 // takes the merge path instead, in a new transaction.
 
-// fastColumns are the posture columns COPY fills on a first load.
-var fastColumns = []string{"id", "policy_id", "host_id", "control_id", "technology_id", "instance", "status",
-	"previous_status", "first_fail_date", "last_fail_date", "first_pass_date", "last_pass_date", "posture_modified_date",
-	"last_evaluated_date", "created", "criticality_label", "criticality_value", "evidence", "cause_of_failure", "extra",
-	"fail_value", "first_run", "last_run"}
-
 // addedCountsSQL adds new postures' statuses to the counts, summed by
 // the batch (addedCounts): $1..$5 are policy, host, passed, failed,
 // errors per host; $6..$11 policy, control, technology, passed, failed,
@@ -44,8 +38,7 @@ SELECT 0`
 // stored already, and nothing was written.
 func (s *Store) writeNew(ctx context.Context, b *store.Batch, pending *related) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows := &newRows{postureRows: postureRows{ps: b.Postures, i: -1}, run: b.RunID}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"postures"}, fastColumns, rows); err != nil {
+		if err := copyPostures(ctx, tx, "postures", b.Postures, b.RunID); err != nil {
 			return err
 		}
 		batch := &pgx.Batch{}
@@ -124,21 +117,6 @@ func (c *addedCounts) sum(j int) []int64 {
 		out[i] = s[j]
 	}
 	return out
-}
-
-// newRows feeds a batch's records to COPY into postures, with the run as
-// their first and last.
-type newRows struct {
-	postureRows
-	run int64
-	out [23]any
-}
-
-func (r *newRows) Values() ([]any, error) {
-	vals, _ := r.postureRows.Values()
-	copy(r.out[:21], vals[1:]) // without seq
-	r.out[21], r.out[22] = r.run, r.run
-	return r.out[:], nil
 }
 
 // firstLoad says whether Write may try writeNew.
