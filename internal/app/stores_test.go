@@ -200,6 +200,12 @@ func sameViews(t *testing.T, a, b string) {
 		if err == nil && (len(hosts) == 0 || len(names) != len(hosts) || names[hosts[0]] == "") {
 			t.Errorf("%d host names for %d failing hosts on %s", len(names), len(hosts), dsn)
 		}
+		for _, id := range hosts[:min(len(hosts), 3)] { // a host's postures, a page across its policies
+			walk("host postures", func(p store.Page) (string, error) {
+				return rd.ListPostures(ctx, store.PostureFilter{Host: id}, p,
+					func(v *store.PostureView) error { note("host postures", []any{v.PolicyID, v.ID}, nil); return nil })
+			})
+		}
 		for _, id := range hosts { // the host page's exceptions
 			_, err := rd.ListPostures(ctx, store.PostureFilter{Host: id, Excepted: true}, store.Page{},
 				func(v *store.PostureView) error { note("host exceptions", []any{v.ID, v.Exception}, nil); return nil })

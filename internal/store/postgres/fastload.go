@@ -18,27 +18,27 @@ import (
 // record twice in one batch) makes the COPY fail on the key, and the batch
 // takes the merge path instead, in a new transaction.
 
-// fastColumns are the posture columns COPY fills on a first load.
-var fastColumns = []string{"id", "policy_id", "host_id", "control_id", "technology_id", "instance", "status",
-	"previous_status", "first_fail_date", "last_fail_date", "first_pass_date", "last_pass_date", "posture_modified_date",
-	"last_evaluated_date", "created", "criticality_label", "criticality_value", "evidence", "cause_of_failure", "extra",
-	"fail_value", "first_run", "last_run"}
-
-// addedCountsSQL adds new postures' statuses to the counts: $1..$7 are
-// policy, host, control, technology, passed, failed, errors per record.
-const addedCountsSQL = `WITH d AS (
-	SELECT policy_id, host_id, control_id, technology_id, passed, failed, errors, 0 AS stale
-	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[], $6::int[], $7::int[])
-		AS d(policy_id, host_id, control_id, technology_id, passed, failed, errors)
-)` + countsSQL + `
+// addedCountsSQL adds new postures' statuses to the counts, summed by
+// the batch (addedCounts): $1..$5 are policy, host, passed, failed,
+// errors per host; $6..$11 policy, control, technology, passed, failed,
+// errors per control.
+const addedCountsSQL = `WITH dh AS (
+	SELECT policy_id, host_id, p, f, e, 0 AS s
+	FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS d(policy_id, host_id, p, f, e)
+	WHERE p <> 0 OR f <> 0 OR e <> 0
+)` + hostCountsSQL + `, dc AS (
+	SELECT policy_id, control_id, technology_id, p, f, e, 0 AS s
+	FROM unnest($6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
+		AS d(policy_id, control_id, technology_id, p, f, e)
+	WHERE p <> 0 OR f <> 0 OR e <> 0
+)` + controlCountsSQL + `
 SELECT 0`
 
 // writeNew applies b on a first load; errDuplicate says a record of b is
 // stored already, and nothing was written.
 func (s *Store) writeNew(ctx context.Context, b *store.Batch, pending *related) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows := &newRows{postureRows: postureRows{ps: b.Postures, i: -1}, run: b.RunID}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"postures"}, fastColumns, rows); err != nil {
+		if err := copyPostures(ctx, tx, "postures", b.Postures, b.RunID); err != nil {
 			return err
 		}
 		batch := &pgx.Batch{}
@@ -61,38 +61,62 @@ func (s *Store) writeNew(ctx context.Context, b *store.Batch, pending *related) 
 var errDuplicate = errors.New("a posture of the batch is stored already")
 
 func queueAddedCounts(batch *pgx.Batch, ps []compliance.Posture) {
-	n := len(ps)
-	pol, host, ctl, tech := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	pass, fail, errs := make([]int32, n), make([]int32, n), make([]int32, n)
+	var hosts, controls addedCounts
 	for i := range ps {
 		p := &ps[i]
-		pol[i], host[i], ctl[i], tech[i] = p.PolicyID, p.Host.ID, p.ControlID, p.TechnologyID
-		switch p.Status {
-		case compliance.StatusPassed:
-			pass[i] = 1
-		case compliance.StatusFailed:
-			fail[i] = 1
-		case compliance.StatusError:
-			errs[i] = 1
-		}
+		hosts.add([3]int64{p.PolicyID, p.Host.ID}, p.Status)
+		controls.add([3]int64{p.PolicyID, p.ControlID, p.TechnologyID}, p.Status)
 	}
-	batch.Queue(addedCountsSQL, pol, host, ctl, tech, pass, fail, errs)
-	batch.Queue(goneHostsSQL)
+	batch.Queue(addedCountsSQL, hosts.col(0), hosts.col(1), hosts.sum(0), hosts.sum(1), hosts.sum(2),
+		controls.col(0), controls.col(1), controls.col(2), controls.sum(0), controls.sum(1), controls.sum(2))
 }
 
-// newRows feeds a batch's records to COPY into postures, with the run as
-// their first and last.
-type newRows struct {
-	postureRows
-	run int64
-	out [23]any
+// addedCounts sums a batch's new postures by key (policy and host, or
+// policy, control and technology), in the order the keys first appear:
+// the server then updates each counts row once per batch instead of
+// grouping thousands of records (BENCHMARKS.md, issue 15). Counts only
+// grow here, so no host leaves current_hosts (no goneHostsSQL).
+type addedCounts struct {
+	at   map[[3]int64]int
+	keys [][3]int64
+	sums [][3]int64 // passed, failed, errors
 }
 
-func (r *newRows) Values() ([]any, error) {
-	vals, _ := r.postureRows.Values()
-	copy(r.out[:21], vals[1:]) // without seq
-	r.out[21], r.out[22] = r.run, r.run
-	return r.out[:], nil
+func (c *addedCounts) add(k [3]int64, st compliance.Status) {
+	if c.at == nil {
+		c.at = map[[3]int64]int{}
+	}
+	i, ok := c.at[k]
+	if !ok {
+		i = len(c.keys)
+		c.at[k] = i
+		c.keys = append(c.keys, k)
+		c.sums = append(c.sums, [3]int64{})
+	}
+	switch st {
+	case compliance.StatusPassed:
+		c.sums[i][0]++
+	case compliance.StatusFailed:
+		c.sums[i][1]++
+	case compliance.StatusError:
+		c.sums[i][2]++
+	}
+}
+
+func (c *addedCounts) col(j int) []int64 {
+	out := make([]int64, len(c.keys))
+	for i, k := range c.keys {
+		out[i] = k[j]
+	}
+	return out
+}
+
+func (c *addedCounts) sum(j int) []int64 {
+	out := make([]int64, len(c.sums))
+	for i, s := range c.sums {
+		out[i] = s[j]
+	}
+	return out
 }
 
 // firstLoad says whether Write may try writeNew.

@@ -3,13 +3,15 @@ package postgres
 import (
 	"context"
 	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 )
 
-// secondaryIndexes are the posture indexes rebuilt after a bulk load.
+// secondaryIndexes are the posture indexes rebuilt after a bulk load,
+// the longest to build first.
 var secondaryIndexes = []struct{ name, sql string }{
-	{"postures_id", "CREATE INDEX IF NOT EXISTS postures_id ON postures (id)"},
 	{"postures_natural", "CREATE INDEX IF NOT EXISTS postures_natural ON postures (policy_id, host_id, control_id, technology_id, instance, id)"},
-	{"postures_host", "CREATE INDEX IF NOT EXISTS postures_host ON postures (host_id, policy_id, control_id, technology_id, instance, id)"},
 	{"postures_control", "CREATE INDEX IF NOT EXISTS postures_control ON postures (control_id, policy_id, host_id, technology_id, instance, id)"},
 	{"postures_failing", "CREATE INDEX IF NOT EXISTS postures_failing ON postures (control_id, policy_id, host_id, first_fail_date, fail_value) WHERE status = 'Failed' AND stale_run IS NULL"},
 }
@@ -52,7 +54,10 @@ func indexNames() []string {
 }
 
 // EndLoad builds the indexes BeginLoad dropped, unless ctx is done (the
-// next run's BeginLoad then finds them missing and builds them).
+// next run's BeginLoad then finds them missing and builds them). They are
+// built by as many connections at once as there are writers (the largest
+// first): one build sorts on one core, and building them one after the
+// other left the other core idle (BENCHMARKS.md, issue 15).
 func (s *Store) EndLoad(ctx context.Context) error {
 	s.mu.Lock()
 	bulk := s.bulk
@@ -66,23 +71,55 @@ func (s *Store) EndLoad(ctx context.Context) error {
 		return fmt.Errorf("build indexes: %w", err)
 	}
 	defer conn.Release()
-	// shards that end at once build them one at a time
+	// shards that end at once build them one load at a time
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockKey+`)`, "load"); err != nil {
 		return fmt.Errorf("build indexes: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+lockKey+`)`, "load")
-	if _, err := conn.Exec(ctx, "SET maintenance_work_mem = '256MB'"); err != nil {
-		return fmt.Errorf("build indexes: %w", err)
+	if err := s.buildIndexes(ctx, conn); err != nil {
+		return err
 	}
-	for _, ix := range secondaryIndexes {
-		if _, err := conn.Exec(ctx, ix.sql); err != nil {
-			return fmt.Errorf("build index %s: %w", ix.name, err)
-		}
-	}
-	_, _ = conn.Exec(ctx, "RESET maintenance_work_mem")
 	_, _ = conn.Exec(ctx, "ANALYZE postures")
 	s.mu.Lock()
 	s.bulk = false
 	s.mu.Unlock()
 	return nil
+}
+
+// buildIndexes builds secondaryIndexes on conn and on up to Writers-1
+// more connections of the pool at once.
+func (s *Store) buildIndexes(ctx context.Context, conn *pgxpool.Conn) error {
+	todo := make(chan int, len(secondaryIndexes))
+	for i := range secondaryIndexes {
+		todo <- i
+	}
+	close(todo)
+	g, gctx := errgroup.WithContext(ctx)
+	build := func(c *pgxpool.Conn) error {
+		// one process a build: parallel workers would only share the
+		// cores the other connections sort on
+		if _, err := c.Exec(gctx, "SET maintenance_work_mem = '256MB'; SET max_parallel_maintenance_workers = 0"); err != nil {
+			return fmt.Errorf("build indexes: %w", err)
+		}
+		defer c.Exec(context.WithoutCancel(gctx), "RESET maintenance_work_mem; RESET max_parallel_maintenance_workers")
+		for i := range todo {
+			ix := secondaryIndexes[i]
+			if _, err := c.Exec(gctx, ix.sql); err != nil {
+				return fmt.Errorf("build index %s: %w", ix.name, err)
+			}
+		}
+		return nil
+	}
+	g.Go(func() error { return build(conn) })
+	for range min(s.opts.Writers, len(secondaryIndexes)) - 1 {
+		g.Go(func() error {
+			c, err := s.pool.Acquire(gctx)
+			if err != nil {
+				return fmt.Errorf("build indexes: %w", err)
+			}
+			defer c.Release()
+			return build(c)
+		})
+	}
+	return g.Wait()
 }

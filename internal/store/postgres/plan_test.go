@@ -26,7 +26,9 @@ func TestPosturePagesSeekTheirIndex(t *testing.T) {
 		{store.PostureFilter{}, "postures_natural"},
 		{store.PostureFilter{Policy: 7}, "postures_natural"},
 		{store.PostureFilter{Policy: 7, Status: compliance.StatusFailed}, "postures_natural"},
-		{store.PostureFilter{Host: 9}, "postures_host"},
+		{store.PostureFilter{Host: 9, Policy: 7}, "postures_natural"}, // a host's postures, policy by policy
+		{store.PostureFilter{Host: 9, Policy: 7, Status: compliance.StatusFailed}, "postures_natural"},
+		{store.PostureFilter{Host: 9, Policy: 7, Control: 3}, "postures_control"},
 		{store.PostureFilter{Control: 3}, "postures_control"},
 		{store.PostureFilter{Control: 3, Policy: 7}, "postures_control"},
 	} {

@@ -15,7 +15,10 @@
 // that writes only rows that changed, and appends, in the same statement,
 // the history rows of status changes and the deltas of the read model's
 // counts (computed from the old and new rows). The batch's checkpoint
-// commits in that transaction. Write may be called by several goroutines
+// commits in that transaction. A first load (postures empty at BeginLoad)
+// COPYs each batch straight into postures instead, with the secondary
+// indexes dropped and built at EndLoad on several connections at once
+// (load.go, fastload.go); COPY's binary stream is encoded here (copy.go). Write may be called by several goroutines
 // at once (Options.Writers); two transactions never write the same
 // posture at once (the engine sends each plan batch to one writer, and the
 // sync and policy locks keep other processes off), and every transaction

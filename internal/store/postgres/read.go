@@ -62,9 +62,10 @@ const posturesSQL = `SELECT p.id, p.instance, p.policy_id, p.control_id, p.techn
 FROM postures p
 LEFT JOIN hosts h ON h.id = p.host_id
 LEFT JOIN technologies t ON t.id = p.technology_id
-ORDER BY p.id, p.policy_id`
+ORDER BY p.policy_id, p.id`
 
-// Postures calls fn for every stored posture record, in posture id order.
+// Postures calls fn for every stored posture record, by policy and posture
+// id (the table's key, as SQLite's store).
 func (s *Store) Postures(ctx context.Context, fn func(*compliance.Posture) error) error {
 	var p compliance.Posture
 	var ev, cf, ex *string

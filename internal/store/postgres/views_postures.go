@@ -38,25 +38,61 @@ func scanPostureView(row pgx.Rows, v *store.PostureView) error {
 
 // ListPostures lists current postures in (policy, host, control,
 // technology, instance, id) order: the order of the index each filter
-// uses, so that a page deep in the list is one index seek.
+// uses, so that a page deep in the list is one index seek. A host's
+// postures are read policy by policy (hostPolicies), each one range of
+// postures_natural, as SQLite reads them: an index led by the host would
+// cost its build at the end of every first load (BENCHMARKS.md, issue 15).
 func (s *Store) ListPostures(ctx context.Context, f store.PostureFilter, page store.Page, fn func(*store.PostureView) error) (string, error) {
 	c, strs, ok, err := store.DecodeCursor("postures", page.After, 5, 1)
 	if err != nil {
 		return "", err
 	}
-	q, args := posturesQuery(f, c, strs, ok, limit(page))
+	policies := []int64{f.Policy}
+	if f.Host != 0 && f.Policy == 0 {
+		if policies, err = s.hostPolicies(ctx, f.Host, c, ok); err != nil {
+			return "", err
+		}
+	}
 	var v store.PostureView
 	pg := &pager{page: page}
-	return pg.done(s.query(ctx, q, func(row pgx.Rows) error {
-		if pg.full() {
-			return errPageFull
+	for _, policy := range policies {
+		f.Policy = policy // the cursor's position leads with its policy: later ones pass it whole
+		q, args := posturesQuery(f, c, strs, ok, limit(page))
+		err := s.query(ctx, q, func(row pgx.Rows) error {
+			if pg.full() {
+				return errPageFull
+			}
+			if err := scanPostureView(row, &v); err != nil {
+				return err
+			}
+			pg.last = store.EncodeCursor("postures", []int64{v.PolicyID, v.Host.ID, v.ControlID, v.TechnologyID, v.ID}, v.Instance)
+			return fn(&v)
+		}, args...)
+		if err != nil {
+			return pg.done(err)
 		}
-		if err := scanPostureView(row, &v); err != nil {
-			return err
-		}
-		pg.last = store.EncodeCursor("postures", []int64{v.PolicyID, v.Host.ID, v.ControlID, v.TechnologyID, v.ID}, v.Instance)
-		return fn(&v)
-	}, args...))
+	}
+	return pg.done(nil)
+}
+
+// hostPolicies are the policies a host has postures in, in order, from
+// the cursor's on when there is one (ok).
+func (s *Store) hostPolicies(ctx context.Context, host int64, c []int64, ok bool) ([]int64, error) {
+	from := int64(-1 << 63)
+	if ok {
+		from = c[0]
+	}
+	var out []int64
+	err := s.query(ctx, `SELECT policy_id FROM counts_host WHERE host_id = $1 AND policy_id >= $2 ORDER BY policy_id`,
+		func(row pgx.Rows) error {
+			var id int64
+			if err := row.Scan(&id); err != nil {
+				return err
+			}
+			out = append(out, id)
+			return nil
+		}, host, from)
+	return out, err
 }
 
 // hostFiguresSQL selects hosts with their figures over every policy.
@@ -196,10 +232,7 @@ func posturesQuery(f store.PostureFilter, c []int64, strs []string, ok bool, lim
 		where = append(where, "e.posture_id IS NOT NULL")
 	}
 	order := "p.policy_id, p.host_id, p.control_id, p.technology_id, p.instance, p.id"
-	switch {
-	case f.Host != 0:
-		order = "p.policy_id, p.control_id, p.technology_id, p.instance, p.id"
-	case f.Control != 0:
+	if f.Control != 0 {
 		order = "p.policy_id, p.host_id, p.technology_id, p.instance, p.id"
 	}
 	if ok { // the key columns after the equality that leads the index used

@@ -12,17 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"pcsync/internal/compliance"
 	"pcsync/internal/store"
 )
-
-// stageColumns are the columns of a batch's records as COPY sends them to
-// the staging table, seq first (the record's place in the batch: a record
-// repeated in one batch is stored as its last copy says).
-var stageColumns = []string{"seq", "id", "policy_id", "host_id", "control_id", "technology_id", "instance", "status",
-	"previous_status", "first_fail_date", "last_fail_date", "first_pass_date", "last_pass_date", "posture_modified_date",
-	"last_evaluated_date", "created", "criticality_label", "criticality_value", "evidence", "cause_of_failure", "extra",
-	"fail_value"}
 
 // createStaging makes the connection's staging table (each connection has
 // its own temporary one, emptied at every commit).
@@ -103,7 +94,17 @@ SELECT count(*) FROM up`
 const countsSQL = `, dh AS (
 	SELECT policy_id, host_id, sum(passed) AS p, sum(failed) AS f, sum(errors) AS e, sum(stale) AS s FROM d
 	GROUP BY policy_id, host_id HAVING sum(passed) <> 0 OR sum(failed) <> 0 OR sum(errors) <> 0 OR sum(stale) <> 0
-), ch AS (
+)` + hostCountsSQL + `, dc AS (
+	SELECT policy_id, control_id, technology_id, sum(passed) AS p, sum(failed) AS f, sum(errors) AS e, sum(stale) AS s
+	FROM d GROUP BY policy_id, control_id, technology_id
+	HAVING sum(passed) <> 0 OR sum(failed) <> 0 OR sum(errors) <> 0 OR sum(stale) <> 0
+)` + controlCountsSQL
+
+// hostCountsSQL adds the deltas per policy and host dh (policy_id,
+// host_id, p, f, e, s) to counts_host, and moves counts_policy and
+// current_hosts by the hosts that gained or lost their last current
+// posture.
+const hostCountsSQL = `, ch AS (
 	INSERT INTO counts_host AS c (policy_id, host_id, passed, failed, errors, stale)
 	SELECT policy_id, host_id, p, f, e, s FROM dh ORDER BY policy_id, host_id
 	ON CONFLICT (policy_id, host_id) DO UPDATE SET passed = c.passed + excluded.passed, failed = c.failed + excluded.failed,
@@ -120,12 +121,13 @@ const countsSQL = `, dh AS (
 	INSERT INTO current_hosts AS c (host_id, policies)
 	SELECT host_id, sum(n) FROM moved GROUP BY host_id HAVING sum(n) <> 0 ORDER BY host_id
 	ON CONFLICT (host_id) DO UPDATE SET policies = c.policies + excluded.policies
-), cc AS (
+)`
+
+// controlCountsSQL adds the deltas per policy, control and technology dc
+// (policy_id, control_id, technology_id, p, f, e, s) to counts_control.
+const controlCountsSQL = `, cc AS (
 	INSERT INTO counts_control AS c (policy_id, control_id, technology_id, passed, failed, errors, stale)
-	SELECT policy_id, control_id, technology_id, sum(passed), sum(failed), sum(errors), sum(stale) FROM d
-	GROUP BY policy_id, control_id, technology_id
-	HAVING sum(passed) <> 0 OR sum(failed) <> 0 OR sum(errors) <> 0 OR sum(stale) <> 0
-	ORDER BY policy_id, control_id, technology_id
+	SELECT policy_id, control_id, technology_id, p, f, e, s FROM dc ORDER BY policy_id, control_id, technology_id
 	ON CONFLICT (policy_id, control_id, technology_id) DO UPDATE SET passed = c.passed + excluded.passed,
 		failed = c.failed + excluded.failed, errors = c.errors + excluded.errors, stale = c.stale + excluded.stale
 )`
@@ -168,7 +170,7 @@ func (s *Store) writeOnce(ctx context.Context, b *store.Batch) error {
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if len(b.Postures) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pcsync_stage"}, stageColumns, &postureRows{ps: b.Postures, i: -1}); err != nil {
+			if err := copyPostures(ctx, tx, "pcsync_stage", b.Postures, b.RunID); err != nil {
 				return fmt.Errorf("copy %d postures: %w", len(b.Postures), err)
 			}
 		}
@@ -244,36 +246,6 @@ func queueBatchRecords(batch *pgx.Batch, b *store.Batch) {
 				d.PolicyID, d.Whole)
 		}
 	}
-}
-
-// postureRows feeds a batch's records to COPY.
-type postureRows struct {
-	ps     []compliance.Posture
-	i      int
-	row    [22]any
-	values store.FailingValues
-}
-
-func (r *postureRows) Next() bool { r.i++; return r.i < len(r.ps) }
-func (r *postureRows) Err() error { return nil }
-
-func (r *postureRows) Values() ([]any, error) {
-	p := &r.ps[r.i]
-	r.row = [22]any{int64(r.i), p.ID, p.PolicyID, p.Host.ID, p.ControlID, p.TechnologyID, p.Instance, ns(string(p.Status)),
-		ns(string(p.PreviousStatus)), nt(p.FirstFailDate), nt(p.LastFailDate), nt(p.FirstPassDate), nt(p.LastPassDate),
-		nt(p.PostureModifiedDate), nt(p.LastEvaluatedDate), nt(p.Created), ns(p.Criticality.Label), p.Criticality.Value,
-		nj(p.Evidence), nj(p.CauseOfFailure), nj(p.Extra), r.failValue(p)}
-	return r.row[:], nil
-}
-
-// failValue is what a failing posture found instead of the expected value
-// (store.FailingValues.Kept), kept in postures_failing for the control
-// page's groups; NULL where Kept says so.
-func (r *postureRows) failValue(p *compliance.Posture) any {
-	if v, ok := r.values.Kept(p); ok {
-		return v
-	}
-	return nil
 }
 
 // ns is a text value: "" is NULL, as the SQLite store stores it.
