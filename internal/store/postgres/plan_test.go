@@ -7,6 +7,7 @@ import (
 	"pcsync/internal/compliance"
 	"pcsync/internal/store"
 	"pcsync/internal/store/pgtest"
+	"pcsync/internal/store/storetest"
 )
 
 // Every posture list seeks its index to the page's position, the id
@@ -94,4 +95,41 @@ func explain(t *testing.T, st *Store, q string, args ...any) []string {
 		t.Fatal(err)
 	}
 	return plan
+}
+
+// TestFirstLoadLeavesTheTableVisible: a first load ends with every page of
+// the postures marked all-visible (it vacuums, after a synchronous commit:
+// the load's commits are asynchronous), so that the server's index-only
+// scans (the control page's failing values) do not fetch each row from
+// the table until autovacuum comes by. Without the VACUUM, or with it
+// right after the asynchronous commits, no page is.
+func TestFirstLoadLeavesTheTableVisible(t *testing.T) {
+	ctx := t.Context()
+	st, err := Open(ctx, pgtest.New(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.BeginLoad(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ps := make([]compliance.Posture, 3000)
+	for i := range ps {
+		ps[i] = storetest.Sample(int64(i + 1))
+		ps[i].Host.ID, ps[i].ControlID = int64(i/30+1), int64(i%30+1)
+	}
+	if err := st.Write(ctx, &store.Batch{RunID: 1, Postures: ps}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EndLoad(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var pages, visible int64
+	if err := st.pool.QueryRow(ctx, `SELECT relpages, relallvisible FROM pg_class
+		WHERE oid = 'postures'::regclass`).Scan(&pages, &visible); err != nil {
+		t.Fatal(err)
+	}
+	if pages == 0 || visible != pages {
+		t.Errorf("after a first load %d of the postures' %d pages are all-visible, want all", visible, pages)
+	}
 }
