@@ -126,8 +126,15 @@ func benchServeRun(ctx context.Context, ios IOStreams, o *benchServeOptions) err
 	rssBefore := rssKiB(pid, "VmRSS")
 	var syncer *exec.Cmd
 	if o.syncWhile {
-		syncer = benchServeSync(ctx, exe, emuURL, db, true)
-		time.Sleep(2 * time.Second) // into its posture streams
+		var writing <-chan struct{}
+		syncer, writing = benchServeWritingSync(ctx, exe, emuURL, db)
+		select { // the load starts once the sync writes postures, not while it plans
+		case <-writing:
+		case <-time.After(2 * time.Minute):
+			_ = syncer.Process.Kill()
+			_ = syncer.Wait()
+			return errors.New("the sync wrote no postures within 2 minutes")
+		}
 	}
 	lat, failures := loadRoutes(srvURL, urls, o.requests, o.clients)
 	if syncer != nil {
@@ -228,6 +235,36 @@ func benchServeSync(ctx context.Context, exe, url, db string, full bool) *exec.C
 	cmd.Env = append(os.Environ(), "QUALYS_USERNAME=pcsync", "QUALYS_PASSWORD=emulator")
 	_ = cmd.Start()
 	return cmd
+}
+
+// benchServeWritingSync starts a full sync of the bench estate into db and
+// returns with it a channel closed when it commits its first postures (its
+// debug log says so): the requests must meet a sync that writes, and its
+// plan (the policies' hosts recorded first) takes a time of its own.
+func benchServeWritingSync(ctx context.Context, exe, url, db string) (*exec.Cmd, <-chan struct{}) {
+	cmd := exec.CommandContext(ctx, exe, "sync", "--gateway", url, "--db", db, "--log-level", "debug", "--full")
+	cmd.Env = append(os.Environ(), "QUALYS_USERNAME=pcsync", "QUALYS_PASSWORD=emulator")
+	writing := make(chan struct{})
+	logs, err := cmd.StderrPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		close(writing) // nothing to wait for: the load runs without a writer
+		return nil, writing
+	}
+	go func() {
+		sc := bufio.NewScanner(logs)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		once := sync.OnceFunc(func() { close(writing) })
+		defer once()
+		for sc.Scan() { // read to the end: a child whose log is not read blocks
+			if strings.Contains(sc.Text(), "transaction committed") {
+				once()
+			}
+		}
+	}()
+	return cmd, writing
 }
 
 // benchURLs are every API call and page, with ids taken from the API.
