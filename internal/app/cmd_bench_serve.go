@@ -106,7 +106,7 @@ func benchServeRun(ctx context.Context, ios IOStreams, o *benchServeOptions) err
 	if !benchServeBuilt(ctx, db) {
 		fmt.Fprintf(ios.Out, "building %s: a sync of %d records (once)\n", store.RedactDSN(db), o.records)
 		start := time.Now()
-		if err := benchServeSync(ctx, exe, emuURL, db, false).Wait(); err != nil {
+		if err := benchServeSync(ctx, exe, emuURL, db, "--log-level", "error").Run(); err != nil {
 			return fmt.Errorf("build the database: %w", err)
 		}
 		fmt.Fprintf(ios.Out, "built in %s\n", time.Since(start).Round(time.Second))
@@ -225,15 +225,10 @@ func rssKiB(pid int, field string) int64 {
 	return 0
 }
 
-// benchServeSync starts a sync of the bench estate into db.
-func benchServeSync(ctx context.Context, exe, url, db string, full bool) *exec.Cmd {
-	args := []string{"sync", "--gateway", url, "--db", db, "--log-level", "error"}
-	if full {
-		args = append(args, "--full")
-	}
-	cmd := exec.CommandContext(ctx, exe, args...)
+// benchServeSync is a sync of the bench estate into db, with args added.
+func benchServeSync(ctx context.Context, exe, url, db string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, exe, append([]string{"sync", "--gateway", url, "--db", db}, args...)...)
 	cmd.Env = append(os.Environ(), "QUALYS_USERNAME=pcsync", "QUALYS_PASSWORD=emulator")
-	_ = cmd.Start()
 	return cmd
 }
 
@@ -242,8 +237,7 @@ func benchServeSync(ctx context.Context, exe, url, db string, full bool) *exec.C
 // debug log says so): the requests must meet a sync that writes, and its
 // plan (the policies' hosts recorded first) takes a time of its own.
 func benchServeWritingSync(ctx context.Context, exe, url, db string) (*exec.Cmd, <-chan struct{}) {
-	cmd := exec.CommandContext(ctx, exe, "sync", "--gateway", url, "--db", db, "--log-level", "debug", "--full")
-	cmd.Env = append(os.Environ(), "QUALYS_USERNAME=pcsync", "QUALYS_PASSWORD=emulator")
+	cmd := benchServeSync(ctx, exe, url, db, "--log-level", "debug", "--full")
 	writing := make(chan struct{})
 	logs, err := cmd.StderrPipe()
 	if err == nil {

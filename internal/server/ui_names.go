@@ -55,7 +55,8 @@ func nameRows[T any](known map[int64]string, rows []T, key func(*T) (int64, *str
 	read func([]int64) (map[int64]string, error)) {
 	var missing []int64
 	for i := range rows {
-		if id, _ := key(&rows[i]); !hasKey(known, id) {
+		id, _ := key(&rows[i])
+		if _, ok := known[id]; !ok {
 			missing = append(missing, id)
 			known[id] = "" // unknown, unless read below
 		}
@@ -69,11 +70,6 @@ func nameRows[T any](known map[int64]string, rows []T, key func(*T) (int64, *str
 		id, name := key(&rows[i])
 		*name = known[id]
 	}
-}
-
-func hasKey(m map[int64]string, k int64) bool {
-	_, ok := m[k]
-	return ok
 }
 
 // policyOptions are the options of a policy filter: every policy, by id.

@@ -55,10 +55,10 @@ func indexNames() []string {
 
 // EndLoad builds the indexes BeginLoad dropped, unless ctx is done (the
 // next run's BeginLoad then finds them missing and builds them), then
-// vacuums and analyzes the postures. They are
-// built by as many connections at once as there are writers (the largest
-// first): one build sorts on one core, and building them one after the
-// other left the other core idle (BENCHMARKS.md, issue 15).
+// vacuums and analyzes the postures. The indexes are built by as many
+// connections at once as there are writers (the largest first): one build
+// sorts on one core, and building them one after the other left the other
+// core idle (BENCHMARKS.md, issue 15).
 func (s *Store) EndLoad(ctx context.Context) error {
 	s.mu.Lock()
 	bulk := s.bulk
