@@ -49,7 +49,8 @@ func column(t *testing.T, header []string, name string) int {
 
 // TestValueGroupsListTheirHosts checks the control page's groups of
 // failing hosts: together they hold every failing posture of the control
-// (by SQL), and each group's link lists exactly its hosts and postures.
+// (by SQL), and each group's link lists exactly its hosts and postures,
+// the oldest of whose first failures is the group's oldest failure.
 func TestValueGroupsListTheirHosts(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
@@ -62,7 +63,7 @@ func TestValueGroupsListTheirHosts(t *testing.T) {
 	for _, c := range controls {
 		id, failed := c[0].(int64), c[1].(int64)
 		head, groups := pageCSV(t, fmt.Sprintf("%s/controls/%d?csv=values", ts.URL, id))
-		vi, hi, pi := column(t, head, "value"), column(t, head, "hosts"), column(t, head, "postures")
+		vi, hi, pi, oi := column(t, head, "value"), column(t, head, "hosts"), column(t, head, "postures"), column(t, head, "oldest_failure")
 		var total int64
 		for _, g := range groups {
 			var hosts, postures int64
@@ -70,10 +71,16 @@ func TestValueGroupsListTheirHosts(t *testing.T) {
 			fmt.Sscan(g[pi], &postures)
 			total += postures
 			fhead, rows := pageCSV(t, fmt.Sprintf("%s/controls/%d?value=%s&csv=failing", ts.URL, id, url.QueryEscape(g[vi])))
-			hcol := column(t, fhead, "host_id")
-			distinct := map[string]bool{}
+			hcol, fcol := column(t, fhead, "host_id"), column(t, fhead, "first_fail_date")
+			distinct, oldest := map[string]bool{}, ""
 			for _, r := range rows {
 				distinct[r[hcol]] = true
+				if f := r[fcol]; f != "" && (oldest == "" || f < oldest) {
+					oldest = f
+				}
+			}
+			if oldest != g[oi] {
+				t.Errorf("control %d, value %q: the group's oldest failure is %q, its list's %q", id, g[vi], g[oi], oldest)
 			}
 			if int64(len(rows)) != postures || int64(len(distinct)) != hosts {
 				t.Errorf("control %d, value %q: the group says %d hosts, %d postures; its list has %d hosts, %d postures",

@@ -87,15 +87,22 @@ func joinValues(vs []*fastjson.Value) string {
 
 // ValueGroups groups failing postures, given one by one to Add, by
 // FailingValue: an implementation's FailingValues streams the postures
-// and lets this do the grouping, the same for every store.
+// and lets this do the grouping, the same for every store. A control's
+// page groups thousands of postures per request, so adding one allocates
+// nothing once its group exists: hosts are counted from a list, not a set
+// (a store streams one policy's rows by host, so a repeat is the last one
+// added, and the lists of rows across policies are sorted once, in Top).
 type ValueGroups struct {
-	groups map[string]*valueGroup
+	index  map[string]int
+	groups []valueGroup
 	parser fastjson.Parser
 }
 
 type valueGroup struct {
 	ValueGroup
-	hosts map[int64]struct{}
+	hosts  []int64 // no host twice in a row
+	sorted bool    // hosts is in ascending order (so distinct)
+	oldest []byte  // OldestFailure in compliance.DateLayout, when it came as text
 }
 
 // Add counts one failing posture of host, failing since firstFail, by the
@@ -106,25 +113,74 @@ func (g *ValueGroups) Add(host int64, firstFail time.Time, cause, evidence []byt
 
 // AddValue counts one failing posture of host whose FailingValue is known.
 func (g *ValueGroups) AddValue(host int64, firstFail time.Time, v string) {
-	if g.groups == nil {
-		g.groups = map[string]*valueGroup{}
-	}
-	vg, ok := g.groups[v]
-	if !ok {
-		vg = &valueGroup{ValueGroup: ValueGroup{Value: v}, hosts: map[int64]struct{}{}}
-		g.groups[v] = vg
-	}
-	vg.hosts[host] = struct{}{}
-	vg.Postures++
+	vg := g.group([]byte(v))
+	vg.addHost(host)
 	if !firstFail.IsZero() && (vg.OldestFailure.IsZero() || firstFail.Before(vg.OldestFailure)) {
-		vg.OldestFailure = firstFail
+		vg.OldestFailure, vg.oldest = firstFail, nil
 	}
+}
+
+// AddText is AddValue for a value and a first failure date as a store
+// keeps them in text (the date in compliance.DateLayout, or "" for none);
+// neither is copied, and the date is read only when it may be its group's
+// oldest.
+func (g *ValueGroups) AddText(host int64, firstFail, v []byte) {
+	vg := g.group(v)
+	vg.addHost(host)
+	if len(firstFail) == 0 {
+		return
+	}
+	if vg.oldest != nil && len(firstFail) == len(compliance.DateLayout) && string(firstFail) >= string(vg.oldest) {
+		return // DateLayout's text sorts as its time does
+	}
+	t, ok := compliance.ParseDate(firstFail)
+	if !ok {
+		t, _ = time.Parse(time.RFC3339Nano, string(firstFail))
+		t = t.UTC()
+	}
+	if t.IsZero() || !vg.OldestFailure.IsZero() && !t.Before(vg.OldestFailure) {
+		return
+	}
+	vg.OldestFailure, vg.oldest = t, nil
+	if ok {
+		vg.oldest = append(vg.oldest[:0:0], firstFail...)
+	}
+}
+
+// group is v's group, made on first sight.
+func (g *ValueGroups) group(v []byte) *valueGroup {
+	if i, ok := g.index[string(v)]; ok {
+		return &g.groups[i]
+	}
+	if g.index == nil {
+		g.index = map[string]int{}
+	}
+	g.index[string(v)] = len(g.groups)
+	g.groups = append(g.groups, valueGroup{ValueGroup: ValueGroup{Value: string(v)}, sorted: true})
+	return &g.groups[len(g.groups)-1]
+}
+
+func (vg *valueGroup) addHost(host int64) {
+	vg.Postures++
+	if n := len(vg.hosts); n > 0 {
+		last := vg.hosts[n-1]
+		if last == host {
+			return
+		}
+		vg.sorted = vg.sorted && last < host
+	}
+	vg.hosts = append(vg.hosts, host)
 }
 
 // Top returns at most limit groups, most hosts first (then by value).
 func (g *ValueGroups) Top(limit int) []ValueGroup {
 	out := make([]ValueGroup, 0, len(g.groups))
-	for _, vg := range g.groups {
+	for i := range g.groups {
+		vg := &g.groups[i]
+		if !vg.sorted {
+			slices.Sort(vg.hosts)
+			vg.hosts = slices.Compact(vg.hosts)
+		}
 		vg.Hosts = int64(len(vg.hosts))
 		out = append(out, vg.ValueGroup)
 	}

@@ -155,7 +155,7 @@ func (s *Store) FailingValues(ctx context.Context, controlID, policyID int64, li
 				missing++
 				return nil
 			}
-			g.AddValue(st.ColumnInt64(0), date(st, 1), st.ColumnText(2))
+			g.AddText(st.ColumnInt64(0), st.ColumnRawText(1), st.ColumnRawText(2))
 			return nil
 		}, controlID, policyID)
 	if err != nil || missing == 0 {
