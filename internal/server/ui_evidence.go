@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html/template"
+	"strconv"
 	"strings"
 
 	"pcsync/internal/store"
@@ -27,6 +29,85 @@ type evidence struct {
 	// ExpectedText is what the policy expects of the posture's technology,
 	// shown when the evidence does not say.
 	ExpectedText string
+}
+
+// valuesShown is how many of a list of values a cell shows before the
+// rest, folded under "N more".
+const valuesShown = 3
+
+// Cell is the evidence as the cell of a table: the expected and current
+// values side by side, else the evidence's own JSON, else a note that none
+// was synced. CauseCell is the cause of failure's cell: the missing and
+// the unexpected values. Both are written in Go, as figcells is: the
+// control page has a row for each of 50 failing postures, and the
+// template's calls through reflection for their values were a third of
+// the page's CPU.
+func (e *evidence) Cell() template.HTML {
+	var b strings.Builder
+	switch {
+	case e.Expected != nil || e.Current != nil || e.ExpectedText != "":
+		b.WriteString(`<div class="evidence"><div class="exp"><h4>Expected</h4>`)
+		if e.Expected != nil {
+			writeValues(&b, e.Expected)
+		} else {
+			b.WriteString("<code>")
+			b.WriteString(template.HTMLEscapeString(e.ExpectedText))
+			b.WriteString("</code>")
+		}
+		b.WriteString(`</div><div class="cur"><h4>Current</h4>`)
+		switch {
+		case e.Current != nil:
+			writeValues(&b, e.Current)
+		case e.Unexpected != nil:
+			writeValues(&b, e.Unexpected)
+		default:
+			b.WriteString(`<span class="muted">no evidence synced</span>`)
+		}
+		b.WriteString("</div></div>")
+	case e.Raw != "":
+		b.WriteString("<pre>")
+		b.WriteString(template.HTMLEscapeString(e.Raw))
+		b.WriteString("</pre>")
+	default:
+		b.WriteString(`<span class="muted">no evidence synced</span>`)
+	}
+	return template.HTML(b.String())
+}
+
+// CauseCell: see Cell.
+func (e *evidence) CauseCell() template.HTML {
+	var b strings.Builder
+	if e.Missing != nil {
+		b.WriteString("<strong>missing</strong>")
+		writeValues(&b, e.Missing)
+	}
+	if e.Unexpected != nil {
+		b.WriteString("<strong>unexpected</strong>")
+		writeValues(&b, e.Unexpected)
+	}
+	return template.HTML(b.String())
+}
+
+// writeValues writes values as a list of the first valuesShown, and the
+// rest folded under "N more".
+func writeValues(b *strings.Builder, vs []string) {
+	list := func(vs []string) {
+		b.WriteString("<ul>")
+		for _, v := range vs {
+			b.WriteString("<li><code>")
+			b.WriteString(template.HTMLEscapeString(v))
+			b.WriteString("</code></li>")
+		}
+		b.WriteString("</ul>")
+	}
+	list(vs[:min(valuesShown, len(vs))])
+	if rest := vs[min(valuesShown, len(vs)):]; len(rest) > 0 {
+		b.WriteString("<details><summary>")
+		b.WriteString(strconv.Itoa(len(rest)))
+		b.WriteString(" more</summary>")
+		list(rest)
+		b.WriteString("</details>")
+	}
 }
 
 // failures reads a page of the failing postures f lists. With value, only

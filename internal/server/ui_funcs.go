@@ -37,8 +37,6 @@ var funcs = template.FuncMap{
 	"bytes":         bytesText,
 	"every":         every,
 	"dict":          dict,
-	"head":          func(ss []string, n int) []string { return ss[:min(n, len(ss))] },
-	"rest":          func(ss []string, n int) []string { return ss[min(n, len(ss)):] },
 	"pager":         func(u *url.URL, next string) pager { return pager{URL: u, Next: next} },
 	"option": func(value, current any, label string) option {
 		return option{Value: fmt.Sprint(value), Label: label, Selected: fmt.Sprint(value) == fmt.Sprint(current)}

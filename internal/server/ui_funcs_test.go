@@ -43,3 +43,32 @@ func TestChartRangeHoldsEveryPoint(t *testing.T) {
 		t.Errorf("one point's chart: %s", svg)
 	}
 }
+
+// TestEvidenceCells checks the control page's evidence and cause cells:
+// expected beside current, values escaped, those past the third folded
+// under "N more", and the fallbacks when the evidence has another shape
+// or none.
+func TestEvidenceCells(t *testing.T) {
+	t.Parallel()
+	ev := readEvidence([]byte(`{"expectedValues":["PASS_MAX_DAYS 90"],"currentValues":["a<b","x & y",1,true,null,"e","f"]}`),
+		[]byte(`{"missing":["PASS_MAX_DAYS 90"],"unexpected":["\"quoted\""]}`))
+	for _, c := range []struct{ got, want string }{
+		{string(ev.Cell()), `<div class="evidence"><div class="exp"><h4>Expected</h4><ul><li><code>PASS_MAX_DAYS 90</code></li></ul></div>` +
+			`<div class="cur"><h4>Current</h4><ul><li><code>a&lt;b</code></li><li><code>x &amp; y</code></li><li><code>1</code></li></ul>` +
+			`<details><summary>3 more</summary><ul><li><code>1</code></li><li><code>e</code></li><li><code>f</code></li></ul></details></div></div>`},
+		{string(ev.CauseCell()), `<strong>missing</strong><ul><li><code>PASS_MAX_DAYS 90</code></li></ul>` +
+			`<strong>unexpected</strong><ul><li><code>&#34;quoted&#34;</code></li></ul>`},
+		{string((&evidence{ExpectedText: "<= 90", Unexpected: []string{"99999"}}).Cell()),
+			`<div class="evidence"><div class="exp"><h4>Expected</h4><code>&lt;= 90</code></div>` +
+				`<div class="cur"><h4>Current</h4><ul><li><code>99999</code></li></ul></div></div>`},
+		{string((&evidence{ExpectedText: "90"}).Cell()), `<div class="evidence"><div class="exp"><h4>Expected</h4><code>90</code></div>` +
+			`<div class="cur"><h4>Current</h4><span class="muted">no evidence synced</span></div></div>`},
+		{string((&evidence{Raw: `{"k":"<v>"}`}).Cell()), `<pre>{&#34;k&#34;:&#34;&lt;v&gt;&#34;}</pre>`},
+		{string((&evidence{}).Cell()), `<span class="muted">no evidence synced</span>`},
+		{string((&evidence{}).CauseCell()), ``},
+	} {
+		if c.got != c.want {
+			t.Errorf("got  %s\nwant %s", c.got, c.want)
+		}
+	}
+}
