@@ -235,9 +235,12 @@ func benchServeSync(ctx context.Context, exe, url, db string, args ...string) *e
 // benchServeWritingSync starts a full sync of the bench estate into db and
 // returns with it a channel closed when it commits its first postures (its
 // debug log says so): the requests must meet a sync that writes, and its
-// plan (the policies' hosts recorded first) takes a time of its own.
+// plan (the policies' hosts recorded first) takes a time of its own. The
+// sync is stopped at the end of the load, so it starts afresh each time
+// (--restart): resumed, each bench would meet a later part of one run
+// (its last policies, then its stale marks) and the runs would not compare.
 func benchServeWritingSync(ctx context.Context, exe, url, db string) (*exec.Cmd, <-chan struct{}) {
-	cmd := benchServeSync(ctx, exe, url, db, "--log-level", "debug", "--full")
+	cmd := benchServeSync(ctx, exe, url, db, "--log-level", "debug", "--full", "--restart")
 	writing := make(chan struct{})
 	logs, err := cmd.StderrPipe()
 	if err == nil {
