@@ -46,3 +46,20 @@ func TestLoginRedirectsOnlyToThisServer(t *testing.T) {
 		t.Errorf("next /policies/1?status=Failed: redirected to %q", loc)
 	}
 }
+
+// The scheme of an Authorization header is case-insensitive (RFC 9110
+// 11.1): a client that sends "bearer TOKEN" is let in, a wrong token is not.
+func TestBearerSchemeIgnoresCase(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, testDB(t), server.Options{Token: "s3cret-token"})
+	for _, h := range []string{"bearer s3cret-token", "BEARER s3cret-token", "Bearer  s3cret-token"} {
+		if code, body := get(t, ts.URL+"/api/v1/summary", "Authorization", h); code != http.StatusOK {
+			t.Errorf("Authorization: %s: %d %.80s", h, code, body)
+		}
+	}
+	for _, h := range []string{"bearer wrong", "Basic s3cret-token", "Bearers3cret-token"} {
+		if code, _ := get(t, ts.URL+"/api/v1/summary", "Authorization", h); code != http.StatusUnauthorized {
+			t.Errorf("Authorization: %s: %d, want 401", h, code)
+		}
+	}
+}
