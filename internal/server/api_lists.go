@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -45,7 +46,38 @@ func (s *Server) runsList() list {
 
 func (s *Server) changesList() list {
 	return listOf([]string{"from", "to", "status"}, changeRow,
-		func(r *http.Request, q *query) (store.ChangeFilter, error) { return changeFilter(r, s.rd, q) }, s.rd.ListChanges)
+		func(r *http.Request, q *query) (store.ChangeFilter, error) { return changeFilter(r, s.rd, q) }, s.listChanges)
+}
+
+// listChanges reads a page of the change list of f (its runs those of the
+// cursor, see changeFilter) and makes the next page's cursor.
+func (s *Server) listChanges(ctx context.Context, f store.ChangeFilter, page store.Page, fn func(*compliance.StatusChange) error) (string, error) {
+	if page.After != "" {
+		_, _, page.After, _ = splitChangesCursor(page.After) // checked by changeFilter
+	}
+	next, err := s.rd.ListChanges(ctx, f, page, fn)
+	if next != "" {
+		next = fmt.Sprintf("%d.%d.%s", f.From, f.To, next)
+	}
+	return next, err
+}
+
+// splitChangesCursor reads a cursor of the change list: the runs it
+// compares, then the store's cursor. The runs are in it so that a walk of
+// the default (the last two finished runs) keeps to the runs of its first
+// page when a sync finishes another run meanwhile.
+func splitChangesCursor(c string) (from, to int64, rest string, err error) {
+	parts := strings.SplitN(c, ".", 3)
+	if len(parts) == 3 {
+		from, err = strconv.ParseInt(parts[0], 10, 64)
+		if err == nil {
+			to, err = strconv.ParseInt(parts[1], 10, 64)
+		}
+		if err == nil && from >= 0 && to >= 0 && parts[2] != "" {
+			return from, to, parts[2], nil
+		}
+	}
+	return 0, 0, "", store.ErrBadCursor
 }
 
 func (s *Server) trendList() list {
@@ -201,20 +233,32 @@ func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilte
 		return f, err
 	}
 	from, to := q.Get("from"), q.Get("to")
-	if from == "" || to == "" {
+	var given store.ChangeFilter
+	if given.From, err = q.id("from"); err != nil {
+		return f, err
+	}
+	if given.To, err = q.id("to"); err != nil {
+		return f, err
+	}
+	switch {
+	case q.Get("cursor") != "": // the runs of the walk's first page
+		if f.From, f.To, _, err = splitChangesCursor(q.Get("cursor")); err != nil {
+			return f, err
+		}
+		if from != "" && given.From != f.From || to != "" && given.To != f.To {
+			return f, &paramError{Param: "cursor", Msg: "a cursor of other runs than from and to"}
+		}
+		return f, nil
+	case from == "" || to == "":
 		if f.From, f.To, err = lastTwoRuns(r, rd); err != nil {
 			return f, err
 		}
 	}
 	if from != "" {
-		if f.From, err = q.id("from"); err != nil {
-			return f, err
-		}
+		f.From = given.From
 	}
 	if to != "" {
-		if f.To, err = q.id("to"); err != nil {
-			return f, err
-		}
+		f.To = given.To
 	}
 	if f.To != 0 && f.From >= f.To {
 		return f, &paramError{Param: "from", Msg: "must be a run before to"}

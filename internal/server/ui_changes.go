@@ -36,7 +36,7 @@ func (s *Server) uiChanges(w http.ResponseWriter, r *http.Request) {
 	err = first(
 		func() (err error) {
 			if v.Filter.To != 0 {
-				v.Next, err = s.rd.ListChanges(ctx, v.Filter, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, appendTo(&chs))
+				v.Next, err = s.listChanges(ctx, v.Filter, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, appendTo(&chs))
 			}
 			return
 		},

@@ -2,6 +2,7 @@ package store
 
 import (
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -51,9 +52,25 @@ func ParseDSN(s string) (DSN, error) {
 		return DSN{Driver: DriverSQLite, Path: rest}, nil
 	case strings.Contains(s, "://"):
 		return DSN{}, &DSNError{DSN: RedactDSN(s), Msg: "unknown kind of database: use a file path, sqlite:PATH or postgres://..."}
+	case keywordValue(s):
+		return DSN{}, &DSNError{DSN: redactKeywords(s), Msg: "a PostgreSQL connection string in keyword=value form: write it as " +
+			"postgres://user@host:port/dbname?sslmode=... (the password in PGPASSWORD or ~/.pgpass)"}
 	}
 	return DSN{Driver: DriverSQLite, Path: s}, nil
 }
+
+// libpqKeyword is a keyword of a libpq keyword=value connection string
+// (which, taken for a SQLite path, would name a file after the password),
+// and libpqPassword its password, quoted or not.
+var (
+	libpqKeyword  = regexp.MustCompile(`(?i)(^|\s)(host|hostaddr|port|dbname|user|password|passfile|sslmode|service)\s*=`)
+	libpqPassword = regexp.MustCompile(`(?i)((^|\s)password\s*=\s*)('(\\.|[^'\\])*'|\S*)`)
+)
+
+func keywordValue(s string) bool { return libpqKeyword.MatchString(s) }
+
+// redactKeywords is a keyword=value string with its password replaced.
+func redactKeywords(s string) string { return libpqPassword.ReplaceAllString(s, "${1}xxxxx") }
 
 func hasScheme(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)

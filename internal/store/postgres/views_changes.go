@@ -30,6 +30,9 @@ func (s *Store) ListChanges(ctx context.Context, f store.ChangeFilter, page stor
 	}
 	rank, after := 0, lo-1
 	if ok {
+		if c[0] < 0 || c[0] >= int64(len(changeOrder)) { // edited: no such rank
+			return "", store.ErrBadCursor
+		}
 		rank, after = int(c[0]), c[1]
 	}
 	pg := &pager{page: page}
@@ -69,6 +72,9 @@ func (s *Store) ListExceptions(ctx context.Context, page store.Page, fn func(*st
 		FROM exceptions e JOIN postures p ON p.policy_id = e.policy_id AND p.id = e.posture_id`
 	first := 0
 	if ok {
+		if c[0] != 0 && c[0] != 1 { // edited: no such phase
+			return "", store.ErrBadCursor
+		}
 		first = int(c[0])
 	}
 	pg := &pager{page: page}

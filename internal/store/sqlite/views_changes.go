@@ -30,6 +30,9 @@ func (s *Store) ListChanges(ctx context.Context, f store.ChangeFilter, page stor
 	}
 	rank, after := 0, lo-1
 	if ok {
+		if c.Ints[0] < 0 || c.Ints[0] >= int64(len(changeOrder)) { // edited: no such rank
+			return "", store.ErrBadCursor
+		}
 		rank, after = int(c.Ints[0]), c.Ints[1]
 	}
 	pg := &pager{page: page}
@@ -85,6 +88,9 @@ func (s *Store) ListExceptions(ctx context.Context, page store.Page, fn func(*st
 	}
 	first := 0
 	if ok {
+		if c.Ints[0] < 0 || c.Ints[0] >= int64(len(phases)) { // edited: no such phase
+			return "", store.ErrBadCursor
+		}
 		first = int(c.Ints[0])
 	}
 	pg := &pager{page: page}
