@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -85,6 +87,12 @@ func serveRun(cmd *cobra.Command, io IOStreams, o *serveOptions) error {
 	log := newLogger(io, cfg.Log, false)
 	for _, w := range cfg.Warnings() {
 		io.warn(w)
+	}
+	if strings.ContainsFunc(cfg.Serve.Token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		// the token is compared as sent, after a header's spaces are trimmed:
+		// one of spaces would let the server listen and no one log in
+		return usageErr("the serve token (PCSYNC_SERVE_TOKEN or serve.token) has a space or a control character: " +
+			"use printable characters only, e.g. the output of `openssl rand -hex 32`")
 	}
 	if err := checkListen(cfg.Serve.Listen, cfg.Serve.Token != ""); err != nil {
 		return err

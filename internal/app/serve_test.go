@@ -64,6 +64,13 @@ func TestServeRefusesToListenBeyondLoopbackWithoutAToken(t *testing.T) {
 			t.Errorf("--listen %s without a token: exit %d, %q; want exit 2 naming PCSYNC_SERVE_TOKEN", listen, code, errOut)
 		}
 	}
+	for _, tok := range []string{"   ", "a token", "token\n"} {
+		t.Setenv("PCSYNC_SERVE_TOKEN", tok)
+		code, _, errOut := run(t, "serve", "--db", db, "--listen", "0.0.0.0:0")
+		if code != ExitUsage || !strings.Contains(errOut, "space or a control character") {
+			t.Errorf("a token %q: exit %d, %q; want exit 2 saying what is wrong with it", tok, code, errOut)
+		}
+	}
 	t.Setenv("PCSYNC_SERVE_TOKEN", "a-token")
 	u := serveInProcess(t, "--db", db, "--listen", "0.0.0.0:0")
 	resp, err := http.Get(strings.Replace(u, "0.0.0.0", "127.0.0.1", 1) + "/api/v1/summary")
