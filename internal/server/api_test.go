@@ -438,6 +438,11 @@ func TestErrorsSayWhatWasWrong(t *testing.T) {
 				t.Errorf("%s: %d %s; want %d with a JSON error naming %q", tc.url, code, body, tc.code, tc.param)
 			}
 		}
+		// a choice error names the choices, and only them
+		_, body := get(t, ts.URL+"/api/v1/postures?status=Broken")
+		if !strings.Contains(string(body), "use one of Passed, Failed, Error") {
+			t.Errorf("status=Broken: %s; want the three statuses named", body)
+		}
 	})
 }
 

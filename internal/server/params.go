@@ -85,7 +85,11 @@ func (q *query) oneOf(name string, choices ...string) (string, error) {
 			return c, nil
 		}
 	}
-	return "", &paramError{Param: name, Msg: fmt.Sprintf("%q: use one of %s", v, strings.Join(choices, ", "))}
+	named := choices
+	if named[0] == "" { // absent is allowed, but not a choice to name
+		named = named[1:]
+	}
+	return "", &paramError{Param: name, Msg: fmt.Sprintf("%q: use one of %s", v, strings.Join(named, ", "))}
 }
 
 // status reads a posture status: Passed, Failed or Error (any case).
