@@ -177,7 +177,8 @@ func Load(path string) (Config, error) {
 			return c, err
 		}
 		fromFile = c.Qualys.Password != ""
-		if fi, err := os.Stat(path); err == nil && (fromFile || c.Serve.Token != "") && fi.Mode().Perm()&0o077 != 0 {
+		secret := fromFile || c.Serve.Token != "" || dsnHasPassword(c.DB)
+		if fi, err := os.Stat(path); err == nil && secret && fi.Mode().Perm()&0o077 != 0 {
 			c.warnings = append(c.warnings, fmt.Sprintf("the config file %s holds a password and can be read by others (mode %v): run chmod 600 %s",
 				path, fi.Mode().Perm(), path))
 		}
@@ -197,6 +198,21 @@ func Load(path string) (Config, error) {
 		c.Serve.Token = v
 	}
 	return c, nil
+}
+
+// dsnHasPassword reports whether a database URL carries a password (in
+// its user info or as a password parameter).
+func dsnHasPassword(db string) bool {
+	d, err := store.ParseDSN(db)
+	if err != nil || d.URL == "" {
+		return false
+	}
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		return true // unparsable: take no chance
+	}
+	_, ok := u.User.Password()
+	return ok || u.Query().Has("password")
 }
 
 // MaxFileBytes bounds a config file.

@@ -109,3 +109,31 @@ func TestWarningsForWeakSecurity(t *testing.T) {
 		t.Fatalf("warnings %q", w)
 	}
 }
+
+// TestADatabasePasswordInAConfigFileOthersCanRead: a password in the
+// database URL of a config file others can read draws the same warning as
+// a Qualys password, and a URL without one does not.
+func TestADatabasePasswordInAConfigFileOthersCanRead(t *testing.T) {
+	for _, c := range []struct {
+		db   string
+		warn bool
+	}{
+		{"postgres://pcsync:s3cret@127.0.0.1:5432/pc", true},
+		{"postgres://pcsync@127.0.0.1:5432/pc?sslmode=disable&password=s3cret", true},
+		{"postgres://pcsync@127.0.0.1:5432/pc?sslmode=disable", false},
+		{"/var/lib/pcsync/pcsync.db", false},
+	} {
+		path := filepath.Join(t.TempDir(), "pcsync.yaml")
+		if err := os.WriteFile(path, []byte("db: "+c.db+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := strings.Join(cfg.Warnings(), "\n")
+		if got := strings.Contains(w, "chmod 600 "+path); got != c.warn || strings.Contains(w, "s3cret") {
+			t.Errorf("db %s in a 0644 file: warnings %q; want a warning: %v, never the password", c.db, w, c.warn)
+		}
+	}
+}
