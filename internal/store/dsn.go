@@ -94,6 +94,12 @@ func RedactDSN(s string) string {
 		}
 		return s
 	}
+	if at, start := strings.LastIndex(s, "@"), strings.Index(s, "://")+3; u.User == nil && at > start &&
+		strings.Contains(s[start:at], ":") {
+		// "user:password@" that the parser did not read as user info (a
+		// password with an unescaped "/", "?" or "#"): hide all before the "@"
+		return s[:start] + "xxxxx" + s[at:]
+	}
 	q := u.Query()
 	if q.Has("password") {
 		q.Set("password", "xxxxx")
