@@ -80,6 +80,17 @@ func ParseDate(b []byte) (t time.Time, ok bool) {
 	return time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC), true
 }
 
+// ParseStoredDate reads a date as a store keeps it in text: DateLayout
+// (what pcsync writes), else RFC 3339 with any offset, in UTC; the zero
+// time for neither.
+func ParseStoredDate(b []byte) time.Time {
+	if t, ok := ParseDate(b); ok {
+		return t
+	}
+	t, _ := time.Parse(time.RFC3339Nano, string(b))
+	return t.UTC()
+}
+
 func digits(b []byte) (int, bool) {
 	n := 0
 	for _, c := range b {

@@ -121,28 +121,21 @@ func (g *ValueGroups) AddValue(host int64, firstFail time.Time, v string) {
 }
 
 // AddText is AddValue for a value and a first failure date as a store
-// keeps them in text (the date in compliance.DateLayout, or "" for none);
-// neither is copied, and the date is read only when it may be its group's
-// oldest.
+// keeps them in text (compliance.ParseStoredDate; "" for none); neither is
+// copied, and the date is read only when it may be its group's oldest.
 func (g *ValueGroups) AddText(host int64, firstFail, v []byte) {
 	vg := g.group(v)
 	vg.addHost(host)
-	if len(firstFail) == 0 {
-		return
-	}
-	if vg.oldest != nil && len(firstFail) == len(compliance.DateLayout) && string(firstFail) >= string(vg.oldest) {
+	dateLayout := len(firstFail) == len(compliance.DateLayout) // the one RFC 3339 form of that length
+	if len(firstFail) == 0 || dateLayout && vg.oldest != nil && string(firstFail) >= string(vg.oldest) {
 		return // DateLayout's text sorts as its time does
 	}
-	t, ok := compliance.ParseDate(firstFail)
-	if !ok {
-		t, _ = time.Parse(time.RFC3339Nano, string(firstFail))
-		t = t.UTC()
-	}
+	t := compliance.ParseStoredDate(firstFail)
 	if t.IsZero() || !vg.OldestFailure.IsZero() && !t.Before(vg.OldestFailure) {
 		return
 	}
 	vg.OldestFailure, vg.oldest = t, nil
-	if ok {
+	if dateLayout {
 		vg.oldest = append(vg.oldest[:0:0], firstFail...)
 	}
 }

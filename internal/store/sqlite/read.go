@@ -55,11 +55,7 @@ func date(st *sqlite3.Stmt, col int) time.Time {
 	if len(b) == 0 {
 		return time.Time{}
 	}
-	if t, ok := compliance.ParseDate(b); ok { // the layout pcsync writes
-		return t
-	}
-	t, _ := time.Parse(time.RFC3339Nano, string(b))
-	return t.UTC()
+	return compliance.ParseStoredDate(b)
 }
 
 // rawJSON copies a JSON column into buf (reusing it), or returns nil for NULL.
