@@ -87,18 +87,16 @@ func (d DSN) Redacted() string {
 // RedactDSN replaces any password in a database URL (its user info, or a
 // password parameter) with xxxxx; anything else is returned as it is.
 func RedactDSN(s string) string {
+	start, at := strings.Index(s, "://")+3, strings.LastIndex(s, "@")
+	hasAt := start >= 3 && at > start
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "" {
-		if i := strings.Index(s, "@"); i >= 0 && strings.Contains(s, "://") {
-			return s[:strings.Index(s, "://")+3] + "xxxxx" + s[i:] // unparsable: hide the user info whole
-		}
-		return s
-	}
-	if at, start := strings.LastIndex(s, "@"), strings.Index(s, "://")+3; u.User == nil && at > start &&
-		strings.Contains(s[start:at], ":") {
-		// "user:password@" that the parser did not read as user info (a
-		// password with an unescaped "/", "?" or "#"): hide all before the "@"
+	if hasAt && (err != nil || u.Scheme == "" || u.User == nil && strings.Contains(s[start:at], ":")) {
+		// unparsable, or a "user:password@" the parser did not read as user
+		// info (an unescaped "/", "?" or "#" in the password): hide it whole
 		return s[:start] + "xxxxx" + s[at:]
+	}
+	if err != nil || u.Scheme == "" {
+		return s
 	}
 	q := u.Query()
 	if q.Has("password") {

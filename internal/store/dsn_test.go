@@ -19,6 +19,7 @@ func TestRedactDSNHidesEveryPassword(t *testing.T) {
 		{"postgres://pcsync:s3cret#x@db/pc", "postgres://xxxxx@db/pc"},                     // "#" unescaped
 		{"postgres://pcsync@db:5432/pc", "postgres://pcsync@db:5432/pc"},                   // no password
 		{"postgres://db/pc?application_name=a@b", "postgres://db/pc?application_name=a@b"}, // an "@" in a parameter
+		{"postgres://pcsync:s3@cret@db:x/pc", "postgres://xxxxx@db:x/pc"},                  // unparsable (port), an "@" in the password
 		{"/var/lib/pcsync/pcsync.db", "/var/lib/pcsync/pcsync.db"},
 	} {
 		got := store.RedactDSN(c.dsn)
