@@ -23,7 +23,7 @@ func (s *Server) policiesList() list {
 func (s *Server) policyControlsList() list {
 	return listOf([]string{"status", "criticality", "technology", "section"}, controlRow, s.policyControlsFilter,
 		func(ctx context.Context, f policyControls, page store.Page, fn func(*store.ControlFigures) error) (string, error) {
-			return s.rd.ListPolicyControls(ctx, f.policy, f.ControlFilter, page, fn)
+			return s.listPolicyControls(ctx, f.policy, f.ControlFilter, page, fn)
 		})
 }
 

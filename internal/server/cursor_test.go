@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ncruces/go-sqlite3"
 
 	"pcsync/internal/app"
 	"pcsync/internal/server"
@@ -91,5 +94,94 @@ func TestChangesWalkKeepsItsRunsWhenASyncFinishes(t *testing.T) {
 		if num(c["posture_id"]) != want[i][0].(int64) {
 			t.Fatalf("change %d is posture %v; SQL of runs %d to %d says %v", i, c["posture_id"], from, to, want[i][0])
 		}
+	}
+}
+
+// A policy's controls are listed worst first, and a sync changes their
+// figures while a client walks the list. A control that moves between two
+// pages (one not yet shown becomes the worst, one shown becomes the best)
+// is neither missed nor shown twice: the walk keeps the order of its first
+// page (the dashboard's policy page pages through the same code). A server that does
+// not know the walk (it restarted) goes on after the last control shown,
+// in the order of the moment.
+func TestControlWalkIsStableWhileFiguresChange(t *testing.T) {
+	t.Parallel()
+	path := copyDB(t)
+	db := openSQL(t, path)
+	policy := db.int(`SELECT policy_id FROM counts_control GROUP BY policy_id ORDER BY count(DISTINCT control_id) DESC LIMIT 1`)
+	ts := newServer(t, path, server.Options{})
+	list := fmt.Sprintf("%s/api/v1/policies/%d/controls", ts.URL, policy)
+	var all []int64
+	for _, c := range walk(t, list, 1000) {
+		all = append(all, num(c["control_id"]))
+	}
+	const limit = 5
+	if len(all) < 3*limit {
+		t.Fatalf("policy %d has %d controls; the test needs %d", policy, len(all), 3*limit)
+	}
+	rw, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	move := func(worst, best int64) { // as a sync's commit would
+		t.Helper()
+		if err := rw.Exec(fmt.Sprintf(`UPDATE counts_control SET failed = failed + 1000000 WHERE policy_id = %d AND control_id = %d;
+			UPDATE counts_control SET failed = 0, errors = 0, passed = passed + 1 WHERE policy_id = %[1]d AND control_id = %[3]d`,
+			policy, worst, best)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(p listPage) (out []int64) {
+		for _, c := range p.Items {
+			out = append(out, num(c["control_id"]))
+		}
+		return out
+	}
+
+	var first listPage
+	getJSON(t, fmt.Sprintf("%s?limit=%d", list, limit), &first)
+	move(all[2*limit], all[1])
+	walked, next := ids(first), first.Next
+	for next != nil {
+		var p listPage
+		getJSON(t, fmt.Sprintf("%s?limit=%d&cursor=%s", list, limit, *next), &p)
+		walked, next = append(walked, ids(p)...), p.Next
+		if next != nil && len(walked) == 2*limit {
+			move(all[len(all)-1], all[limit]) // again, in the middle of the walk
+		}
+	}
+	if !slices.Equal(walked, all) {
+		t.Errorf("the API's walk: %v\nits first page's order: %v", walked, all)
+	}
+
+	// a cursor of this walk sent to another policy's list, or edited: a 400 naming the cursor
+	getJSON(t, fmt.Sprintf("%s?limit=%d", list, limit), &first)
+	another := db.int(`SELECT min(policy_id) FROM counts_control WHERE policy_id <> ?`, policy)
+	for _, url := range []string{
+		fmt.Sprintf("%s/api/v1/policies/%d/controls?cursor=%s", ts.URL, another, *first.Next),
+		fmt.Sprintf("%s?cursor=%s", list, strings.Replace(*first.Next, fmt.Sprintf(".%d.", limit), ".99999.", 1)),
+		fmt.Sprintf("%s?cursor=%s", list, "0.5.1.1.1000"),
+		fmt.Sprintf("%s?cursor=%s", list, "zz.5.1.1.1000"),
+	} {
+		code, body := get(t, url)
+		var e struct {
+			Parameter string `json:"parameter"`
+		}
+		if json.Unmarshal(body, &e); code != 400 || e.Parameter != "cursor" {
+			t.Errorf("%s: %d %s; want 400 naming the cursor", url, code, body)
+		}
+	}
+
+	// a server that does not know the walk
+	var now []int64
+	for _, c := range walk(t, list, 1000) {
+		now = append(now, num(c["control_id"]))
+	}
+	other := newServer(t, path, server.Options{})
+	var p listPage
+	getJSON(t, fmt.Sprintf("%s/api/v1/policies/%d/controls?limit=%d&cursor=%s", other.URL, policy, limit, *first.Next), &p)
+	if got := ids(p); !slices.Equal(got, now[limit:2*limit]) {
+		t.Errorf("a server that does not know the walk: %v; want the controls after the last shown, %v", got, now[limit:2*limit])
 	}
 }

@@ -57,6 +57,7 @@ type Server struct {
 	handler http.Handler
 	api     []string      // the API's routes, "GET /api/v1/..."
 	slots   chan struct{} // admit's turns; nil: no limit
+	walks   controlWalks  // the order of walks of policies' controls (walks.go)
 }
 
 // New makes a Server.

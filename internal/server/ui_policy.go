@@ -41,7 +41,7 @@ func (s *Server) uiPolicy(w http.ResponseWriter, r *http.Request) {
 		func() (err error) { v.PolicyView, err = s.rd.Policy(ctx, id); return },
 		func() (err error) { v.Trend, err = s.rd.Trend(ctx, id, 0); return },
 		func() (err error) {
-			v.Next, err = s.rd.ListPolicyControls(ctx, id, v.Filter, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, appendTo(&v.Controls))
+			v.Next, err = s.listPolicyControls(ctx, id, v.Filter, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, appendTo(&v.Controls))
 			return
 		},
 	)
