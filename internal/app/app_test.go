@@ -39,6 +39,12 @@ func startEmulator(t *testing.T) *emu {
 	t.Helper()
 	cfg := emulator.DefaultConfig()
 	cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.HostsPerPolicy, cfg.ControlsPerPolicy = 2, 1, 20, 15, 10
+	return startEmulatorOf(t, cfg)
+}
+
+// startEmulatorOf serves the estate cfg describes as startEmulator does.
+func startEmulatorOf(t *testing.T, cfg emulator.Config) *emu {
+	t.Helper()
 	srv := newEmulator(t, cfg)
 	est := srv.Estate()
 	ts := httptest.NewTLSServer(srv)

@@ -196,7 +196,7 @@ func (d *demoSync) serve(ctx context.Context, listen string) error {
 		ln.Close()
 	}
 	fmt.Fprintln(d.io.Out)
-	return listenAndServe(ctx, d.io, d.log, srv, listen, nil, nil)
+	return listenAndServe(ctx, d.io, d.log, srv, listen, nil, nil, defaultGrace)
 }
 
 // succeededRuns counts the successful runs already in the database at path

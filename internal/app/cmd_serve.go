@@ -27,6 +27,7 @@ type serveOptions struct {
 	tlsKey    string
 	syncEvery time.Duration
 	requests  int
+	grace     time.Duration
 }
 
 func newServeCmd(io IOStreams) *cobra.Command {
@@ -66,6 +67,7 @@ outside.`,
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key `file` of --tls-cert")
 	f.DurationVar(&o.syncEvery, "sync-every", 0, "also run the configured sync at start and then this often (e.g. 6h)")
 	f.IntVar(&o.requests, "concurrency", 0, "requests answered at once, the others wait their turn (0: one per core; -1: no limit)")
+	f.DurationVar(&o.grace, "shutdown-grace", defaultGrace, "on SIGTERM or SIGINT, how long the requests under way (a long download) may take to finish before they are cut off")
 	o.sync.log.register(f)
 	return cmd
 }
@@ -94,6 +96,9 @@ func serveRun(cmd *cobra.Command, io IOStreams, o *serveOptions) error {
 		return usageErr("the serve token (PCSYNC_SERVE_TOKEN or serve.token) has a space or a control character: " +
 			"use printable characters only, e.g. the output of `openssl rand -hex 32`")
 	}
+	if o.grace <= 0 {
+		return usageErr("--shutdown-grace %s: give a positive duration, e.g. 30s", o.grace)
+	}
 	if err := checkListen(cfg.Serve.Listen, cfg.Serve.Token != ""); err != nil {
 		return err
 	}
@@ -119,7 +124,7 @@ func serveRun(cmd *cobra.Command, io IOStreams, o *serveOptions) error {
 		opts.Schedule = sched.state
 	}
 	srv := server.New(opts)
-	return listenAndServe(ctx, io, log, srv, cfg.Serve.Listen, tlsConf, sched)
+	return listenAndServe(ctx, io, log, srv, cfg.Serve.Listen, tlsConf, sched, o.grace)
 }
 
 // checkListen refuses an address beyond loopback when there is no token.
@@ -169,9 +174,15 @@ func loadTLS(cert, key string) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
+// defaultGrace is how long the requests under way may take to finish once
+// the server is asked to stop: under systemd's 90 s before it kills.
+const defaultGrace = 30 * time.Second
+
 // listenAndServe serves until ctx ends (SIGTERM, SIGINT), then lets the
-// requests under way finish and returns nil.
-func listenAndServe(ctx context.Context, io IOStreams, log *slog.Logger, h http.Handler, addr string, tlsConf *tls.Config, sched *scheduler) error {
+// requests under way finish, for grace at most, and returns nil: the
+// server stopped as it was asked to, even if it had to cut a download.
+func listenAndServe(ctx context.Context, io IOStreams, log *slog.Logger, h http.Handler, addr string, tlsConf *tls.Config,
+	sched *scheduler, grace time.Duration) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return usageErr("--listen %s: %v", addr, err)
@@ -195,9 +206,14 @@ func listenAndServe(ctx context.Context, io IOStreams, log *slog.Logger, h http.
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing the requests under way")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	switch err := hs.Shutdown(sctx); {
+	case errors.Is(err, context.DeadlineExceeded):
+		log.Warn("requests still under way after the shutdown grace were cut off (a longer --shutdown-grace lets them finish)",
+			"grace", grace)
+		_ = hs.Close()
+	case err != nil && !errors.Is(err, http.ErrServerClosed):
 		return err
 	}
 	if sched != nil {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -25,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"pcsync/internal/emulator"
 )
 
 // serveInProcess runs "pcsync serve" with args until the test ends and
@@ -213,6 +216,65 @@ func TestServeEndsGracefullyOnSIGTERM(t *testing.T) {
 	}
 	if _, err := http.Get(u + "/healthz"); err == nil {
 		t.Fatal("the server still answers after it exited")
+	}
+}
+
+// A client that stops reading a download does not keep the server from
+// stopping: after --shutdown-grace the download is cut off, a warning says
+// so, and serve still exits 0 (it stopped as it was asked to).
+func TestServeCutsAStalledDownloadAfterTheGrace(t *testing.T) {
+	t.Parallel()
+	bin := buildPcsync(t)
+	cfg := emulator.DefaultConfig() // postures enough (24 MB of NDJSON) that the download outgrows the connection's buffers
+	cfg.Policies, cfg.Hosts, cfg.HostsPerPolicy, cfg.ControlsPerPolicy = 2, 400, 400, 60
+	db := syncedDB(t, startEmulatorOf(t, cfg))
+	cmd := exec.Command(bin, "serve", "--db", db, "--listen", "127.0.0.1:0", "--shutdown-grace", "1s")
+	out, _ := cmd.StdoutPipe()
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	var u string
+	for sc.Scan() {
+		if _, rest, ok := strings.Cut(sc.Text(), "dashboard at "); ok {
+			u = strings.TrimSuffix(strings.Fields(rest)[0], "/")
+			break
+		}
+	}
+	go io.Copy(io.Discard, out)
+	resp, err := http.Get(u + "/api/v1/postures?format=ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the client reads no more: the server's writes fill the connection and wait
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("serve after SIGTERM with a stalled download: %v, want exit 0\n%s", err, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop within 20 s of SIGTERM with --shutdown-grace 1s")
+	}
+	if !strings.Contains(errOut.String(), "cut off") {
+		t.Errorf("no warning that a download was cut off:\n%s", errOut.String())
+	}
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Error("the stalled download ended as if whole")
+	}
+	if code, _, errOut := run(t, "serve", "--db", db, "--shutdown-grace", "0s"); code != ExitUsage || !strings.Contains(errOut, "--shutdown-grace") {
+		t.Errorf("--shutdown-grace 0s: exit %d %s", code, errOut)
 	}
 }
 
