@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"pcsync/internal/compliance"
 	"pcsync/internal/export"
@@ -33,7 +34,8 @@ func (s *Server) posturesList() list {
 }
 
 func (s *Server) hostsList() list {
-	return listOf([]string{"policy", "status", "q"}, hostRow, ignoreRequest(hostFilter), s.rd.ListHosts)
+	return listOf([]string{"policy", "status", "q", "unscanned_days"}, hostRow,
+		func(_ *http.Request, q *query) (store.HostFilter, error) { return hostFilter(q, s.opts.Now()) }, s.rd.ListHosts)
 }
 
 func (s *Server) frameworksList() list {
@@ -186,8 +188,9 @@ func postureFilter(q *query) (store.PostureFilter, error) {
 	return f, err
 }
 
-// hostFilter reads the filters of the host list.
-func hostFilter(q *query) (store.HostFilter, error) {
+// hostFilter reads the filters of the host list; unscanned_days keeps the
+// hosts not scanned for that many days before now (the overview's count).
+func hostFilter(q *query, now time.Time) (store.HostFilter, error) {
 	var f store.HostFilter
 	var err error
 	if f.Policy, err = q.id("policy"); err != nil {
@@ -198,6 +201,13 @@ func hostFilter(q *query) (store.HostFilter, error) {
 	}
 	if f.Q = q.Get("q"); len(f.Q) > 200 {
 		return f, &paramError{Param: "q", Msg: "longer than 200 characters"}
+	}
+	if q.Get("unscanned_days") != "" {
+		days, err := q.intIn("unscanned_days", 0, 1, 36500)
+		if err != nil {
+			return f, err
+		}
+		f.ScannedBefore = now.Add(-time.Duration(days) * 24 * time.Hour)
 	}
 	return f, nil
 }

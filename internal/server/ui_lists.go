@@ -24,13 +24,14 @@ type hostsView struct {
 	PolicyOptions []option
 	// UnscannedBefore marks the hosts not scanned for unscannedDays.
 	UnscannedBefore time.Time
+	UnscannedDays   string // the filter as given
 }
 
 func (s *Server) uiHosts(w http.ResponseWriter, r *http.Request) {
-	q, err := uiQuery(r, "policy", "status", "q", "cursor")
+	q, err := uiQuery(r, "policy", "status", "q", "unscanned_days", "cursor")
 	var v hostsView
 	if err == nil {
-		v.Filter, err = hostFilter(q)
+		v.Filter, err = hostFilter(q, s.opts.Now())
 	}
 	ctx := r.Context()
 	if err == nil {
@@ -42,6 +43,7 @@ func (s *Server) uiHosts(w http.ResponseWriter, r *http.Request) {
 	}
 	v.PolicyOptions = s.names(ctx).policyOptions(v.Filter.Policy)
 	v.UnscannedBefore = s.opts.Now().Add(-unscannedDays * 24 * time.Hour)
+	v.UnscannedDays = q.Get("unscanned_days")
 	s.renderPage(w, r, http.StatusOK, "hosts", page{Title: "Hosts", Nav: "hosts", Data: &v})
 }
 

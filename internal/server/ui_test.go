@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -158,7 +159,7 @@ func TestOverviewCountsTheHostsNotScanned(t *testing.T) {
 		}
 		return tm
 	}
-	figure := regexp.MustCompile(`Not scanned for 30 days</dt><dd[^>]*><a href="/hosts">([0-9,]+) hosts`)
+	figure := regexp.MustCompile(`Not scanned for 30 days</dt><dd[^>]*><a href="[^"]*">([0-9,]+) hosts`)
 	for _, cutoff := range []time.Time{day(0), day(len(dates) / 2), day(len(dates) - 1).Add(time.Second)} {
 		want := d.int(`SELECT count(*) `+current+` AND h.compliance_last_scan_date < ?`, cutoff.UTC().Format(time.RFC3339))
 		now := cutoff.Add(30 * 24 * time.Hour)
@@ -268,4 +269,61 @@ func TestOverviewBreakdownMatchesSQL(t *testing.T) {
 			t.Errorf("/?csv=%s: %v; SQL says %v", c.csv, got, want)
 		}
 	}
+}
+
+// TestUnscannedHostsLinkToTheirList follows the overview's count of hosts
+// not scanned for 30 days to the list behind it: the hosts page it links
+// to, and that page's CSV download, hold exactly the hosts SQL finds.
+func TestUnscannedHostsLinkToTheirList(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	d := openSQL(t, path)
+	dates := d.rows(`SELECT compliance_last_scan_date FROM hosts WHERE compliance_last_scan_date IS NOT NULL
+		AND id IN (SELECT host_id FROM postures WHERE stale_run IS NULL) ORDER BY 1`)
+	if len(dates) < 3 {
+		t.Fatalf("%d scanned hosts: too few to test", len(dates))
+	}
+	cutoff, err := time.Parse(time.RFC3339, dates[len(dates)/2][0].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, r := range d.rows(`SELECT id FROM hosts WHERE compliance_last_scan_date < ?
+		AND id IN (SELECT host_id FROM postures WHERE stale_run IS NULL) ORDER BY id`, cutoff.UTC().Format(time.RFC3339)) {
+		ids = append(ids, r[0].(int64))
+	}
+	want := fmt.Sprint(ids)
+	now := cutoff.Add(30 * 24 * time.Hour)
+	figure := regexp.MustCompile(`Not scanned for 30 days</dt><dd[^>]*><a href="([^"]+)">([0-9,]+) hosts`)
+	csvLink := regexp.MustCompile(`<a class="csv" href="([^"]+)"`)
+	rowLink := regexp.MustCompile(`<th scope="row"><a href="/hosts/([0-9]+)"`)
+	forEachServerWith(t, path, server.Options{Now: func() time.Time { return now }}, func(t *testing.T, ts *httptest.Server) {
+		_, body := get(t, ts.URL+"/")
+		m := figure.FindSubmatch(body)
+		if m == nil {
+			t.Fatal("no count of hosts not scanned on the overview")
+		}
+		_, page := get(t, ts.URL+html.UnescapeString(string(m[1])))
+		var shown []int64
+		for _, r := range rowLink.FindAllSubmatch(page, -1) {
+			var id int64
+			fmt.Sscan(string(r[1]), &id)
+			shown = append(shown, id)
+		}
+		c := csvLink.FindSubmatch(page)
+		if c == nil {
+			t.Fatal("no CSV download on the hosts page")
+		}
+		head, recs := pageCSV(t, ts.URL+html.UnescapeString(string(c[1])))
+		var downloaded []int64
+		for _, r := range recs {
+			var id int64
+			fmt.Sscan(r[column(t, head, "id")], &id)
+			downloaded = append(downloaded, id)
+		}
+		if got := fmt.Sprint(shown); got != want || fmt.Sprint(downloaded) != want || strings.ReplaceAll(string(m[2]), ",", "") != fmt.Sprint(len(shown)) {
+			t.Errorf("the overview counts %s hosts not scanned and links to %s, which lists %v and downloads %v; SQL finds %v",
+				m[2], m[1], got, downloaded, want)
+		}
+	})
 }

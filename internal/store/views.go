@@ -230,6 +230,9 @@ type HostFilter struct {
 	Policy int64
 	Status compliance.Status // hosts with at least one posture in this status
 	Q      string            // a substring of the host's ip, dns or os
+	// ScannedBefore, when set, keeps the hosts whose last compliance scan
+	// is before it (those UnscannedHosts counts).
+	ScannedBefore time.Time
 }
 
 // HostFigures is a host with its figures.
