@@ -234,8 +234,10 @@ func controlFilter(q *query) (store.ControlFilter, error) {
 	return f, err
 }
 
-// changeFilter reads the filters of the change list; the runs default
-// to the last two finished.
+// changeFilter reads the filters of the change list. from is a run or 0,
+// the start (before the first run); the runs default to the last two
+// finished: to alone compares it with the finished run before it, from
+// alone with the latest finished run.
 func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilter, error) {
 	var f store.ChangeFilter
 	var err error
@@ -244,8 +246,10 @@ func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilte
 	}
 	from, to := q.Get("from"), q.Get("to")
 	var given store.ChangeFilter
-	if given.From, err = q.id("from"); err != nil {
-		return f, err
+	if from != "" {
+		if given.From, err = strconv.ParseInt(from, 10, 64); err != nil || given.From < 0 {
+			return f, &paramError{Param: "from", Msg: fmt.Sprintf("%q is not a run id, nor 0 (before the first run)", from)}
+		}
 	}
 	if given.To, err = q.id("to"); err != nil {
 		return f, err
@@ -259,10 +263,15 @@ func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilte
 			return f, &paramError{Param: "cursor", Msg: "a cursor of other runs than from and to"}
 		}
 		return f, nil
-	case from == "" || to == "":
-		if f.From, f.To, err = lastTwoRuns(r, rd); err != nil {
-			return f, err
-		}
+	case from == "" && to == "":
+		f.From, f.To, err = lastTwoRuns(r, rd)
+	case from == "":
+		_, f.From, err = finishedRuns(r, rd, given.To)
+	case to == "":
+		_, f.To, err = lastTwoRuns(r, rd)
+	}
+	if err != nil {
+		return f, err
 	}
 	if from != "" {
 		f.From = given.From
@@ -279,8 +288,14 @@ func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilte
 // lastTwoRuns are the default of a change list: the latest finished run
 // and the finished run before it.
 func lastTwoRuns(r *http.Request, rd store.Reader) (from, to int64, err error) {
+	return finishedRuns(r, rd, 0)
+}
+
+// finishedRuns is the latest finished run before the run before (any when
+// 0) and the finished run before it; 0 when there is none.
+func finishedRuns(r *http.Request, rd store.Reader, before int64) (from, to int64, err error) {
 	_, err = rd.ListRuns(r.Context(), store.Page{}, func(x *compliance.Run) error {
-		if x.FinishedAt.IsZero() || x.Status == "abandoned" {
+		if x.FinishedAt.IsZero() || x.Status == "abandoned" || before != 0 && x.ID >= before {
 			return nil
 		}
 		if to == 0 {

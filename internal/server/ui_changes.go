@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"pcsync/internal/compliance"
@@ -15,6 +16,9 @@ type changesView struct {
 	Changes  []changeLine
 	Next     string
 	From, To []option
+	// CSV is the download of the list shown: its runs named both, since
+	// from=0 (the start) would otherwise be taken for the default.
+	CSV string
 }
 
 // runOptionsListed bounds the runs the change filter offers.
@@ -51,6 +55,14 @@ func (s *Server) uiChanges(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Changes = s.names(ctx).changeLines(chs)
 	v.From, v.To = runOptions(runs, v.Filter.From, true), runOptions(runs, v.Filter.To, false)
+	csv := url.Values{"from": {strconv.FormatInt(v.Filter.From, 10)}, "format": {"csv"}}
+	if v.Filter.To != 0 {
+		csv.Set("to", strconv.FormatInt(v.Filter.To, 10))
+	}
+	if v.Filter.Status != "" {
+		csv.Set("status", string(v.Filter.Status))
+	}
+	v.CSV = "/api/v1/changes?" + csv.Encode()
 	s.renderPage(w, r, http.StatusOK, "changes", page{Title: "Changes", Nav: "changes", Data: &v})
 }
 
@@ -66,7 +78,7 @@ func runOptions(runs []compliance.Run, current int64, start bool) []option {
 			Label: "Run " + strconv.FormatInt(x.ID, 10) + ", " + when(x.FinishedAt) + ", " + string(x.Status)})
 	}
 	if start {
-		out = append(out, option{Value: "", Label: "Before the first run", Selected: current == 0})
+		out = append(out, option{Value: "0", Label: "Before the first run", Selected: current == 0})
 	}
 	return out
 }
