@@ -55,6 +55,7 @@ type posturesView struct {
 	Next          string
 	PolicyOptions []option
 	TechOptions   []option
+	CritOptions   []option
 }
 
 // postureRowView is a posture with the names of its ids.
@@ -104,6 +105,11 @@ func (s *Server) uiPostures(w http.ResponseWriter, r *http.Request) {
 	})
 	for _, t := range techs {
 		v.TechOptions = append(v.TechOptions, option{Value: strconv.FormatInt(t.ID, 10), Label: t.Name, Selected: t.ID == v.Filter.Technology})
+	}
+	v.CritOptions = []option{{Label: "Any criticality", Selected: v.Filter.Criticality == ""}}
+	for i := len(criticalityLabels) - 1; i >= 0; i-- {
+		l := criticalityLabels[i]
+		v.CritOptions = append(v.CritOptions, option{Value: l, Label: l, Selected: v.Filter.Criticality == l})
 	}
 	s.renderPage(w, r, http.StatusOK, "postures", page{Title: "Postures", Nav: "postures", Data: &v})
 }

@@ -327,3 +327,68 @@ func TestUnscannedHostsLinkToTheirList(t *testing.T) {
 		}
 	})
 }
+
+// formFields are what a page's filter form submits as it is shown: each
+// input's value, and each select's selected option (else its first).
+func formFields(t *testing.T, body []byte) url.Values {
+	t.Helper()
+	form := regexp.MustCompile(`(?s)<form class="filters".*?</form>`).Find(body)
+	if form == nil {
+		t.Fatal("no filter form")
+	}
+	out := url.Values{}
+	for _, m := range regexp.MustCompile(`<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"`).FindAllSubmatch(form, -1) {
+		out.Set(string(m[1]), html.UnescapeString(string(m[2])))
+	}
+	for _, m := range regexp.MustCompile(`(?s)<select name="([^"]+)">(.*?)</select>`).FindAllSubmatch(form, -1) {
+		opts := regexp.MustCompile(`<option value="([^"]*)"( selected)?`).FindAllSubmatch(m[2], -1)
+		if len(opts) == 0 {
+			continue
+		}
+		v := opts[0][1]
+		for _, o := range opts {
+			if len(o[2]) > 0 {
+				v = o[1]
+			}
+		}
+		out.Set(string(m[1]), html.UnescapeString(string(v)))
+	}
+	return out
+}
+
+// TestFilterFormsKeepTheAddressFilters: the filters live in the address,
+// and a page's filter form shows every one of them, so that changing one
+// filter and submitting the form keeps the others.
+func TestFilterFormsKeepTheAddressFilters(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
+	p := db.rows(`SELECT p.policy_id, p.host_id, p.control_id, p.technology_id, f.framework_id, p.criticality_label
+		FROM postures p JOIN control_frameworks f ON f.control_id = p.control_id
+		WHERE p.stale_run IS NULL AND p.status = 'Failed' AND p.criticality_label IS NOT NULL LIMIT 1`)
+	if len(p) == 0 {
+		t.Fatal("no failing posture of a control in a framework")
+	}
+	policy, host, control, tech, fw, crit := p[0][0], p[0][1], p[0][2], p[0][3], p[0][4], p[0][5]
+	section := db.int(`SELECT min(number) FROM sections WHERE policy_id = ?`, policy)
+	for _, page := range []string{
+		fmt.Sprintf("/postures?policy=%d&status=Failed&technology=%d&control=%d&host=%d&since=2020-01-01&framework=%d&criticality=%s",
+			policy, tech, control, host, fw, crit),
+		fmt.Sprintf("/hosts?policy=%d&status=Failed&q=1&unscanned_days=30", policy),
+		fmt.Sprintf("/policies/%d?status=Failed&criticality=%s&technology=%d&section=%d", policy, crit, tech, section),
+		fmt.Sprintf("/hosts/%d?policy=%d&status=Failed", host, policy),
+		fmt.Sprintf("/changes?from=0&to=%d&status=Failed", db.int(`SELECT max(id) FROM runs`)),
+	} {
+		code, body := get(t, ts.URL+page)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d", page, code)
+		}
+		u, _ := url.Parse(page)
+		got := formFields(t, body)
+		for k := range u.Query() {
+			if got.Get(k) != u.Query().Get(k) {
+				t.Errorf("%s: the filter form submits %s=%q, the address has %q", page, k, got.Get(k), u.Query().Get(k))
+			}
+		}
+	}
+}
