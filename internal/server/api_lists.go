@@ -94,7 +94,50 @@ func (s *Server) trendList() list {
 }
 
 func (s *Server) exceptionsList() list {
-	return listOf(nil, exceptionRow, noFilter, unfiltered(s.rd.ListExceptions))
+	return listOf([]string{"status"}, exceptionRow, s.exceptionFilter, s.listExceptions)
+}
+
+// exceptionStatuses are the statuses of Qualys exceptions.
+var exceptionStatuses = []string{"Approved", "Pending", "Rejected", "Expired"}
+
+// exceptionFilter reads the filter of the exception list. The list puts
+// the exceptions still running before those ended, so a walk keeps the
+// moment of its first page (in its cursors): an exception that ends
+// meanwhile is neither shown twice nor missed.
+func (s *Server) exceptionFilter(_ *http.Request, q *query) (store.ExceptionFilter, error) {
+	f := store.ExceptionFilter{Now: s.opts.Now().UTC().Truncate(time.Second)}
+	var err error
+	if f.Status, err = q.oneOf("status", append([]string{""}, exceptionStatuses...)...); err != nil {
+		return f, err
+	}
+	if c := q.Get("cursor"); c != "" {
+		f.Now, _, err = splitExceptionsCursor(c)
+	}
+	return f, err
+}
+
+// listExceptions reads a page of the exception list (the moment of f that
+// of the cursor, see exceptionFilter) and makes the next page's cursor.
+func (s *Server) listExceptions(ctx context.Context, f store.ExceptionFilter, page store.Page, fn func(*store.ExceptionView) error) (string, error) {
+	if page.After != "" {
+		_, page.After, _ = splitExceptionsCursor(page.After) // checked by exceptionFilter
+	}
+	next, err := s.rd.ListExceptions(ctx, f, page, fn)
+	if next != "" {
+		next = strconv.FormatInt(f.Now.Unix(), 10) + "." + next
+	}
+	return next, err
+}
+
+// splitExceptionsCursor reads a cursor of the exception list: the moment
+// of its walk, then the store's cursor.
+func splitExceptionsCursor(c string) (time.Time, string, error) {
+	sec, rest, ok := strings.Cut(c, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if !ok || err != nil || n <= 0 || rest == "" {
+		return time.Time{}, "", store.ErrBadCursor
+	}
+	return time.Unix(n, 0).UTC(), rest, nil
 }
 
 // listOf makes a list of rows of T: filter reads its filter from the

@@ -36,8 +36,8 @@ func TestEditedCursorsAreRefused(t *testing.T) {
 			"/api/v1/changes?cursor=" + edited("changes", []int64{-1, 0}),
 			"/api/v1/changes?cursor=" + edited("changes", []int64{3, 0}),
 			"/api/v1/changes?cursor=" + edited("changes", []int64{1 << 40, 0}),
-			"/api/v1/exceptions?cursor=" + edited("exceptions", []int64{-1, 0}, "2025-01-01T00:00:00Z"),
-			"/api/v1/exceptions?cursor=" + edited("exceptions", []int64{2, 0}, "2025-01-01T00:00:00Z"),
+			"/api/v1/exceptions?cursor=1700000000." + edited("exceptions", []int64{-1, 0}, "2025-01-01T00:00:00Z"),
+			"/api/v1/exceptions?cursor=1700000000." + edited("exceptions", []int64{3, 0}, "2025-01-01T00:00:00Z"),
 		} {
 			code, body := get(t, ts.URL+url)
 			var e struct {

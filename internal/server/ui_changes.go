@@ -83,10 +83,13 @@ func runOptions(runs []compliance.Run, current int64, start bool) []option {
 	return out
 }
 
-// exceptionsView is a page of the exceptions, by end date.
+// exceptionsView is a page of the exceptions: those still running by end
+// date (those expiring within 30 days first), then those ended.
 type exceptionsView struct {
+	Filter     store.ExceptionFilter
 	Exceptions []exceptionLine
 	Next       string
+	Statuses   []option
 }
 
 // exceptionLine is an exception with the names of its posture's ids.
@@ -96,12 +99,15 @@ type exceptionLine struct {
 }
 
 func (s *Server) uiExceptions(w http.ResponseWriter, r *http.Request) {
-	q, err := uiQuery(r, "cursor")
+	q, err := uiQuery(r, "status", "cursor")
 	var v exceptionsView
 	ctx := r.Context()
 	n := s.names(ctx)
 	if err == nil {
-		v.Next, err = s.rd.ListExceptions(ctx, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, func(e *store.ExceptionView) error {
+		v.Filter, err = s.exceptionFilter(r, q)
+	}
+	if err == nil {
+		v.Next, err = s.listExceptions(ctx, v.Filter, store.Page{Limit: uiPageSize, After: q.Get("cursor")}, func(e *store.ExceptionView) error {
 			v.Exceptions = append(v.Exceptions, exceptionLine{ExceptionView: *e, Policy: n.policy(e.PolicyID)})
 			return nil
 		})
@@ -111,6 +117,10 @@ func (s *Server) uiExceptions(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.uiFail(w, r, err)
 		return
+	}
+	v.Statuses = []option{{Label: "Any status", Selected: v.Filter.Status == ""}}
+	for _, st := range exceptionStatuses {
+		v.Statuses = append(v.Statuses, option{Value: st, Label: st, Selected: v.Filter.Status == st})
 	}
 	s.renderPage(w, r, http.StatusOK, "exceptions", page{Title: "Exceptions", Nav: "exceptions", Data: &v})
 }
