@@ -222,7 +222,7 @@ func sameViews(t *testing.T, a, b string) {
 			})
 		})
 		walk("exceptions", func(p store.Page) (string, error) {
-			return rd.ListExceptions(ctx, p, func(e *store.ExceptionView) error { note("exceptions", e, nil); return nil })
+			return rd.ListExceptions(ctx, store.ExceptionFilter{}, p, func(e *store.ExceptionView) error { note("exceptions", e, nil); return nil })
 		})
 		return out
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"pcsync/internal/compliance"
 	"pcsync/internal/export"
@@ -33,7 +34,8 @@ func (s *Server) posturesList() list {
 }
 
 func (s *Server) hostsList() list {
-	return listOf([]string{"policy", "status", "q"}, hostRow, ignoreRequest(hostFilter), s.rd.ListHosts)
+	return listOf([]string{"policy", "status", "q", "unscanned_days"}, hostRow,
+		func(_ *http.Request, q *query) (store.HostFilter, error) { return hostFilter(q, s.opts.Now()) }, s.rd.ListHosts)
 }
 
 func (s *Server) frameworksList() list {
@@ -92,7 +94,50 @@ func (s *Server) trendList() list {
 }
 
 func (s *Server) exceptionsList() list {
-	return listOf(nil, exceptionRow, noFilter, unfiltered(s.rd.ListExceptions))
+	return listOf([]string{"status"}, exceptionRow, s.exceptionFilter, s.listExceptions)
+}
+
+// exceptionStatuses are the statuses of Qualys exceptions.
+var exceptionStatuses = []string{"Approved", "Pending", "Rejected", "Expired"}
+
+// exceptionFilter reads the filter of the exception list. The list puts
+// the exceptions still running before those ended, so a walk keeps the
+// moment of its first page (in its cursors): an exception that ends
+// meanwhile is neither shown twice nor missed.
+func (s *Server) exceptionFilter(_ *http.Request, q *query) (store.ExceptionFilter, error) {
+	f := store.ExceptionFilter{Now: s.opts.Now().UTC().Truncate(time.Second)}
+	var err error
+	if f.Status, err = q.oneOf("status", append([]string{""}, exceptionStatuses...)...); err != nil {
+		return f, err
+	}
+	if c := q.Get("cursor"); c != "" {
+		f.Now, _, err = splitExceptionsCursor(c)
+	}
+	return f, err
+}
+
+// listExceptions reads a page of the exception list (the moment of f that
+// of the cursor, see exceptionFilter) and makes the next page's cursor.
+func (s *Server) listExceptions(ctx context.Context, f store.ExceptionFilter, page store.Page, fn func(*store.ExceptionView) error) (string, error) {
+	if page.After != "" {
+		_, page.After, _ = splitExceptionsCursor(page.After) // checked by exceptionFilter
+	}
+	next, err := s.rd.ListExceptions(ctx, f, page, fn)
+	if next != "" {
+		next = strconv.FormatInt(f.Now.Unix(), 10) + "." + next
+	}
+	return next, err
+}
+
+// splitExceptionsCursor reads a cursor of the exception list: the moment
+// of its walk, then the store's cursor.
+func splitExceptionsCursor(c string) (time.Time, string, error) {
+	sec, rest, ok := strings.Cut(c, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if !ok || err != nil || n <= 0 || rest == "" {
+		return time.Time{}, "", store.ErrBadCursor
+	}
+	return time.Unix(n, 0).UTC(), rest, nil
 }
 
 // listOf makes a list of rows of T: filter reads its filter from the
@@ -186,8 +231,9 @@ func postureFilter(q *query) (store.PostureFilter, error) {
 	return f, err
 }
 
-// hostFilter reads the filters of the host list.
-func hostFilter(q *query) (store.HostFilter, error) {
+// hostFilter reads the filters of the host list; unscanned_days keeps the
+// hosts not scanned for that many days before now (the overview's count).
+func hostFilter(q *query, now time.Time) (store.HostFilter, error) {
 	var f store.HostFilter
 	var err error
 	if f.Policy, err = q.id("policy"); err != nil {
@@ -198,6 +244,13 @@ func hostFilter(q *query) (store.HostFilter, error) {
 	}
 	if f.Q = q.Get("q"); len(f.Q) > 200 {
 		return f, &paramError{Param: "q", Msg: "longer than 200 characters"}
+	}
+	if q.Get("unscanned_days") != "" {
+		days, err := q.intIn("unscanned_days", 0, 1, 36500)
+		if err != nil {
+			return f, err
+		}
+		f.ScannedBefore = now.Add(-time.Duration(days) * 24 * time.Hour)
 	}
 	return f, nil
 }
@@ -224,8 +277,10 @@ func controlFilter(q *query) (store.ControlFilter, error) {
 	return f, err
 }
 
-// changeFilter reads the filters of the change list; the runs default
-// to the last two finished.
+// changeFilter reads the filters of the change list. from is a run or 0,
+// the start (before the first run); the runs default to the last two
+// finished: to alone compares it with the finished run before it, from
+// alone with the latest finished run.
 func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilter, error) {
 	var f store.ChangeFilter
 	var err error
@@ -234,8 +289,10 @@ func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilte
 	}
 	from, to := q.Get("from"), q.Get("to")
 	var given store.ChangeFilter
-	if given.From, err = q.id("from"); err != nil {
-		return f, err
+	if from != "" {
+		if given.From, err = strconv.ParseInt(from, 10, 64); err != nil || given.From < 0 {
+			return f, &paramError{Param: "from", Msg: fmt.Sprintf("%q is not a run id, nor 0 (before the first run)", from)}
+		}
 	}
 	if given.To, err = q.id("to"); err != nil {
 		return f, err
@@ -249,10 +306,15 @@ func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilte
 			return f, &paramError{Param: "cursor", Msg: "a cursor of other runs than from and to"}
 		}
 		return f, nil
-	case from == "" || to == "":
-		if f.From, f.To, err = lastTwoRuns(r, rd); err != nil {
-			return f, err
-		}
+	case from == "" && to == "":
+		f.From, f.To, err = lastTwoRuns(r, rd)
+	case from == "":
+		_, f.From, err = finishedRuns(r, rd, given.To)
+	case to == "":
+		_, f.To, err = lastTwoRuns(r, rd)
+	}
+	if err != nil {
+		return f, err
 	}
 	if from != "" {
 		f.From = given.From
@@ -269,8 +331,14 @@ func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilte
 // lastTwoRuns are the default of a change list: the latest finished run
 // and the finished run before it.
 func lastTwoRuns(r *http.Request, rd store.Reader) (from, to int64, err error) {
+	return finishedRuns(r, rd, 0)
+}
+
+// finishedRuns is the latest finished run before the run before (any when
+// 0) and the finished run before it; 0 when there is none.
+func finishedRuns(r *http.Request, rd store.Reader, before int64) (from, to int64, err error) {
 	_, err = rd.ListRuns(r.Context(), store.Page{}, func(x *compliance.Run) error {
-		if x.FinishedAt.IsZero() || x.Status == "abandoned" {
+		if x.FinishedAt.IsZero() || x.Status == "abandoned" || before != 0 && x.ID >= before {
 			return nil
 		}
 		if to == 0 {

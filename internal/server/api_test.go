@@ -1,14 +1,17 @@
 package server_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"pcsync/internal/server"
 )
@@ -379,20 +382,49 @@ func TestChangesRunsAndTrendMatchSQL(t *testing.T) {
 	})
 }
 
+// TestExceptionsMatchSQL: the exception list, of any status and of each,
+// holds those still running by end date, soonest first (those expiring
+// within 30 days lead), then those ended, the latest first, then those
+// without an end date, walked in pages across the three; "now" is set
+// amid the end dates so that some have ended. The page lists the same,
+// an exception expiring soon first.
 func TestExceptionsMatchSQL(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
 	db := openSQL(t, path)
-	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
-		items := walk(t, ts.URL+"/api/v1/exceptions", 3)
-		want := db.rows(`SELECT posture_id FROM exceptions ORDER BY end_date IS NULL, end_date, posture_id`)
-		if len(items) != len(want) || len(want) == 0 {
-			t.Fatalf("%d exceptions, SQL says %d", len(items), len(want))
-		}
-		for i, e := range items {
-			if num(e["posture_id"]) != want[i][0] {
-				t.Fatalf("exception %d on posture %v, SQL says %v", i, e["posture_id"], want[i][0])
+	ends := db.rows(`SELECT end_date FROM exceptions WHERE end_date IS NOT NULL ORDER BY end_date`)
+	if len(ends) < 4 {
+		t.Fatalf("%d exceptions with an end date: too few to test", len(ends))
+	}
+	now, err := time.Parse(time.RFC3339, ends[len(ends)/2][0].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(-time.Second)
+	at := now.UTC().Format(time.RFC3339)
+	forEachServerWith(t, path, server.Options{Now: func() time.Time { return now }}, func(t *testing.T, ts *httptest.Server) {
+		for _, status := range []string{"", "Approved", "Pending", "Rejected"} {
+			want := db.rows(`SELECT posture_id FROM exceptions WHERE (?1 = 'any' OR status = ?1)
+				ORDER BY end_date IS NULL, end_date < ?2, CASE WHEN end_date >= ?2 THEN end_date END,
+				CASE WHEN end_date >= ?2 THEN posture_id END, end_date DESC, posture_id DESC`, cmp.Or(status, "any"), at)
+			url := ts.URL + "/api/v1/exceptions"
+			if status != "" {
+				url += "?status=" + status
 			}
+			items := walk(t, url, 3)
+			if len(items) != len(want) || len(want) == 0 {
+				t.Fatalf("%s: %d exceptions, SQL says %d", url, len(items), len(want))
+			}
+			for i, e := range items {
+				if num(e["posture_id"]) != want[i][0] {
+					t.Fatalf("%s: exception %d on posture %v, SQL says %v", url, i, e["posture_id"], want[i][0])
+				}
+			}
+		}
+		_, body := get(t, ts.URL+"/exceptions")
+		first := regexp.MustCompile(`(?s)<tbody>\s*<tr><td class="d">(.*?)</td>`).FindSubmatch(body)
+		if first == nil || !strings.Contains(string(first[1]), "due soon") {
+			t.Errorf("the exceptions page does not begin with one expiring within 30 days: %q", first)
 		}
 	})
 }

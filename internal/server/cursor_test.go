@@ -6,8 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -33,8 +36,8 @@ func TestEditedCursorsAreRefused(t *testing.T) {
 			"/api/v1/changes?cursor=" + edited("changes", []int64{-1, 0}),
 			"/api/v1/changes?cursor=" + edited("changes", []int64{3, 0}),
 			"/api/v1/changes?cursor=" + edited("changes", []int64{1 << 40, 0}),
-			"/api/v1/exceptions?cursor=" + edited("exceptions", []int64{-1, 0}, "2025-01-01T00:00:00Z"),
-			"/api/v1/exceptions?cursor=" + edited("exceptions", []int64{2, 0}, "2025-01-01T00:00:00Z"),
+			"/api/v1/exceptions?cursor=1700000000." + edited("exceptions", []int64{-1, 0}, "2025-01-01T00:00:00Z"),
+			"/api/v1/exceptions?cursor=1700000000." + edited("exceptions", []int64{3, 0}, "2025-01-01T00:00:00Z"),
 		} {
 			code, body := get(t, ts.URL+url)
 			var e struct {
@@ -184,4 +187,50 @@ func TestControlWalkIsStableWhileFiguresChange(t *testing.T) {
 	if got := ids(p); !slices.Equal(got, now[limit:2*limit]) {
 		t.Errorf("a server that does not know the walk: %v; want the controls after the last shown, %v", got, now[limit:2*limit])
 	}
+}
+
+// TestChangesBetweenAnyTwoRuns: the change list compares the runs asked
+// for. to alone compares it with the finished run before it (the default
+// is the last two), and the changes page's "Before the first run" lists
+// every change up to the run chosen, in its table and its CSV download.
+func TestChangesBetweenAnyTwoRuns(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	db := openSQL(t, path)
+	option := regexp.MustCompile(`<option value="([^"]*)"[^>]*>Before the first run</option>`)
+	csvLink := regexp.MustCompile(`<a class="csv" href="([^"]+)"`)
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		_, body := get(t, ts.URL+"/changes")
+		start := option.FindSubmatch(body)
+		if start == nil {
+			t.Fatal("the changes page offers no 'Before the first run'")
+		}
+		for _, r := range db.rows(`SELECT id FROM runs WHERE finished_at IS NOT NULL AND status <> 'abandoned' ORDER BY id`) {
+			to := r[0].(int64)
+			prev := db.int(`SELECT coalesce(max(id), 0) FROM runs WHERE id < ? AND finished_at IS NOT NULL AND status <> 'abandoned'`, to)
+			url := fmt.Sprintf("%s/api/v1/changes?to=%d&format=csv", ts.URL, to)
+			code, data := get(t, url)
+			if want := db.int(`SELECT count(*) FROM history WHERE run_id > ? AND run_id <= ?`, prev, to); code != http.StatusOK ||
+				int64(csvRows(t, data)) != want {
+				t.Errorf("%s: %d, %.200s; SQL counts %d changes after run %d", url, code, data, want, prev)
+			}
+			page := fmt.Sprintf("%s/changes?from=%s&to=%d", ts.URL, start[1], to)
+			code, body := get(t, page)
+			if code != http.StatusOK || !strings.Contains(string(body), "changed after the start up to") {
+				t.Errorf("%s: %d, not the changes since the start: %.300s", page, code, body)
+				continue
+			}
+			want := db.int(`SELECT count(*) FROM history WHERE run_id <= ?`, to)
+			if n := strings.Count(string(body), `<td>`+`<span class="d">`); n != int(min(want, 50)) {
+				t.Errorf("%s: %d changes shown, SQL counts %d up to run %d", page, n, want, to)
+			}
+			c := csvLink.FindSubmatch(body)
+			if c == nil {
+				t.Fatalf("%s: no CSV download", page)
+			}
+			if _, data := get(t, ts.URL+html.UnescapeString(string(c[1]))); int64(csvRows(t, data)) != want {
+				t.Errorf("%s downloads %d changes, SQL counts %d up to run %d", page, csvRows(t, data), want, to)
+			}
+		}
+	})
 }

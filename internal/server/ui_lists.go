@@ -24,13 +24,14 @@ type hostsView struct {
 	PolicyOptions []option
 	// UnscannedBefore marks the hosts not scanned for unscannedDays.
 	UnscannedBefore time.Time
+	UnscannedDays   string // the filter as given
 }
 
 func (s *Server) uiHosts(w http.ResponseWriter, r *http.Request) {
-	q, err := uiQuery(r, "policy", "status", "q", "cursor")
+	q, err := uiQuery(r, "policy", "status", "q", "unscanned_days", "cursor")
 	var v hostsView
 	if err == nil {
-		v.Filter, err = hostFilter(q)
+		v.Filter, err = hostFilter(q, s.opts.Now())
 	}
 	ctx := r.Context()
 	if err == nil {
@@ -42,6 +43,7 @@ func (s *Server) uiHosts(w http.ResponseWriter, r *http.Request) {
 	}
 	v.PolicyOptions = s.names(ctx).policyOptions(v.Filter.Policy)
 	v.UnscannedBefore = s.opts.Now().Add(-unscannedDays * 24 * time.Hour)
+	v.UnscannedDays = q.Get("unscanned_days")
 	s.renderPage(w, r, http.StatusOK, "hosts", page{Title: "Hosts", Nav: "hosts", Data: &v})
 }
 
@@ -53,6 +55,7 @@ type posturesView struct {
 	Next          string
 	PolicyOptions []option
 	TechOptions   []option
+	CritOptions   []option
 }
 
 // postureRowView is a posture with the names of its ids.
@@ -102,6 +105,11 @@ func (s *Server) uiPostures(w http.ResponseWriter, r *http.Request) {
 	})
 	for _, t := range techs {
 		v.TechOptions = append(v.TechOptions, option{Value: strconv.FormatInt(t.ID, 10), Label: t.Name, Selected: t.ID == v.Filter.Technology})
+	}
+	v.CritOptions = []option{{Label: "Any criticality", Selected: v.Filter.Criticality == ""}}
+	for i := len(criticalityLabels) - 1; i >= 0; i-- {
+		l := criticalityLabels[i]
+		v.CritOptions = append(v.CritOptions, option{Value: l, Label: l, Selected: v.Filter.Criticality == l})
 	}
 	s.renderPage(w, r, http.StatusOK, "postures", page{Title: "Postures", Nav: "postures", Data: &v})
 }

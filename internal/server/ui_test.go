@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -158,7 +159,7 @@ func TestOverviewCountsTheHostsNotScanned(t *testing.T) {
 		}
 		return tm
 	}
-	figure := regexp.MustCompile(`Not scanned for 30 days</dt><dd[^>]*><a href="/hosts">([0-9,]+) hosts`)
+	figure := regexp.MustCompile(`Not scanned for 30 days</dt><dd[^>]*><a href="[^"]*">([0-9,]+) hosts`)
 	for _, cutoff := range []time.Time{day(0), day(len(dates) / 2), day(len(dates) - 1).Add(time.Second)} {
 		want := d.int(`SELECT count(*) `+current+` AND h.compliance_last_scan_date < ?`, cutoff.UTC().Format(time.RFC3339))
 		now := cutoff.Add(30 * 24 * time.Hour)
@@ -266,6 +267,128 @@ func TestOverviewBreakdownMatchesSQL(t *testing.T) {
 		}
 		if len(want) < 2 || !reflect.DeepEqual(got, want) {
 			t.Errorf("/?csv=%s: %v; SQL says %v", c.csv, got, want)
+		}
+	}
+}
+
+// TestUnscannedHostsLinkToTheirList follows the overview's count of hosts
+// not scanned for 30 days to the list behind it: the hosts page it links
+// to, and that page's CSV download, hold exactly the hosts SQL finds.
+func TestUnscannedHostsLinkToTheirList(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	d := openSQL(t, path)
+	dates := d.rows(`SELECT compliance_last_scan_date FROM hosts WHERE compliance_last_scan_date IS NOT NULL
+		AND id IN (SELECT host_id FROM postures WHERE stale_run IS NULL) ORDER BY 1`)
+	if len(dates) < 3 {
+		t.Fatalf("%d scanned hosts: too few to test", len(dates))
+	}
+	cutoff, err := time.Parse(time.RFC3339, dates[len(dates)/2][0].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, r := range d.rows(`SELECT id FROM hosts WHERE compliance_last_scan_date < ?
+		AND id IN (SELECT host_id FROM postures WHERE stale_run IS NULL) ORDER BY id`, cutoff.UTC().Format(time.RFC3339)) {
+		ids = append(ids, r[0].(int64))
+	}
+	want := fmt.Sprint(ids)
+	now := cutoff.Add(30 * 24 * time.Hour)
+	figure := regexp.MustCompile(`Not scanned for 30 days</dt><dd[^>]*><a href="([^"]+)">([0-9,]+) hosts`)
+	csvLink := regexp.MustCompile(`<a class="csv" href="([^"]+)"`)
+	rowLink := regexp.MustCompile(`<th scope="row"><a href="/hosts/([0-9]+)"`)
+	forEachServerWith(t, path, server.Options{Now: func() time.Time { return now }}, func(t *testing.T, ts *httptest.Server) {
+		_, body := get(t, ts.URL+"/")
+		m := figure.FindSubmatch(body)
+		if m == nil {
+			t.Fatal("no count of hosts not scanned on the overview")
+		}
+		_, page := get(t, ts.URL+html.UnescapeString(string(m[1])))
+		var shown []int64
+		for _, r := range rowLink.FindAllSubmatch(page, -1) {
+			var id int64
+			fmt.Sscan(string(r[1]), &id)
+			shown = append(shown, id)
+		}
+		c := csvLink.FindSubmatch(page)
+		if c == nil {
+			t.Fatal("no CSV download on the hosts page")
+		}
+		head, recs := pageCSV(t, ts.URL+html.UnescapeString(string(c[1])))
+		var downloaded []int64
+		for _, r := range recs {
+			var id int64
+			fmt.Sscan(r[column(t, head, "id")], &id)
+			downloaded = append(downloaded, id)
+		}
+		if got := fmt.Sprint(shown); got != want || fmt.Sprint(downloaded) != want || strings.ReplaceAll(string(m[2]), ",", "") != fmt.Sprint(len(shown)) {
+			t.Errorf("the overview counts %s hosts not scanned and links to %s, which lists %v and downloads %v; SQL finds %v",
+				m[2], m[1], got, downloaded, want)
+		}
+	})
+}
+
+// formFields are what a page's filter form submits as it is shown: each
+// input's value, and each select's selected option (else its first).
+func formFields(t *testing.T, body []byte) url.Values {
+	t.Helper()
+	form := regexp.MustCompile(`(?s)<form class="filters".*?</form>`).Find(body)
+	if form == nil {
+		t.Fatal("no filter form")
+	}
+	out := url.Values{}
+	for _, m := range regexp.MustCompile(`<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"`).FindAllSubmatch(form, -1) {
+		out.Set(string(m[1]), html.UnescapeString(string(m[2])))
+	}
+	for _, m := range regexp.MustCompile(`(?s)<select name="([^"]+)">(.*?)</select>`).FindAllSubmatch(form, -1) {
+		opts := regexp.MustCompile(`<option value="([^"]*)"( selected)?`).FindAllSubmatch(m[2], -1)
+		if len(opts) == 0 {
+			continue
+		}
+		v := opts[0][1]
+		for _, o := range opts {
+			if len(o[2]) > 0 {
+				v = o[1]
+			}
+		}
+		out.Set(string(m[1]), html.UnescapeString(string(v)))
+	}
+	return out
+}
+
+// TestFilterFormsKeepTheAddressFilters: the filters live in the address,
+// and a page's filter form shows every one of them, so that changing one
+// filter and submitting the form keeps the others.
+func TestFilterFormsKeepTheAddressFilters(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
+	p := db.rows(`SELECT p.policy_id, p.host_id, p.control_id, p.technology_id, f.framework_id, p.criticality_label
+		FROM postures p JOIN control_frameworks f ON f.control_id = p.control_id
+		WHERE p.stale_run IS NULL AND p.status = 'Failed' AND p.criticality_label IS NOT NULL LIMIT 1`)
+	if len(p) == 0 {
+		t.Fatal("no failing posture of a control in a framework")
+	}
+	policy, host, control, tech, fw, crit := p[0][0], p[0][1], p[0][2], p[0][3], p[0][4], p[0][5]
+	section := db.int(`SELECT min(number) FROM sections WHERE policy_id = ?`, policy)
+	for _, page := range []string{
+		fmt.Sprintf("/postures?policy=%d&status=Failed&technology=%d&control=%d&host=%d&since=2020-01-01&framework=%d&criticality=%s",
+			policy, tech, control, host, fw, crit),
+		fmt.Sprintf("/hosts?policy=%d&status=Failed&q=1&unscanned_days=30", policy),
+		fmt.Sprintf("/policies/%d?status=Failed&criticality=%s&technology=%d&section=%d", policy, crit, tech, section),
+		fmt.Sprintf("/hosts/%d?policy=%d&status=Failed", host, policy),
+		fmt.Sprintf("/changes?from=0&to=%d&status=Failed", db.int(`SELECT max(id) FROM runs`)),
+	} {
+		code, body := get(t, ts.URL+page)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d", page, code)
+		}
+		u, _ := url.Parse(page)
+		got := formFields(t, body)
+		for k := range u.Query() {
+			if got.Get(k) != u.Query().Get(k) {
+				t.Errorf("%s: the filter form submits %s=%q, the address has %q", page, k, got.Get(k), u.Query().Get(k))
+			}
 		}
 	}
 }

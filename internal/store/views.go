@@ -69,9 +69,13 @@ type Views interface {
 	// Trend is the figures recorded at the end of each finished run (of
 	// one policy and/or framework, 0 for all), oldest first.
 	Trend(ctx context.Context, policyID, frameworkID int64) ([]TrendPoint, error)
-	// ListExceptions lists the exceptions on postures by end date, soonest
-	// first (none last), with each posture's keys and status.
-	ListExceptions(ctx context.Context, page Page, fn func(*ExceptionView) error) (string, error)
+	// ListExceptions lists the exceptions on postures (of a status, when
+	// f.Status is set) with each posture's keys and status: those ending
+	// at or after f.Now by end date, soonest first (those expiring within
+	// days lead), then those that ended before f.Now, the latest first, then
+	// those without an end date. A zero f.Now lists every dated exception
+	// soonest first.
+	ListExceptions(ctx context.Context, f ExceptionFilter, page Page, fn func(*ExceptionView) error) (string, error)
 	// UnscannedHosts counts the hosts with current postures whose last
 	// compliance scan is before t.
 	UnscannedHosts(ctx context.Context, before time.Time) (int64, error)
@@ -230,6 +234,9 @@ type HostFilter struct {
 	Policy int64
 	Status compliance.Status // hosts with at least one posture in this status
 	Q      string            // a substring of the host's ip, dns or os
+	// ScannedBefore, when set, keeps the hosts whose last compliance scan
+	// is before it (those UnscannedHosts counts).
+	ScannedBefore time.Time
 }
 
 // HostFigures is a host with its figures.
@@ -256,6 +263,12 @@ type ChangeFilter struct {
 type TrendPoint struct {
 	Run compliance.Run
 	Figures
+}
+
+// ExceptionFilter narrows and orders the exception list.
+type ExceptionFilter struct {
+	Status string    // the exception's status (Approved, Pending, ...); "" is any
+	Now    time.Time // where the ended exceptions begin
 }
 
 // ExceptionView is an exception on a posture, with the posture's keys.

@@ -61,46 +61,56 @@ func (s *Store) ListChanges(ctx context.Context, f store.ChangeFilter, page stor
 	return "", nil
 }
 
-// ListExceptions lists exceptions by end date, soonest first, those
-// without one last.
-func (s *Store) ListExceptions(ctx context.Context, page store.Page, fn func(*store.ExceptionView) error) (string, error) {
+// ListExceptions lists exceptions ending at or after f.Now by end date,
+// soonest first, then those ended before it, latest first, then those
+// without an end date.
+func (s *Store) ListExceptions(ctx context.Context, f store.ExceptionFilter, page store.Page, fn func(*store.ExceptionView) error) (string, error) {
 	c, strs, ok, err := store.DecodeCursor("exceptions", page.After, 2, 1)
 	if err != nil {
 		return "", err
 	}
 	const cols = `e.posture_id, p.policy_id, p.host_id, p.control_id, p.status, ` + exceptionColumns + `
-		FROM exceptions e JOIN postures p ON p.policy_id = e.policy_id AND p.id = e.posture_id`
+		FROM exceptions e JOIN postures p ON p.policy_id = e.policy_id AND p.id = e.posture_id
+		WHERE ($1 = '' OR e.status = $1) AND `
+	now := pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	if !f.Now.IsZero() {
+		now = pgtype.Timestamptz{Time: f.Now.UTC(), Valid: true}
+	}
 	first := 0
 	if ok {
-		if c[0] != 0 && c[0] != 1 { // edited: no such phase
+		if c[0] < 0 || c[0] > 2 { // edited: no such phase
 			return "", store.ErrBadCursor
 		}
 		first = int(c[0])
 	}
 	pg := &pager{page: page}
-	for phase := first; phase < 2; phase++ {
+	for phase := first; phase < 3; phase++ {
 		var sql string
-		var args []any
-		if phase == 0 {
-			sql = `SELECT ` + cols + ` WHERE e.end_date IS NOT NULL AND (e.end_date, e.posture_id) > ($1, $2)
-				ORDER BY e.end_date, e.posture_id LIMIT $3`
-			args = []any{pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}, int64(-1 << 63)}
-			if ok && c[0] == 0 {
+		args := []any{f.Status, now}
+		switch phase {
+		case 0:
+			sql = `e.end_date >= $2 AND (e.end_date, e.posture_id) > ($3, $4) ORDER BY e.end_date, e.posture_id LIMIT $5`
+			args = append(args, pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}, int64(-1<<63))
+		case 1:
+			sql = `e.end_date < $2 AND (e.end_date, e.posture_id) < ($3, $4) ORDER BY e.end_date DESC, e.posture_id DESC LIMIT $5`
+			args = append(args, pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}, int64(1<<63-1))
+		default:
+			sql = `$2::timestamptz IS NOT NULL AND e.end_date IS NULL AND e.posture_id > $3 ORDER BY e.posture_id LIMIT $4`
+			args = append(args, int64(-1<<63))
+		}
+		if ok && c[0] == int64(phase) {
+			if phase == 2 {
+				args[2] = c[1]
+			} else {
 				t, err := time.Parse(time.RFC3339Nano, strs[0])
 				if err != nil {
 					return "", store.ErrBadCursor
 				}
-				args = []any{t, c[1]}
-			}
-		} else {
-			sql = `SELECT ` + cols + ` WHERE e.end_date IS NULL AND e.posture_id > $1 ORDER BY e.posture_id LIMIT $2`
-			args = []any{int64(-1 << 63)}
-			if ok && c[0] == 1 {
-				args = []any{c[1]}
+				args[2], args[3] = t, c[1]
 			}
 		}
 		ph := int64(phase)
-		err := s.query(ctx, sql, func(row pgx.Rows) error {
+		err := s.query(ctx, `SELECT `+cols+sql, func(row pgx.Rows) error {
 			if pg.full() {
 				return errPageFull
 			}

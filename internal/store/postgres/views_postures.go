@@ -132,6 +132,9 @@ func (s *Store) ListHosts(ctx context.Context, f store.HostFilter, page store.Pa
 		like := arg("%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(f.Q) + "%")
 		where = append(where, `(hip ILIKE `+like+` OR hdns ILIKE `+like+` OR hos ILIKE `+like+`)`)
 	}
+	if !f.ScannedBefore.IsZero() {
+		where = append(where, `compliance_last_scan_date < `+arg(f.ScannedBefore.UTC()))
+	}
 	q += ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY 1 LIMIT ` + arg(limit(page))
 	pg := &pager{page: page}
 	return pg.done(s.query(ctx, q, func(row pgx.Rows) error {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 
@@ -58,33 +59,40 @@ func (s *Store) ListChanges(ctx context.Context, f store.ChangeFilter, page stor
 	return "", nil
 }
 
-// ListExceptions lists exceptions by end date, soonest first, those
-// without one last.
-func (s *Store) ListExceptions(ctx context.Context, page store.Page, fn func(*store.ExceptionView) error) (string, error) {
+// ListExceptions lists exceptions ending at or after f.Now by end date,
+// soonest first, then those ended before it, latest first, then those
+// without an end date.
+func (s *Store) ListExceptions(ctx context.Context, f store.ExceptionFilter, page store.Page, fn func(*store.ExceptionView) error) (string, error) {
 	c, ok, err := decodeCursor("exceptions", page.After, 2, 1)
 	if err != nil {
 		return "", err
 	}
+	now := "0" // before every date ("" would bind NULL)
+	if !f.Now.IsZero() {
+		now = f.Now.UTC().Format(time.RFC3339)
+	}
 	const cols = `e.posture_id, p.policy_id, p.host_id, p.control_id, p.status, e.assignee, e.status, e.comments,
-		e.created_by, e.created_date, e.modified_by, e.modified_date, e.end_date FROM exceptions e JOIN postures p ON p.policy_id = e.policy_id AND p.id = e.posture_id`
+		e.created_by, e.created_date, e.modified_by, e.modified_date, e.end_date FROM exceptions e JOIN postures p ON p.policy_id = e.policy_id AND p.id = e.posture_id
+		WHERE (coalesce(?1, '') = '' OR e.status = ?1) AND `
+	after := func(phase int64, def ...any) []any {
+		if ok && c.Ints[0] == phase {
+			if phase == 2 {
+				return []any{c.Ints[1]}
+			}
+			return []any{c.Strs[0], c.Ints[1]}
+		}
+		return def
+	}
 	phases := []struct {
 		sql  string
 		args func() []any
 	}{
-		{`SELECT ` + cols + ` WHERE e.end_date IS NOT NULL AND (e.end_date, e.posture_id) > (?, ?) ORDER BY e.end_date, e.posture_id LIMIT ?`,
-			func() []any {
-				if ok && c.Ints[0] == 0 {
-					return []any{c.Strs[0], c.Ints[1]}
-				}
-				return []any{"0", int64(-1 << 63)} // before every date ("" would bind NULL)
-			}},
-		{`SELECT ` + cols + ` WHERE e.end_date IS NULL AND e.posture_id > ? ORDER BY e.posture_id LIMIT ?`,
-			func() []any {
-				if ok && c.Ints[0] == 1 {
-					return []any{c.Ints[1]}
-				}
-				return []any{int64(-1 << 63)}
-			}},
+		{`e.end_date >= ?2 AND (e.end_date, e.posture_id) > (?3, ?4) ORDER BY e.end_date, e.posture_id LIMIT ?5`,
+			func() []any { return after(0, "0", int64(-1<<63)) }},
+		{`e.end_date < ?2 AND (e.end_date, e.posture_id) < (?3, ?4) ORDER BY e.end_date DESC, e.posture_id DESC LIMIT ?5`,
+			func() []any { return after(1, "9", int64(1<<63-1)) }},
+		{`e.end_date IS NULL AND e.posture_id > ?3 ORDER BY e.posture_id LIMIT ?4`,
+			func() []any { return after(2, int64(-1<<63)) }},
 	}
 	first := 0
 	if ok {
@@ -96,8 +104,8 @@ func (s *Store) ListExceptions(ctx context.Context, page store.Page, fn func(*st
 	pg := &pager{page: page}
 	for phase := first; phase < len(phases); phase++ {
 		ph := int64(phase)
-		args := append(phases[phase].args(), limit(page))
-		err := s.query(ctx, phases[phase].sql, func(st *sqlite3.Stmt) error {
+		args := append(append([]any{f.Status, now}, phases[phase].args()...), limit(page))
+		err := s.query(ctx, `SELECT `+cols+phases[phase].sql, func(st *sqlite3.Stmt) error {
 			if pg.full() {
 				return errPageFull
 			}

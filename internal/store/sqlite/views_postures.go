@@ -164,6 +164,10 @@ func (s *Store) ListHosts(ctx context.Context, f store.HostFilter, page store.Pa
 		pat := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(f.Q) + "%"
 		args = append(args, pat, pat, pat)
 	}
+	if !f.ScannedBefore.IsZero() {
+		like += ` AND h.compliance_last_scan_date < ?`
+		args = append(args, f.ScannedBefore)
+	}
 	var q string
 	if f.Policy != 0 {
 		// one counts row per host of the policy, read in the order of its key
