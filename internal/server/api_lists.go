@@ -29,7 +29,7 @@ func (s *Server) policyControlsList() list {
 }
 
 func (s *Server) posturesList() list {
-	return listOf([]string{"policy", "control", "host", "status", "technology", "since", "framework", "criticality"},
+	return listOf([]string{"policy", "control", "host", "status", "technology", "since", "framework", "criticality", "section"},
 		postureRow, ignoreRequest(postureFilter), s.rd.ListPostures)
 }
 
@@ -212,10 +212,14 @@ func postureFilter(q *query) (store.PostureFilter, error) {
 	for _, p := range []struct {
 		name string
 		dst  *int64
-	}{{"policy", &f.Policy}, {"control", &f.Control}, {"host", &f.Host}, {"technology", &f.Technology}, {"framework", &f.Framework}} {
+	}{{"policy", &f.Policy}, {"control", &f.Control}, {"host", &f.Host}, {"technology", &f.Technology}, {"framework", &f.Framework},
+		{"section", &f.Section}} {
 		if *p.dst, err = q.id(p.name); err != nil {
 			return f, err
 		}
+	}
+	if f.Section != 0 && f.Policy == 0 {
+		return f, &paramError{Param: "section", Msg: "a section is a policy's: give policy= with it"}
 	}
 	if f.Status, err = q.status("status"); err != nil {
 		return f, err

@@ -65,7 +65,7 @@ type postureRowView struct {
 }
 
 func (s *Server) uiPostures(w http.ResponseWriter, r *http.Request) {
-	q, err := uiQuery(r, "policy", "control", "host", "status", "technology", "since", "framework", "criticality", "cursor")
+	q, err := uiQuery(r, "policy", "control", "host", "status", "technology", "since", "framework", "criticality", "section", "cursor")
 	var v posturesView
 	if err == nil {
 		v.Filter, err = postureFilter(q)

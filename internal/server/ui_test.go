@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -391,4 +392,59 @@ func TestFilterFormsKeepTheAddressFilters(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The policy page's section figures count postures, and each links to the
+// postures behind it (those of the section's controls in that status):
+// the list has as many rows as the figure, which is what SQL counts.
+func TestSectionFiguresListTheirPostures(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	d := openSQL(t, path)
+	policy := d.int(`SELECT policy_id FROM policy_controls WHERE section_number > 0 GROUP BY policy_id ORDER BY count(DISTINCT section_number) DESC LIMIT 1`)
+	if policy == 0 {
+		t.Fatal("the fixture has no sections")
+	}
+	link := regexp.MustCompile(`<td class="n (passed|failed|error)"><a href="(/postures\?[^"]+)">([0-9,]+)</a>`)
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		_, body := get(t, fmt.Sprintf("%s/policies/%d", ts.URL, policy))
+		sections := string(body)
+		if i := strings.Index(sections, `id="sections-h"`); i >= 0 {
+			sections = sections[i:strings.Index(sections, `id="controls"`)]
+		} else {
+			t.Fatal("the policy page has no sections")
+		}
+		found := 0
+		for _, m := range link.FindAllStringSubmatch(sections, -1) {
+			href := html.UnescapeString(m[2])
+			u, _ := url.Parse(href)
+			q := u.Query()
+			section, _ := strconv.ParseInt(q.Get("section"), 10, 64)
+			if q.Get("policy") != strconv.FormatInt(policy, 10) || section == 0 {
+				t.Errorf("section figure links to %s, not to the section's postures", href)
+				continue
+			}
+			found++
+			figure, _ := strconv.ParseInt(strings.ReplaceAll(m[3], ",", ""), 10, 64)
+			want := d.int(`SELECT count(*) FROM postures WHERE stale_run IS NULL AND policy_id = ? AND status = ?
+				AND control_id IN (SELECT control_id FROM policy_controls WHERE policy_id = ? AND section_number = ?)`,
+				policy, q.Get("status"), policy, section)
+			if figure != want {
+				t.Errorf("section %d shows %d %s postures; SQL counts %d", section, figure, q.Get("status"), want)
+			}
+			if got := len(walk(t, ts.URL+"/api/v1"+href, 1000)); int64(got) != want {
+				t.Errorf("%s lists %d postures; the figure is %d", href, got, want)
+			}
+			if _, page := get(t, ts.URL+href); !strings.Contains(string(page), fmt.Sprintf(`name="section" min="1" value="%d"`, section)) {
+				t.Errorf("%s: the filter form does not show the section", href)
+			}
+		}
+		if found == 0 {
+			t.Fatal("no section figure links to postures")
+		}
+		code, body := get(t, ts.URL+"/api/v1/postures?section=1")
+		if code != 400 || !strings.Contains(string(body), `"parameter":"section"`) {
+			t.Errorf("section without policy: %d %s; want a 400 naming section", code, body)
+		}
+	})
 }

@@ -217,6 +217,7 @@ type ValueGroup struct {
 type PostureFilter struct {
 	Policy, Control, Host, Technology int64
 	Framework                         int64             // controls mapped to this framework
+	Section                           int64             // with Policy: the controls of this section of the policy (its number)
 	Criticality                       string            // the posture's criticality label
 	Status                            compliance.Status //
 	Since                             time.Time         // posture_modified_date at or after

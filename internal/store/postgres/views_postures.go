@@ -231,6 +231,10 @@ func posturesQuery(f store.PostureFilter, c []int64, strs []string, ok bool, lim
 	if f.Framework != 0 {
 		where = append(where, "p.control_id IN (SELECT control_id FROM control_frameworks WHERE framework_id = "+arg(f.Framework)+")")
 	}
+	if f.Section != 0 {
+		where = append(where, "p.control_id IN (SELECT control_id FROM policy_controls WHERE policy_id = "+arg(f.Policy)+
+			" AND section_number = "+arg(f.Section)+")")
+	}
 	if f.Excepted {
 		where = append(where, "e.posture_id IS NOT NULL")
 	}

@@ -102,6 +102,10 @@ func posturesQuery(f store.PostureFilter, c *cursor) (string, []any) {
 		where = append(where, "p.control_id IN (SELECT control_id FROM control_frameworks WHERE framework_id = ?)")
 		args = append(args, f.Framework)
 	}
+	if f.Section != 0 {
+		where = append(where, "p.control_id IN (SELECT control_id FROM policy_controls WHERE policy_id = ? AND section_number = ?)")
+		args = append(args, f.Policy, f.Section)
+	}
 	if f.Excepted {
 		where = append(where, "e.posture_id IS NOT NULL")
 	}
