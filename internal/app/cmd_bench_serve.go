@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,7 +137,14 @@ func benchServeRun(ctx context.Context, ios IOStreams, o *benchServeOptions) err
 			return errors.New("the sync wrote no postures within 2 minutes")
 		}
 	}
+	procs := map[string]int{"server": pid, "emulator": serverPID(strings.TrimSuffix(strings.Fields(emuURL)[0], "/")), "clients": os.Getpid()}
+	if syncer != nil {
+		procs["sync"] = syncer.Process.Pid
+	}
+	cpuBefore, start := cpuOf(procs), time.Now()
 	lat, failures := loadRoutes(srvURL, urls, o.requests, o.clients)
+	cpu := cpuOf(procs).minus(cpuBefore)
+	loadTime := time.Since(start)
 	if syncer != nil {
 		still := syncer.ProcessState == nil
 		_ = syncer.Process.Signal(syscall.SIGINT)
@@ -144,6 +152,7 @@ func benchServeRun(ctx context.Context, ios IOStreams, o *benchServeOptions) err
 		fmt.Fprintf(ios.Out, "a full sync wrote to the database during the load (still running at its end: %v)\n", still)
 	}
 	printLatencies(ios.Out, lat, o)
+	fmt.Fprintf(ios.Out, "CPU during the load (%.1f s on %d cores): %s\n", loadTime.Seconds(), runtime.NumCPU(), cpu)
 	fmt.Fprintf(ios.Out, "serve RSS: %.1f MB before the load, %.1f MB after (peak %.1f MB); %d failed requests\n",
 		float64(rssBefore)/1024, float64(rssKiB(pid, "VmRSS"))/1024, float64(rssKiB(pid, "VmHWM"))/1024, failures)
 	if failures > 0 {
@@ -399,4 +408,60 @@ func pctl(ds []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	i := (p*len(s)+99)/100 - 1
 	return s[max(0, min(i, len(s)-1))]
+}
+
+// cpuUse is CPU seconds (user + system) by process name, and "machine"
+// for every process of the machine (Linux's /proc; empty elsewhere).
+type cpuUse map[string]float64
+
+// cpuOf reads the CPU used so far by procs (name -> pid) and the machine.
+func cpuOf(procs map[string]int) cpuUse {
+	const hz = 100 // USER_HZ, the unit of /proc's times on Linux
+	u := cpuUse{}
+	for name, pid := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := strings.LastIndexByte(string(b), ')'); err == nil && i > 0 {
+			f := strings.Fields(string(b[i+1:])) // from the state on: utime and stime are the 12th and 13th
+			if len(f) > 12 {
+				ut, _ := strconv.ParseFloat(f[11], 64)
+				st, _ := strconv.ParseFloat(f[12], 64)
+				u[name] = (ut + st) / hz
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0]) // cpu user nice system idle iowait irq softirq steal
+		for i, v := range f {
+			if n, err := strconv.ParseFloat(v, 64); err == nil && i >= 1 && i <= 8 && i != 4 && i != 5 {
+				u["machine"] += n / hz
+			}
+		}
+	}
+	return u
+}
+
+func (u cpuUse) minus(before cpuUse) cpuUse {
+	d := cpuUse{}
+	for k, v := range u {
+		d[k] = v - before[k]
+	}
+	return d
+}
+
+// String says what the benchmark's processes used and what the rest of
+// the machine did meanwhile (another program's work makes the latencies
+// of a run incomparable).
+func (u cpuUse) String() string {
+	var parts []string
+	ours := 0.0
+	for _, k := range []string{"server", "sync", "emulator", "clients"} {
+		if v, ok := u[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.1f", k, v))
+			ours += v
+		}
+	}
+	if _, ok := u["machine"]; !ok {
+		return strings.Join(parts, ", ") + " s"
+	}
+	return fmt.Sprintf("%.1f s by the benchmark (%s), %.1f s by the rest of the machine", ours, strings.Join(parts, ", "), max(0, u["machine"]-ours))
 }
