@@ -442,6 +442,20 @@ func TestSectionFiguresListTheirPostures(t *testing.T) {
 		if found == 0 {
 			t.Fatal("no section figure links to postures")
 		}
+		// a section's count of controls links to the policy's controls of that section
+		counts := regexp.MustCompile(`<td class="n"><a href="(/policies/[0-9]+\?section=([0-9]+))#controls">([0-9,]+)</a></td>`)
+		ms := counts.FindAllStringSubmatch(sections, -1)
+		if len(ms) == 0 {
+			t.Fatal("no section's count of controls links to its controls")
+		}
+		for _, m := range ms {
+			n, _ := strconv.ParseInt(strings.ReplaceAll(m[3], ",", ""), 10, 64)
+			want := d.int(`SELECT count(*) FROM policy_controls WHERE policy_id = ? AND section_number = ?`, policy, m[2])
+			got := len(walk(t, fmt.Sprintf("%s/api/v1/policies/%d/controls?section=%s", ts.URL, policy, m[2]), 1000))
+			if n != want || int64(got) != want {
+				t.Errorf("section %s shows %d controls and its list has %d; SQL counts %d", m[2], n, got, want)
+			}
+		}
 		code, body := get(t, ts.URL+"/api/v1/postures?section=1")
 		if code != 400 || !strings.Contains(string(body), `"parameter":"section"`) {
 			t.Errorf("section without policy: %d %s; want a 400 naming section", code, body)
