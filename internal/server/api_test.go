@@ -387,7 +387,8 @@ func TestChangesRunsAndTrendMatchSQL(t *testing.T) {
 // within 30 days lead), then those ended, the latest first, then those
 // without an end date, walked in pages across the three; "now" is set
 // amid the end dates so that some have ended. The page lists the same,
-// an exception expiring soon first.
+// an exception expiring soon first. Exceptions of stale postures are left
+// out, as the stale postures are.
 func TestExceptionsMatchSQL(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
@@ -402,9 +403,13 @@ func TestExceptionsMatchSQL(t *testing.T) {
 	}
 	now = now.Add(-time.Second)
 	at := now.UTC().Format(time.RFC3339)
+	if db.int(`SELECT count(*) FROM exceptions WHERE posture_id IN (SELECT id FROM postures WHERE stale_run IS NOT NULL)`) == 0 {
+		t.Fatal("no exception of a stale posture: the list must show that it leaves them out")
+	}
 	forEachServerWith(t, path, server.Options{Now: func() time.Time { return now }}, func(t *testing.T, ts *httptest.Server) {
 		for _, status := range []string{"", "Approved", "Pending", "Rejected"} {
 			want := db.rows(`SELECT posture_id FROM exceptions WHERE (?1 = 'any' OR status = ?1)
+				AND posture_id IN (SELECT id FROM postures WHERE stale_run IS NULL)
 				ORDER BY end_date IS NULL, end_date < ?2, CASE WHEN end_date >= ?2 THEN end_date END,
 				CASE WHEN end_date >= ?2 THEN posture_id END, end_date DESC, posture_id DESC`, cmp.Or(status, "any"), at)
 			url := ts.URL + "/api/v1/exceptions"

@@ -69,7 +69,7 @@ type Views interface {
 	// Trend is the figures recorded at the end of each finished run (of
 	// one policy and/or framework, 0 for all), oldest first.
 	Trend(ctx context.Context, policyID, frameworkID int64) ([]TrendPoint, error)
-	// ListExceptions lists the exceptions on postures (of a status, when
+	// ListExceptions lists the exceptions on current postures (of a status, when
 	// f.Status is set) with each posture's keys and status: those ending
 	// at or after f.Now by end date, soonest first (those expiring within
 	// days lead), then those that ended before f.Now, the latest first, then

@@ -71,7 +71,7 @@ func (s *Store) ListExceptions(ctx context.Context, f store.ExceptionFilter, pag
 	}
 	const cols = `e.posture_id, p.policy_id, p.host_id, p.control_id, p.status, ` + exceptionColumns + `
 		FROM exceptions e JOIN postures p ON p.policy_id = e.policy_id AND p.id = e.posture_id
-		WHERE ($1 = '' OR e.status = $1) AND `
+		WHERE p.stale_run IS NULL AND ($1 = '' OR e.status = $1) AND `
 	now := pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
 	if !f.Now.IsZero() {
 		now = pgtype.Timestamptz{Time: f.Now.UTC(), Valid: true}

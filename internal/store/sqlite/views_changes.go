@@ -73,7 +73,7 @@ func (s *Store) ListExceptions(ctx context.Context, f store.ExceptionFilter, pag
 	}
 	const cols = `e.posture_id, p.policy_id, p.host_id, p.control_id, p.status, e.assignee, e.status, e.comments,
 		e.created_by, e.created_date, e.modified_by, e.modified_date, e.end_date FROM exceptions e JOIN postures p ON p.policy_id = e.policy_id AND p.id = e.posture_id
-		WHERE (coalesce(?1, '') = '' OR e.status = ?1) AND `
+		WHERE p.stale_run IS NULL AND (coalesce(?1, '') = '' OR e.status = ?1) AND `
 	after := func(phase int64, def ...any) []any {
 		if ok && c.Ints[0] == phase {
 			if phase == 2 {
