@@ -311,7 +311,6 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 // and commits each batch's completion with its last records.
 func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool) error {
 	b := &store.Batch{RunID: r.rec.ID, Exceptions: r.opts.Source == "classic"}
-	var chunks [][]compliance.Posture
 	var rejects []*rejected
 	flush := func() error {
 		if len(b.Postures) == 0 && len(b.Done) == 0 && len(b.Cursors) == 0 {
@@ -336,20 +335,19 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool) err
 			r.keepRejects(rj.batch, rj.errs)
 		}
 		rejects = rejects[:0]
-		for _, c := range chunks {
-			c = c[:cap(c)]
-			clear(c) // a pooled chunk keeps no record (nor its evidence) alive
-			pool.Put(c)
-		}
-		chunks = chunks[:0]
-		clear(b.Postures) // nor does the batch, until the next one overwrites it
+		clear(b.Postures) // the batch keeps no record (nor its evidence) alive until the next one overwrites it
 		b.Postures, b.Done, b.Cursors = b.Postures[:0], b.Done[:0], b.Cursors[:0]
 		return nil
 	}
 	add := func(it item) {
 		b.Postures = append(b.Postures, it.postures...)
 		if it.postures != nil {
-			chunks = append(chunks, it.postures)
+			// The transaction holds a copy of the records: the chunk goes
+			// back to the streams now rather than at the commit, so the
+			// records of a transaction are not held twice.
+			c := it.postures[:cap(it.postures)]
+			clear(c) // a pooled chunk keeps no record (nor its evidence) alive
+			pool.Put(c)
 		}
 		if it.done != nil {
 			b.Done = append(b.Done, *it.done)
