@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -415,6 +416,11 @@ func (r *run) load(ctx context.Context, batches []Batch) error {
 		return &StoreError{err}
 	}
 	err := r.fetch(ctx, batches)
+	// The records are stored: give the memory that held them in flight back
+	// to the system before the index builds, whose sorter takes memory of
+	// its own (SQLite's, outside Go's heap). Without it the process's peak
+	// was both at once (BENCHMARKS.md, issue 12, evening).
+	debug.FreeOSMemory()
 	// Indexes dropped for a bulk load are rebuilt even when the run failed;
 	// only an interrupted run leaves that to the next one.
 	if lerr := r.e.store.EndLoad(ctx); lerr != nil && err == nil {
