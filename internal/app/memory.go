@@ -25,7 +25,7 @@ func memoryLimit(cfg *config.Config) (int64, string) {
 // concurrency the records in flight then take at most half the limit
 // whatever their evidence weighs, and records of the emulator's size (2 KB
 // of JSON with evidence) still fill the default 10,000-record transactions;
-// an eighth made those transactions smaller, for 12% more CPU
+// an eighth made those transactions smaller, for 14% more CPU
 // (BENCHMARKS.md, issue 12, evening). 0 (no limit): records are counted
 // only.
 func txBytes(cfg *config.Config) int64 {
