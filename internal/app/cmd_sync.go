@@ -208,7 +208,7 @@ func engineOptions(cfg *config.Config) engine.Options {
 		LastEvaluationDate: date(r.LastEvaluationDate), LastScanDate: date(r.LastScanDate),
 		LastScanDateFrom: date(r.LastScanDateFrom), LastScanDateTo: date(r.LastScanDateTo),
 		StatusChangedSince: date(r.StatusChangedSince), ExtraParams: extra,
-		TxRecords: cfg.Sync.TxRecords, ChunkRecords: cfg.Sync.ChunkRecords, MaxStreamRetries: cfg.Sync.StreamRetries,
+		TxRecords: cfg.Sync.TxRecords, ChunkRecords: cfg.Sync.ChunkRecords, TxBytes: txBytes(cfg), MaxStreamRetries: cfg.Sync.StreamRetries,
 		RetryBackoff: qualys.DefaultBackoff, Source: cfg.Sync.Source,
 		Overlap: cfg.Sync.Overlap, IncrementalFilter: cfg.Sync.IncrementalFilter,
 		HostIDsLastScanDate: date(cfg.PCRS.PolicyHost.LastScanDate),
@@ -300,6 +300,7 @@ func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys
 	rejects := engine.NewRejectFile(rejectsPath)
 	defer rejects.Close()
 	eo.Rejects = rejects
+	defer applyMemoryLimit(cfg, log)()
 	eng := engine.New(client, st, log)
 	stop := startProgress(io, &eng.Progress, log)
 	res, err := eng.Run(ctx, eo)

@@ -75,6 +75,11 @@ type Sync struct {
 	TxRecords       int     `yaml:"tx_records"`        // records per database transaction; 10000
 	ChunkRecords    int     `yaml:"chunk_records"`     // records a stream hands the writer at once; 2500
 	StreamRetries   int     `yaml:"stream_retries"`    // refetches of a broken stream; 3
+	// MemoryLimit is the soft limit of a sync's Go memory, in GOMEMLIMIT's
+	// syntax ("80MiB", or "off"); 80MiB. pcsync sync sets it (unless
+	// GOMEMLIMIT is set, which then rules), and a transaction gathers
+	// records of at most a quarter of it (engine.Options.TxBytes).
+	MemoryLimit string `yaml:"memory_limit"`
 	// Overlap is subtracted from the last successful run's start for the
 	// next incremental run's "since", so no change falls between two runs.
 	Overlap time.Duration `yaml:"overlap"`
@@ -136,7 +141,7 @@ func Default() Config {
 		Qualys: Qualys{TokenTTL: 4 * time.Hour, IdleTimeout: 5 * time.Minute, MaxRetries: 5, MaxRateWaits: 20},
 		DB:     "pcsync.db",
 		Sync: Sync{HostsPerRequest: 5000, Concurrency: 2, TxRecords: 10000, ChunkRecords: 2500, StreamRetries: 3,
-			Overlap: time.Hour, IncrementalFilter: "statusChangedSince"},
+			MemoryLimit: "80MiB", Overlap: time.Hour, IncrementalFilter: "statusChangedSince"},
 		PCRS: PCRS{Version: "1.0", RateLimit: RateLimit{Calls: 25, Window: 60 * time.Second},
 			Results: Results{EvidenceRequired: &zero, CompressionRequired: &one}},
 		Classic: Classic{Version: "2.0", Concurrency: 1,
@@ -362,6 +367,8 @@ func (c *Config) checkSync() error {
 		return &Error{Where: "chunk_records", Msg: fmt.Sprintf("%d is out of range: use 1 to tx_records (%d)", s.ChunkRecords, s.TxRecords)}
 	case s.StreamRetries < 0:
 		return &Error{Where: "stream_retries", Msg: "must not be negative"}
+	case s.checkMemoryLimit() != "":
+		return &Error{Where: "sync.memory_limit", Msg: s.checkMemoryLimit()}
 	case s.Overlap < 0:
 		return &Error{Where: "sync.overlap", Msg: "must not be negative"}
 	case !slices.Contains([]string{"statusChangedSince", "lastEvaluationDate", "lastScanDate"}, s.IncrementalFilter):

@@ -73,6 +73,9 @@ func TestBadConfigurationSaysWhereAndWhat(t *testing.T) {
 		{"bad date", "qualys:\n  platform: US1\n  username: u\n  password: p\npcrs:\n  test_results:\n    status_changed_since: yesterday\n", "status_changed_since", "YYYY-MM-DD"},
 		{"db not a database name", "qualys:\n  platform: US1\n  username: u\n  password: p\ndb: mysql://x/y\n", "db", "unknown kind of database"},
 		{"concurrency", "qualys:\n  platform: US1\n  username: u\n  password: p\nsync:\n  concurrency: 0\n", "concurrency", "1 to 32"},
+		{"memory limit without a unit pcsync knows", "qualys:\n  platform: US1\n  username: u\n  password: p\nsync:\n  memory_limit: 80MB\n", "sync.memory_limit", "such as 80MiB"},
+		{"memory limit too low", "qualys:\n  platform: US1\n  username: u\n  password: p\nsync:\n  memory_limit: 8MiB\n", "sync.memory_limit", "at least 32MiB"},
+		{"memory limit zero", "qualys:\n  platform: US1\n  username: u\n  password: p\nsync:\n  memory_limit: \"0\"\n", "sync.memory_limit", "or off"},
 		{"extended evidence hidden", "qualys:\n  platform: US1\n  username: u\n  password: p\nclassic:\n  results:\n    show_extended_evidence: 1\n    hide_evidence: 1\n", "classic.results", "cannot be combined"},
 		{"parameter pcsync sets", "qualys:\n  platform: US1\n  username: u\n  password: p\nclassic:\n  results:\n    policy_id: 5\n", "classic.results.policy_id", "sets this parameter itself"},
 		{"classic source without api", "qualys:\n  gateway_url: https://gw.example\n  username: u\n  password: p\nsync:\n  source: classic\n", "source", "--api"},
@@ -135,5 +138,25 @@ func TestADatabasePasswordInAConfigFileOthersCanRead(t *testing.T) {
 		if got := strings.Contains(w, "chmod 600 "+path); got != c.warn || strings.Contains(w, "s3cret") {
 			t.Errorf("db %s in a 0644 file: warnings %q; want a warning: %v, never the password", c.db, w, c.warn)
 		}
+	}
+}
+
+func TestMemoryLimitReadsGOMEMLIMITSyntax(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"80MiB", 80 << 20}, {"1GiB", 1 << 30}, {"33554432", 32 << 20}, {"65536KiB", 64 << 20}, {"off", 0},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			s := Sync{MemoryLimit: tc.in}
+			if msg := s.checkMemoryLimit(); msg != "" {
+				t.Fatalf("refused: %s", msg)
+			}
+			if got := s.MemoryLimitBytes(); got != tc.want {
+				t.Fatalf("%d bytes, want %d", got, tc.want)
+			}
+		})
 	}
 }

@@ -5,6 +5,9 @@
 //
 // Data flows one way, through bounded channels, so a slow database slows the
 // download instead of filling memory: at most Concurrency streams are open,
-// each holding one chunk of records, and the writer queue holds a few chunks
-// more (see BENCHMARKS.md for the resulting memory bound).
+// each holding one chunk of records, the writer queue holds a few chunks
+// more, and the writer one transaction's records; chunks and transactions
+// are bounded by their records' size (TxBytes) as well as their count, so
+// records with large evidence do not raise the bound (see BENCHMARKS.md for
+// the resulting memory).
 package engine

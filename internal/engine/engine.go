@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,8 +36,15 @@ type Options struct {
 	StatusChangedSince time.Time
 	ExtraParams        url.Values
 
-	TxRecords        int // records per store transaction
-	ChunkRecords     int // records per chunk passed from a stream to the writer
+	TxRecords    int // records per store transaction
+	ChunkRecords int // records per chunk passed from a stream to the writer
+	// TxBytes bounds the records in flight by size as TxRecords and
+	// ChunkRecords do by count: a transaction commits once its records
+	// came in TxBytes of JSON (or XML), and a stream hands over a chunk
+	// once it holds a quarter of that. 0: counts only. A record with
+	// evidence is several times the size of one without, and the records
+	// in flight are most of the heap (BENCHMARKS.md, issue 12, evening).
+	TxBytes          int64
 	MaxStreamRetries int // fetches of a broken batch after the first
 	// RetryBackoff spaces the refetches of a broken batch.
 	RetryBackoff qualys.Backoff
@@ -91,6 +99,8 @@ func (o *Options) check(c *qualys.Client) error {
 		return fmt.Errorf("concurrency must be at least 1 (got %d)", o.Concurrency)
 	case o.TxRecords < 1 || o.ChunkRecords < 1:
 		return fmt.Errorf("records per transaction and per chunk must be at least 1 (got %d and %d)", o.TxRecords, o.ChunkRecords)
+	case o.TxBytes < 0:
+		return fmt.Errorf("bytes per transaction must not be negative (got %d)", o.TxBytes)
 	case o.MaxStreamRetries < 0:
 		return fmt.Errorf("stream retries must be 0 or more (got %d)", o.MaxStreamRetries)
 	case o.RetryBackoff == nil:
@@ -415,6 +425,11 @@ func (r *run) load(ctx context.Context, batches []Batch) error {
 		return &StoreError{err}
 	}
 	err := r.fetch(ctx, batches)
+	// The records are stored: give the memory that held them in flight back
+	// to the system before the index builds, whose sorter takes memory of
+	// its own (SQLite's, outside Go's heap). Without it the process's peak
+	// was both at once (BENCHMARKS.md, issue 12, evening).
+	debug.FreeOSMemory()
 	// Indexes dropped for a bulk load are rebuilt even when the run failed;
 	// only an interrupted run leaves that to the next one.
 	if lerr := r.e.store.EndLoad(ctx); lerr != nil && err == nil {

@@ -20,6 +20,7 @@ import (
 // last chunk of a batch, the batch's completion.
 type item struct {
 	postures []compliance.Posture
+	bytes    int64 // of JSON (or XML), the records' size in flight
 	done     *store.BatchDone
 	cursor   *store.BatchCursor // classic: the page is stored
 	policy   int64
@@ -256,6 +257,10 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 	hosts := make(map[int64]struct{}, len(b.Policy.HostIDs))
 	chunk := pool.Get().([]compliance.Posture)
 	n := 0
+	// A chunk is handed over at ChunkRecords records or, with TxBytes set,
+	// at a quarter of TxBytes (as the default 2,500 is of 10,000 records).
+	chunkBytes, start := r.opts.TxBytes/4, int64(0)
+	size := func() int64 { return s.DataBytes() - start }
 	for {
 		if err := acquire(); err != nil {
 			pool.Put(chunk)
@@ -273,7 +278,7 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 		}
 		if err != nil {
 			if n > 0 { // keep what arrived; the retry upserts it again
-				err = errors.Join(err, send(item{postures: chunk[:n], policy: b.Policy.PolicyID}))
+				err = errors.Join(err, send(item{postures: chunk[:n], bytes: size(), policy: b.Policy.PolicyID}))
 			} else {
 				pool.Put(chunk)
 			}
@@ -282,11 +287,11 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 		counts.Add(rec.Status)
 		hosts[rec.Host.ID] = struct{}{}
 		p.Records.Add(1)
-		if n++; n == len(chunk) {
-			if err := send(item{postures: chunk, policy: b.Policy.PolicyID}); err != nil {
+		if n++; n == len(chunk) || (chunkBytes > 0 && size() >= chunkBytes) {
+			if err := send(item{postures: chunk[:n], bytes: size(), policy: b.Policy.PolicyID}); err != nil {
 				return len(rejects), err
 			}
-			chunk, n = pool.Get().([]compliance.Posture), 0
+			chunk, n, start = pool.Get().([]compliance.Posture), 0, s.DataBytes()
 		}
 	}
 	done := &store.BatchDone{BatchNo: b.No, PolicyID: b.Policy.PolicyID, HostsReturned: int64(len(hosts)), Counts: counts,
@@ -299,7 +304,7 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 			}
 		}
 	}
-	it := item{postures: chunk[:n], done: done, policy: b.Policy.PolicyID}
+	it := item{postures: chunk[:n], bytes: size(), done: done, policy: b.Policy.PolicyID}
 	if len(rejects) > 0 {
 		it.rejected = &rejected{batch: b, errs: rejects}
 	}
@@ -311,8 +316,11 @@ func (r *run) stream(ctx context.Context, b Batch, items chan<- item, pool *sync
 // and commits each batch's completion with its last records.
 func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool) error {
 	b := &store.Batch{RunID: r.rec.ID, Exceptions: r.opts.Source == "classic"}
-	var chunks [][]compliance.Posture
 	var rejects []*rejected
+	var bytes int64 // the transaction's records' size (item.bytes)
+	full := func() bool {
+		return len(b.Postures) >= r.opts.TxRecords || (r.opts.TxBytes > 0 && bytes >= r.opts.TxBytes)
+	}
 	flush := func() error {
 		if len(b.Postures) == 0 && len(b.Done) == 0 && len(b.Cursors) == 0 {
 			return nil
@@ -336,20 +344,21 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool) err
 			r.keepRejects(rj.batch, rj.errs)
 		}
 		rejects = rejects[:0]
-		for _, c := range chunks {
-			c = c[:cap(c)]
-			clear(c) // a pooled chunk keeps no record (nor its evidence) alive
-			pool.Put(c)
-		}
-		chunks = chunks[:0]
-		clear(b.Postures) // nor does the batch, until the next one overwrites it
+		clear(b.Postures) // the batch keeps no record (nor its evidence) alive until the next one overwrites it
 		b.Postures, b.Done, b.Cursors = b.Postures[:0], b.Done[:0], b.Cursors[:0]
+		bytes = 0
 		return nil
 	}
 	add := func(it item) {
 		b.Postures = append(b.Postures, it.postures...)
+		bytes += it.bytes
 		if it.postures != nil {
-			chunks = append(chunks, it.postures)
+			// The transaction holds a copy of the records: the chunk goes
+			// back to the streams now rather than at the commit, so the
+			// records of a transaction are not held twice.
+			c := it.postures[:cap(it.postures)]
+			clear(c) // a pooled chunk keeps no record (nor its evidence) alive
+			pool.Put(c)
 		}
 		if it.done != nil {
 			b.Done = append(b.Done, *it.done)
@@ -374,7 +383,7 @@ func (r *run) write(ctx context.Context, items <-chan item, pool *sync.Pool) err
 		}
 		add(it)
 	gather:
-		for len(b.Postures) < r.opts.TxRecords {
+		for !full() {
 			select {
 			case it, ok = <-items:
 				if !ok {
@@ -430,7 +439,7 @@ func (r *run) fetchClassic(ctx context.Context, b Batch, items chan<- item, pool
 				counts.Add(chunk[j].Status)
 			}
 			r.e.Progress.Records.Add(int64(n))
-			it := item{postures: chunk[:n], policy: b.Policy.PolicyID}
+			it := item{postures: chunk[:n], bytes: pg.Bytes * int64(n) / int64(max(1, len(pg.Records))), policy: b.Policy.PolicyID}
 			if i == len(chunks)-1 {
 				it.cursor = &store.BatchCursor{BatchNo: b.No, Next: pg.Next, Counts: counts, Rejects: int64(len(pg.Rejects))}
 				if len(pg.Rejects) > 0 {

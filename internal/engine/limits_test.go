@@ -1,9 +1,15 @@
 package engine_test
 
 import (
+	"context"
 	"errors"
+	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"pcsync/internal/emulator"
 	"pcsync/internal/engine"
@@ -60,4 +66,73 @@ func oversize(t *testing.T, compression bool, limit string) {
 	if got := int64(len(exported(t, st))); got >= want || got < want*2/3 {
 		t.Fatalf("%d postures stored of %d: the other batches must be stored, the refused one not whole", got, want)
 	}
+}
+
+// TestTransactionsAreBoundedBySize: with TxBytes set, a transaction
+// gathers records of about that many bytes of JSON however many records
+// TxRecords allows (the last chunk, of at most a quarter of TxBytes, may
+// cross it), so records with large evidence make transactions smaller, not
+// memory larger; and every record is still stored as the emulator served
+// it.
+func TestTransactionsAreBoundedBySize(t *testing.T) {
+	t.Parallel()
+	estate := testEstate(t)
+	env := startEmulator(t, estate, emulator.Options{RateCalls: -1})
+	st := openStore(t)
+	var txs txLog
+	const txBytes = 16 << 10
+	res, err := engine.New(env.client(t, nil), st, slog.New(&txs)).Run(t.Context(), complete(engine.Options{
+		HostsPerRequest: 7, Concurrency: 2, Evidence: true, Compression: true,
+		TxRecords: 1000, ChunkRecords: 500, TxBytes: txBytes}))
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	want := expected(t, estate, emulator.StreamOptions{Evidence: true})
+	got := exported(t, st)
+	if len(got) != len(want) {
+		t.Fatalf("stored %d postures, the emulator served %d", len(got), len(want))
+	}
+	for id, w := range want {
+		if diff := cmp.Diff(w, got[id]); diff != "" {
+			t.Fatalf("posture %d differs (-emulator +export):\n%s", id, diff)
+		}
+	}
+	perRecord := res.Run.DataBytes / res.Run.Records
+	bound := 2 * (txBytes + txBytes/4) / perRecord // records differ in size: twice the mean's count
+	sizes := txs.records()
+	if len(sizes) < 2 || slices.Max(sizes) > bound {
+		t.Fatalf("transactions of %v records (%d bytes of JSON a record): want none over %d", sizes, perRecord, bound)
+	}
+	t.Logf("%d transactions of at most %d records, %d bytes of JSON a record", len(sizes), slices.Max(sizes), perRecord)
+}
+
+// txLog keeps the record count of each "transaction committed" debug line.
+type txLog struct {
+	mu    sync.Mutex
+	sizes []int64
+}
+
+func (h *txLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *txLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *txLog) WithGroup(string) slog.Handler            { return h }
+
+func (h *txLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "transaction committed" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "records" {
+			h.mu.Lock()
+			h.sizes = append(h.sizes, a.Value.Int64())
+			h.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (h *txLog) records() []int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.sizes)
 }
