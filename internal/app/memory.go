@@ -26,7 +26,7 @@ func memoryLimit(cfg *config.Config) (int64, string) {
 // whatever their evidence weighs, and records of the emulator's size (2 KB
 // of JSON with evidence) still fill the default 10,000-record transactions;
 // an eighth made those transactions smaller, for 14% more CPU
-// (BENCHMARKS.md, issue 12, evening). 0 (no limit): records are counted
+// (BENCHMARKS.md, "Issue 12: memory with evidence"). 0 (no limit): records are counted
 // only.
 func txBytes(cfg *config.Config) int64 {
 	n, _ := memoryLimit(cfg)

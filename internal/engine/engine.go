@@ -43,7 +43,7 @@ type Options struct {
 	// came in TxBytes of JSON (or XML), and a stream hands over a chunk
 	// once it holds a quarter of that. 0: counts only. A record with
 	// evidence is several times the size of one without, and the records
-	// in flight are most of the heap (BENCHMARKS.md, issue 12, evening).
+	// in flight are most of the heap (BENCHMARKS.md, "Issue 12: memory with evidence").
 	TxBytes          int64
 	MaxStreamRetries int // fetches of a broken batch after the first
 	// RetryBackoff spaces the refetches of a broken batch.
@@ -428,7 +428,7 @@ func (r *run) load(ctx context.Context, batches []Batch) error {
 	// The records are stored: give the memory that held them in flight back
 	// to the system before the index builds, whose sorter takes memory of
 	// its own (SQLite's, outside Go's heap). Without it the process's peak
-	// was both at once (BENCHMARKS.md, issue 12, evening).
+	// was both at once (BENCHMARKS.md, "Issue 12: memory with evidence").
 	debug.FreeOSMemory()
 	// Indexes dropped for a bulk load are rebuilt even when the run failed;
 	// only an interrupted run leaves that to the next one.
