@@ -47,15 +47,46 @@ func serveInProcess(t *testing.T, args ...string) string {
 			t.Errorf("serve ended with exit %d after its context was cancelled, want 0", code)
 		}
 	})
-	sc := bufio.NewScanner(pr)
+	u := dashboardURL(pr)
+	if u == "" {
+		t.Fatal("serve did not say where it listens")
+	}
+	return u
+}
+
+// dashboardURL reads the output of serve or demo up to the line that
+// says where the dashboard is and returns its URL ("" if none came), then
+// reads the rest in the background (a child whose output is not read
+// blocks).
+func dashboardURL(out io.Reader) string {
+	defer func() { go io.Copy(io.Discard, out) }()
+	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if _, rest, ok := strings.Cut(sc.Text(), "dashboard at "); ok {
-			go io.Copy(io.Discard, pr)
 			return strings.TrimSuffix(strings.Fields(rest)[0], "/")
 		}
 	}
-	t.Fatal("serve did not say where it listens")
 	return ""
+}
+
+// serveProcess starts the pcsync binary bin as "serve" with args, killed
+// when the test ends, and returns it, its URL and its standard error.
+func serveProcess(t *testing.T, bin string, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
+	out, _ := cmd.StdoutPipe()
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	u := dashboardURL(out)
+	if u == "" {
+		cmd.Wait()
+		t.Fatalf("serve did not say where it listens\n%s", errOut.String())
+	}
+	return cmd, u, &errOut
 }
 
 func TestServeRefusesToListenBeyondLoopbackWithoutAToken(t *testing.T) {
@@ -179,20 +210,7 @@ func TestServeEndsGracefullyOnSIGTERM(t *testing.T) {
 	bin := buildPcsync(t)
 	e := startEmulator(t)
 	db := syncedDB(t, e)
-	cmd := exec.Command(bin, "serve", "--db", db, "--listen", "127.0.0.1:0")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(out)
-	var u string
-	for sc.Scan() {
-		if _, rest, ok := strings.Cut(sc.Text(), "dashboard at "); ok {
-			u = strings.TrimSuffix(strings.Fields(rest)[0], "/")
-			break
-		}
-	}
+	cmd, u, _ := serveProcess(t, bin, "--db", db, "--listen", "127.0.0.1:0")
 	// a download under way: read its start, signal, then read the rest
 	resp, err := http.Get(u + "/api/v1/postures?format=ndjson")
 	if err != nil {
@@ -228,23 +246,7 @@ func TestServeCutsAStalledDownloadAfterTheGrace(t *testing.T) {
 	cfg := emulator.DefaultConfig() // postures enough (24 MB of NDJSON) that the download outgrows the connection's buffers
 	cfg.Policies, cfg.Hosts, cfg.HostsPerPolicy, cfg.ControlsPerPolicy = 2, 400, 400, 60
 	db := syncedDB(t, startEmulatorOf(t, cfg))
-	cmd := exec.Command(bin, "serve", "--db", db, "--listen", "127.0.0.1:0", "--shutdown-grace", "1s")
-	out, _ := cmd.StdoutPipe()
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(out)
-	var u string
-	for sc.Scan() {
-		if _, rest, ok := strings.Cut(sc.Text(), "dashboard at "); ok {
-			u = strings.TrimSuffix(strings.Fields(rest)[0], "/")
-			break
-		}
-	}
-	go io.Copy(io.Discard, out)
+	cmd, u, errOut := serveProcess(t, bin, "--db", db, "--listen", "127.0.0.1:0", "--shutdown-grace", "1s")
 	resp, err := http.Get(u + "/api/v1/postures?format=ndjson")
 	if err != nil {
 		t.Fatal(err)
@@ -318,15 +320,7 @@ func TestDemoServesADashboardWithContentInEveryView(t *testing.T) {
 			"--listen", "127.0.0.1:0"}, IOStreams{In: strings.NewReader(""), Out: pw, ErrOut: io.Discard})
 		pw.Close()
 	}()
-	var u string
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		if _, rest, ok := strings.Cut(sc.Text(), "dashboard at "); ok {
-			u = strings.TrimSuffix(strings.Fields(rest)[0], "/")
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
+	u := dashboardURL(pr)
 	if u == "" {
 		t.Fatalf("demo did not serve (exit %d)", <-done)
 	}
