@@ -20,7 +20,7 @@ func (s *Store) LastKey(ctx context.Context, t *store.Table) ([]any, error) {
 		desc[i] = k + " DESC"
 	}
 	var key []any
-	err := s.query(ctx, "SELECT "+strings.Join(t.Key, ", ")+" FROM "+t.Name+" ORDER BY "+strings.Join(desc, ", ")+" LIMIT 1",
+	err := s.query(ctx, "SELECT "+strings.Join(t.Key, ", ")+" FROM "+source(t)+" ORDER BY "+strings.Join(desc, ", ")+" LIMIT 1",
 		func(st *sqlite3.Stmt) error {
 			for i, k := range t.Key {
 				v, err := column(st, i, keyType(t, k))
@@ -53,7 +53,7 @@ func (s *Store) LoadRows(ctx context.Context, t *store.Table, rows [][]any) erro
 	for i, c := range t.Columns {
 		names[i] = c.Name
 	}
-	sql := "INSERT OR IGNORE INTO " + t.Name + " (" + strings.Join(names, ", ") + ") VALUES (?" +
+	sql := "INSERT OR IGNORE INTO " + source(t) + " (" + strings.Join(names, ", ") + ") VALUES (?" +
 		strings.Repeat(", ?", len(names)-1) + ")"
 	return s.tx(ctx, "load rows of "+t.Name, func(conn *sqlite3.Conn) error {
 		st, _, err := conn.Prepare(sql)

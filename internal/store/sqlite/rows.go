@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -17,7 +18,7 @@ func (s *Store) Rows(ctx context.Context, t *store.Table, fn func(row []any) err
 	for i, c := range t.Columns {
 		names[i] = c.Name
 	}
-	sql := "SELECT " + strings.Join(names, ", ") + " FROM " + t.Name + " ORDER BY " + strings.Join(t.Key, ", ")
+	sql := "SELECT " + strings.Join(names, ", ") + " FROM " + source(t) + " ORDER BY " + strings.Join(t.Key, ", ")
 	row := make([]any, len(t.Columns))
 	return s.query(ctx, sql, func(st *sqlite3.Stmt) error {
 		for i, c := range t.Columns {
@@ -30,6 +31,10 @@ func (s *Store) Rows(ctx context.Context, t *store.Table, fn func(row []any) err
 		return fn(row)
 	})
 }
+
+// source is where t's rows are read and written: its view in
+// registryViews, else the table itself.
+func source(t *store.Table) string { return cmp.Or(registryViews[t.Name], t.Name) }
 
 // column reads column i as type typ: nil for NULL.
 func column(st *sqlite3.Stmt, i int, typ store.Type) (any, error) {

@@ -120,7 +120,9 @@ func TestOpenRefusesANewerSchemaAndBadPaths(t *testing.T) {
 }
 
 // The registry lists every table of the schema with its columns, in the
-// order the schema has them, so that export and migrate miss nothing.
+// order the schema has them, so that export and migrate miss nothing. A
+// table kept in two (postures and their documents) is compared with the
+// view that joins them, which export and migrate read.
 func TestRegistryMatchesTheSchema(t *testing.T) {
 	st, err := Open(t.Context(), filepath.Join(t.TempDir(), "pcsync.db"), Options{})
 	if err != nil {
@@ -129,7 +131,7 @@ func TestRegistryMatchesTheSchema(t *testing.T) {
 	defer st.Close()
 	schema := map[string][]string{}
 	err = st.query(t.Context(), `SELECT m.name, c.name FROM sqlite_schema m JOIN pragma_table_info(m.name) c
-		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, c.cid`, func(s *sqlite3.Stmt) error {
+		WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, c.cid`, func(s *sqlite3.Stmt) error {
 		schema[s.ColumnText(0)] = append(schema[s.ColumnText(0)], s.ColumnText(1))
 		return nil
 	})
@@ -141,11 +143,14 @@ func TestRegistryMatchesTheSchema(t *testing.T) {
 		for _, c := range tab.Columns {
 			names = append(names, c.Name)
 		}
-		if !slices.Equal(names, slices.DeleteFunc(schema[tab.Name], func(c string) bool { return slices.Contains(privateColumns[tab.Name], c) })) {
-			t.Errorf("table %s: registry columns %v, schema %v", tab.Name, names, schema[tab.Name])
+		src := source(&tab)
+		if !slices.Equal(names, slices.DeleteFunc(schema[src], func(c string) bool { return slices.Contains(privateColumns[tab.Name], c) })) {
+			t.Errorf("table %s: registry columns %v, schema (%s) %v", tab.Name, names, src, schema[src])
 		}
 		delete(schema, tab.Name)
+		delete(schema, src)
 	}
+	delete(schema, "posture_evidence") // the postures' documents, in postures_with_evidence
 	for name := range schema {
 		t.Errorf("table %s is in the schema but not in store.Tables", name)
 	}
@@ -244,7 +249,7 @@ func TestMigrationKeepsPosturesAndCountsThem(t *testing.T) {
 	if got := query(`SELECT policy_id, control_id, technology_id, passed, failed, errors, stale FROM counts_control ORDER BY 1, 2, 3`); got != "7 100 45 1 0 1 0 \n7 101 45 0 1 0 0 \n8 100 45 0 0 0 1 \n" {
 		t.Fatalf("counts_control after the migration:\n%s", got)
 	}
-	if got := query(`SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'postures' ORDER BY 1)`); got != "postures_counts_delete postures_counts_replaced postures_stale_history postures_status_history \n" {
+	if got := query(`SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'postures' ORDER BY 1)`); got != "postures_counts_delete postures_counts_replaced postures_evidence_delete postures_evidence_replaced postures_stale_history postures_status_history \n" {
 		t.Fatalf("triggers after the migration: %s", got)
 	}
 }
@@ -267,5 +272,145 @@ func TestFailingValuesReadOneIndex(t *testing.T) {
 	}
 	if p := strings.Join(plan, "; "); p != "SEARCH postures USING COVERING INDEX postures_failing (control_id=?)" {
 		t.Errorf("plan %q; want a covering search of postures_failing", p)
+	}
+}
+
+// queryText runs sql on st and returns its rows, a line each, columns
+// separated by spaces.
+func queryText(t *testing.T, st *Store, sql string) string {
+	t.Helper()
+	var b strings.Builder
+	err := st.query(t.Context(), sql, func(row *sqlite3.Stmt) error {
+		for i := range row.ColumnCount() {
+			if i > 0 {
+				b.WriteString(" ")
+			}
+			b.WriteString(row.ColumnText(i))
+		}
+		b.WriteString("\n")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// evidenceOrphans counts documents no posture names, and postures that name
+// a missing document.
+const evidenceOrphans = `SELECT
+	(SELECT count(*) FROM posture_evidence ev WHERE NOT EXISTS
+		(SELECT 1 FROM postures p WHERE p.policy_id = ev.policy_id AND p.evidence_seq = ev.seq)),
+	(SELECT count(*) FROM postures p WHERE p.evidence_seq IS NOT NULL AND NOT EXISTS
+		(SELECT 1 FROM posture_evidence ev WHERE ev.policy_id = p.policy_id AND ev.seq = p.evidence_seq))`
+
+// A posture's documents are kept once, in posture_evidence: a record that
+// replaces a posture (in the same batch or a later run) leaves only its own
+// documents, one without documents leaves none, and two writers of one
+// database, taking turns, never number documents alike.
+func TestEvidenceKeptOncePerPosture(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pcsync.db")
+	st, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, b, again := storetest.Sample(1), storetest.Sample(2), storetest.Sample(1)
+	again.Evidence = []byte(`{"currentValues":["second"]}`)
+	none := storetest.Sample(3)
+	none.Evidence, none.CauseOfFailure = nil, nil
+	if err := st.Write(t.Context(), &store.Batch{RunID: 1, Postures: []compliance.Posture{a, b, again, none}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryText(t, st, `SELECT p.id, ev.evidence FROM postures p JOIN posture_evidence ev
+		ON ev.policy_id = p.policy_id AND ev.seq = p.evidence_seq ORDER BY p.id`); got != "1 "+string(again.Evidence)+"\n2 "+string(b.Evidence)+"\n" {
+		t.Fatalf("documents after the first batch:\n%s", got)
+	}
+	if got := queryText(t, st, evidenceOrphans); got != "0 0\n" {
+		t.Fatalf("orphans (documents, postures) after the first batch: %s", got)
+	}
+
+	// a second writer of the same file, then the first again
+	other, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := storetest.Sample(4)
+	if err := other.Write(t.Context(), &store.Batch{RunID: 1, Postures: []compliance.Posture{c}}); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	b.Evidence, b.CauseOfFailure = nil, nil
+	a.Evidence = []byte(`{"currentValues":["third"]}`)
+	if err := st.Write(t.Context(), &store.Batch{RunID: 2, Postures: []compliance.Posture{a, b, storetest.Sample(5)}}); err != nil {
+		t.Fatalf("the first writer after the second: %v", err)
+	}
+	if got := queryText(t, st, `SELECT count(*), count(DISTINCT seq) FROM posture_evidence`); got != "3 3\n" {
+		t.Fatalf("documents (rows, distinct seqs) after the second run: %s", got)
+	}
+	if got := queryText(t, st, evidenceOrphans); got != "0 0\n" {
+		t.Fatalf("orphans (documents, postures) after the second run: %s", got)
+	}
+	var got []string
+	err = st.Postures(t.Context(), func(p *compliance.Posture) error {
+		got = append(got, fmt.Sprintf("%d %s %s", p.ID, p.Evidence, p.CauseOfFailure))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"1 " + string(a.Evidence) + " " + string(a.CauseOfFailure), "2  ", "3  ",
+		"4 " + string(c.Evidence) + " " + string(c.CauseOfFailure), "5 " + string(c.Evidence) + " " + string(c.CauseOfFailure)}
+	if !slices.Equal(got, want) {
+		t.Fatalf("postures read back:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestMigrationMovesEvidence: a schema 8 database gets its postures'
+// documents into posture_evidence, byte for byte, and a later sync
+// replaces them there.
+func TestMigrationMovesEvidence(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pcsync.db")
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := migrations.ReadDir("migrations")
+	for i, f := range files[:8] {
+		sql, err := migrations.ReadFile("migrations/" + f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.Exec(string(sql) + fmt.Sprintf(";PRAGMA user_version=%d", i+1)); err != nil {
+			t.Fatalf("%s: %v", f.Name(), err)
+		}
+	}
+	if err := conn.Exec(`INSERT INTO postures (id, policy_id, host_id, control_id, technology_id, instance, status,
+		evidence, cause_of_failure, extra, first_run, last_run)
+		VALUES (9, 7, 10, 100, 45, 'os', 'Failed', '{"v":["é \"q\""]}', '{"missing":["x"]}', '{"k":1}', 1, 1),
+		(8, 7, 10, 101, 45, 'os', 'Passed', '{"v":[]}', NULL, NULL, 1, 1),
+		(7, 7, 11, 100, 45, 'os', 'Error', NULL, NULL, NULL, 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	st, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	want := "7 7 NULL NULL NULL NULL\n7 8 8 {\"v\":[]} NULL NULL\n7 9 9 {\"v\":[\"é \\\"q\\\"\"]} {\"missing\":[\"x\"]} {\"k\":1}\n"
+	query := `SELECT v.policy_id, v.id, coalesce(p.evidence_seq, 'NULL'), coalesce(v.evidence, 'NULL'),
+		coalesce(v.cause_of_failure, 'NULL'), coalesce(v.extra, 'NULL')
+		FROM postures_with_evidence v JOIN postures p ON p.policy_id = v.policy_id AND p.id = v.id ORDER BY 1, 2`
+	if got := queryText(t, st, query); got != want {
+		t.Fatalf("postures after the migration:\n%s\nwant\n%s", got, want)
+	}
+	p := storetest.Sample(9)
+	p.PolicyID = 7
+	if err := st.Write(t.Context(), &store.Batch{RunID: 2, Postures: []compliance.Posture{p}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryText(t, st, `SELECT policy_id, seq, evidence FROM posture_evidence ORDER BY 1, 2`); got != "7 8 {\"v\":[]}\n7 10 "+string(p.Evidence)+"\n" {
+		t.Fatalf("documents after a sync replaced posture 9's:\n%s", got)
 	}
 }

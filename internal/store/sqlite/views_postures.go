@@ -14,7 +14,7 @@ import (
 const postureViewColumns = `p.id, p.instance, p.policy_id, p.control_id, p.technology_id, p.status, p.previous_status,
 	p.first_fail_date, p.last_fail_date, p.first_pass_date, p.last_pass_date, p.posture_modified_date,
 	p.last_evaluated_date, p.created, p.host_id, coalesce(t.name, ''), p.criticality_label, p.criticality_value,
-	p.evidence, p.cause_of_failure, p.extra,
+	ev.evidence, ev.cause_of_failure, p.extra,
 	e.posture_id IS NOT NULL, e.assignee, e.status, e.comments, e.created_by, e.created_date, e.modified_by,
 	e.modified_date, e.end_date`
 
@@ -128,7 +128,7 @@ func posturesQuery(f store.PostureFilter, c *cursor) (string, []any) {
 	}
 	order := strings.Join(keys, ", ")
 	return `SELECT ` + postureViewColumns + ` FROM postures p LEFT JOIN technologies t ON t.id = p.technology_id
-		LEFT JOIN exceptions e ON e.posture_id = p.id WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order + ` LIMIT ?`, args
+		` + evidenceJoin + ` LEFT JOIN exceptions e ON e.posture_id = p.id WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order + ` LIMIT ?`, args
 }
 
 const hostColumns = `h.id, h.ip, h.tracking_method, h.os, h.os_cpe, h.dns, h.qg_host_id, h.network_id, h.network_name,

@@ -18,13 +18,24 @@ import (
 )
 
 // postureColumns are bound per row in this order; first_run and last_run
-// both take the run id (the update keeps first_run).
+// both take the run id (the update keeps first_run). A record's evidence
+// and cause of failure go to posture_evidence (evidenceSQL), which
+// evidence_seq names.
 const postureColumns = `id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
+	first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date,
+	last_evaluated_date, created, criticality_label, criticality_value,
+	evidence_seq, extra, fail_value, first_run, last_run`
+
+const postureParams = 21 // per row
+
+// bareColumns are the bare pipeline's: the documents in the row, as a
+// plain loader would keep them.
+const bareColumns = `id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
 	first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date,
 	last_evaluated_date, created, criticality_label, criticality_value,
 	evidence, cause_of_failure, extra, fail_value, first_run, last_run`
 
-const postureParams = 22 // per row
+const bareParams = 22 // per row
 
 const postureUpsert = `
 ON CONFLICT (policy_id, id) DO UPDATE SET
@@ -35,8 +46,7 @@ ON CONFLICT (policy_id, id) DO UPDATE SET
 	last_pass_date = excluded.last_pass_date, posture_modified_date = excluded.posture_modified_date,
 	last_evaluated_date = excluded.last_evaluated_date, created = excluded.created,
 	criticality_label = excluded.criticality_label, criticality_value = excluded.criticality_value,
-	evidence = excluded.evidence, cause_of_failure = excluded.cause_of_failure, extra = excluded.extra,
-	fail_value = excluded.fail_value, last_run = excluded.last_run, stale_run = NULL`
+	evidence_seq = excluded.evidence_seq, extra = excluded.extra, fail_value = excluded.fail_value, last_run = excluded.last_run, stale_run = NULL`
 
 // postureRowsPerStmt is how many records one INSERT carries: one statement
 // per row spends as much in statement overhead (reset, unbind, halt) as in
@@ -46,29 +56,43 @@ ON CONFLICT (policy_id, id) DO UPDATE SET
 const postureRowsPerStmt = 64
 
 // upsertPostureSQL builds the upsert of n rows.
-func upsertPostureSQL(n int) string { return insertPostureSQL("postures", n) + postureUpsert }
+func upsertPostureSQL(n int) string {
+	return insertRowsSQL("postures", postureColumns, postureParams, n) + postureUpsert
+}
 
-// insertPostureSQL builds the plain insert of n rows into table.
-func insertPostureSQL(table string, n int) string {
+// bareInsertSQL builds the bare pipeline's insert of n rows.
+func bareInsertSQL(n int) string { return insertRowsSQL("bare_postures", bareColumns, bareParams, n) }
+
+// insertRowsSQL builds the plain insert of n rows of params parameters
+// into table; the last parameter of a row fills the last two columns
+// (first_run and last_run).
+func insertRowsSQL(table, columns string, params, n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO " + table + " (" + postureColumns + ") VALUES ")
+	b.WriteString("INSERT INTO " + table + " (" + columns + ") VALUES ")
 	for r := 0; r < n; r++ {
 		if r > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('(')
-		base := r * postureParams
-		for c := 1; c <= postureParams; c++ {
+		base := r * params
+		for c := 1; c <= params; c++ {
 			fmt.Fprintf(&b, "?%d,", base+c)
 		}
-		fmt.Fprintf(&b, "?%d)", base+postureParams) // last_run
+		fmt.Fprintf(&b, "?%d)", base+params) // last_run
 	}
 	return b.String()
 }
 
+// evidenceSQL builds the insert of n records' documents: policy, seq,
+// evidence, cause of failure.
+func evidenceSQL(n int) string {
+	return "INSERT INTO posture_evidence (policy_id, seq, evidence, cause_of_failure) VALUES (?, ?, ?, ?)" +
+		strings.Repeat(", (?, ?, ?, ?)", n-1)
+}
+
 // bareTableSQL is the baseline table of Options.BareInsert: the postures
 // columns with no key, no index and no upsert.
-const bareTableSQL = `CREATE TABLE IF NOT EXISTS bare_postures (` + postureColumns + `)`
+const bareTableSQL = `CREATE TABLE IF NOT EXISTS bare_postures (` + bareColumns + `)`
 
 const upsertHostSQL = `INSERT INTO hosts (id, ip, tracking_method, os, os_cpe, dns, qg_host_id, network_id,
 	network_name, compliance_last_scan_date, customer_uuid, customer_id, asset_id, last_run)
@@ -117,12 +141,20 @@ type writer struct {
 	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
 	exception, noException, remediation, cursor, finish          *sqlite3.Stmt
 	whole, wrote                                                 *sqlite3.Stmt
+	evidence, evidenceN, maxSeq                                  *sqlite3.Stmt
 	remediations, pRemediations                                  map[int64]string
 
 	values                    store.FailingValues // parses failing postures' documents for fail_value
 	counts                    *countDeltas
 	hostCounts, controlCounts countStmts
 	order                     []int32 // the batch's records by (policy, id)
+	// the open transaction's last evidence seq per policy (read from the
+	// table at a policy's first documents in each transaction: another
+	// process may have written between two of ours), and the seqs of the
+	// statement being bound (0: no documents)
+	seqs    map[int64]int64
+	rowSeqs [postureRowsPerStmt]int64
+	evRows  []int32
 
 	seed     maphash.Seed
 	hosts    map[int64]hostSeen // what was last written per host (hosts.go)
@@ -156,7 +188,7 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
 		techs: map[int64]string{}, controls: map[int64]compliance.Criticality{},
 		pcs:    map[[2]int64]struct{}{},
 		pHosts: map[int64]hostSeen{}, pTechs: map[int64]string{}, pControls: map[int64]compliance.Criticality{},
-		pPCs: map[[2]int64]struct{}{},
+		pPCs: map[[2]int64]struct{}{}, seqs: map[int64]int64{},
 	}
 	for _, p := range []struct {
 		st  **sqlite3.Stmt
@@ -171,14 +203,16 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
 		{&w.whole, wholeSQL},
 		{&w.wrote, `UPDATE runs SET wrote = 1 WHERE id = ? AND NOT wrote`},
 		{&w.finish, `UPDATE run_batches SET status = 'done', error = NULL, finished_at = ? WHERE run_id = ? AND batch_no = ?`},
+		{&w.evidence, evidenceSQL(1)}, {&w.evidenceN, evidenceSQL(postureRowsPerStmt)},
+		{&w.maxSeq, `SELECT max(seq) FROM posture_evidence WHERE policy_id = ?`},
 	} {
 		if bare && (p.st == &w.posture || p.st == &w.postureN) {
 			if err := conn.Exec(bareTableSQL); err != nil {
 				return nil, err
 			}
-			p.sql = insertPostureSQL("bare_postures", 1)
+			p.sql = bareInsertSQL(1)
 			if p.st == &w.postureN {
-				p.sql = insertPostureSQL("bare_postures", postureRowsPerStmt)
+				p.sql = bareInsertSQL(postureRowsPerStmt)
 			}
 		}
 		st, _, err := conn.PrepareFlags(p.sql, sqlite3.PREPARE_PERSISTENT)
@@ -202,7 +236,7 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
 
 func (w *writer) close() {
 	for _, st := range []*sqlite3.Stmt{w.posture, w.postureN, w.host, w.tech, w.control, w.policyControl, w.batch,
-		w.exception, w.noException, w.remediation, w.cursor, w.finish, w.whole, w.wrote} {
+		w.exception, w.noException, w.remediation, w.cursor, w.finish, w.whole, w.wrote, w.evidence, w.evidenceN, w.maxSeq} {
 		if st != nil {
 			st.Close()
 		}
@@ -307,14 +341,23 @@ func (w *writer) writePostures(b *store.Batch) error {
 		return cmp.Or(cmp.Compare(a.PolicyID, c.PolicyID), cmp.Compare(a.ID, c.ID), cmp.Compare(x, y))
 	})
 	w.order = order
+	params := postureParams
+	if w.bare {
+		params = bareParams
+	}
 	for len(order) > 0 {
 		st, n := w.posture, 1
 		if len(order) >= postureRowsPerStmt {
 			st, n = w.postureN, postureRowsPerStmt
 		}
+		if !w.bare {
+			if err := w.writeEvidence(ps, order[:n]); err != nil {
+				return err
+			}
+		}
 		for r := range n {
 			p := &ps[order[r]]
-			if err := w.bindPosture(st, r*postureParams, p, b.RunID); err != nil {
+			if err := w.bindPosture(st, r*params, p, b.RunID, w.rowSeqs[r]); err != nil {
 				return fmt.Errorf("posture %d: %w", p.ID, err)
 			}
 			if !w.bare { // now current; the trigger takes out a posture it replaces
@@ -327,6 +370,65 @@ func (w *writer) writePostures(b *store.Batch) error {
 		order = order[n:]
 	}
 	return nil
+}
+
+// writeEvidence numbers the documents of the records rows (at most
+// postureRowsPerStmt, the rows of one posture statement) after their
+// policy's last seq, into w.rowSeqs, and inserts them: appended to their
+// policy's range of posture_evidence, in the order they are written.
+func (w *writer) writeEvidence(ps []compliance.Posture, rows []int32) error {
+	w.evRows = w.evRows[:0]
+	for r, i := range rows {
+		p := &ps[i]
+		w.rowSeqs[r] = 0
+		if p.Evidence == nil && p.CauseOfFailure == nil {
+			continue
+		}
+		seq, ok := w.seqs[p.PolicyID]
+		if !ok {
+			var err error
+			if seq, err = scalarArg(w.maxSeq, p.PolicyID); err != nil {
+				return fmt.Errorf("evidence of policy %d: %w", p.PolicyID, err)
+			}
+		}
+		seq++
+		w.seqs[p.PolicyID], w.rowSeqs[r] = seq, seq
+		w.evRows = append(w.evRows, int32(r))
+	}
+	for len(w.evRows) > 0 {
+		st, n := w.evidence, 1
+		if len(w.evRows) >= postureRowsPerStmt {
+			st, n = w.evidenceN, postureRowsPerStmt
+		}
+		for k, r := range w.evRows[:n] {
+			p := &ps[rows[r]]
+			if err := errors.Join(st.BindInt64(4*k+1, p.PolicyID), st.BindInt64(4*k+2, w.rowSeqs[r]),
+				bindJSON(st, 4*k+3, p.Evidence), bindJSON(st, 4*k+4, p.CauseOfFailure)); err != nil {
+				return err
+			}
+		}
+		if err := st.Exec(); err != nil {
+			return fmt.Errorf("evidence of posture %d: %w", ps[rows[w.evRows[0]]].ID, err)
+		}
+		w.evRows = w.evRows[n:]
+	}
+	return nil
+}
+
+// scalarArg steps st, a query of one integer, with one argument; 0 for
+// NULL.
+func scalarArg(st *sqlite3.Stmt, arg int64) (int64, error) {
+	defer st.Reset()
+	if err := st.BindInt64(1, arg); err != nil {
+		return 0, err
+	}
+	if !st.Step() {
+		if err := st.Err(); err != nil {
+			return 0, err
+		}
+		return 0, errors.New("no row")
+	}
+	return st.ColumnInt64(0), nil
 }
 
 // bookkeeping records what the batch completes: the run's first stored
@@ -451,8 +553,10 @@ func (w *writer) lookupControl(id int64) (compliance.Criticality, bool) {
 	return c, ok
 }
 
-// bindPosture binds one record's values from parameter base+1 on.
-func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, run int64) error {
+// bindPosture binds one record's values from parameter base+1 on; seq
+// names its documents in posture_evidence (0: it has none). The bare
+// pipeline binds the documents themselves.
+func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, run, seq int64) error {
 	var errs [8]error
 	errs[0] = st.BindInt64(base+1, p.ID)
 	errs[1] = st.BindInt64(base+2, p.PolicyID)
@@ -461,7 +565,6 @@ func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, 
 	errs[4] = st.BindInt64(base+5, p.TechnologyID)
 	errs[5] = st.BindText(base+6, p.Instance)
 	errs[6] = bindAll2(st, base+7, string(p.Status), string(p.PreviousStatus))
-	errs[7] = st.BindInt64(base+22, run)
 	for _, err := range errs {
 		if err != nil {
 			return err
@@ -479,12 +582,25 @@ func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, 
 	if err := st.BindInt64(base+17, p.Criticality.Value); err != nil {
 		return err
 	}
-	for i, js := range [...][]byte{p.Evidence, p.CauseOfFailure, p.Extra} {
-		if err := bindJSON(st, base+18+i, js); err != nil {
+	k := base + 18
+	if w.bare {
+		if err := errors.Join(bindJSON(st, k, p.Evidence), bindJSON(st, k+1, p.CauseOfFailure)); err != nil {
 			return err
 		}
+		k += 2
+	} else {
+		var err error
+		if seq == 0 {
+			err = st.BindNull(k)
+		} else {
+			err = st.BindInt64(k, seq)
+		}
+		if err != nil {
+			return err
+		}
+		k++
 	}
-	return w.bindFailValue(st, base+21, p)
+	return errors.Join(bindJSON(st, k, p.Extra), w.bindFailValue(st, k+1, p), st.BindInt64(k+2, run))
 }
 
 // bindFailValue binds what a failing posture found instead of the expected
@@ -558,6 +674,7 @@ func (w *writer) discard() {
 	clear(w.pControls)
 	clear(w.pPCs)
 	clear(w.pRemediations)
+	clear(w.seqs)
 }
 
 func (w *writer) lookupRemediation(id int64) string {
