@@ -71,7 +71,7 @@ const posturesSQL = `SELECT p.id, p.instance, p.policy_id, p.control_id, p.techn
 	p.posture_modified_date, p.last_evaluated_date, p.created, p.host_id,
 	h.ip, h.tracking_method, h.os, h.os_cpe, h.dns, h.qg_host_id, h.network_id, h.network_name,
 	h.compliance_last_scan_date, h.customer_uuid, h.customer_id, h.asset_id,
-	t.name, p.criticality_label, p.criticality_value, ev.evidence, ev.cause_of_failure, p.extra
+	t.name, p.criticality_label, p.criticality_value, ev.evidence, p.cause_of_failure, p.extra
 FROM postures p
 ` + evidenceJoin + `
 LEFT JOIN hosts h ON h.id = p.host_id

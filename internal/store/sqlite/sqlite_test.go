@@ -296,18 +296,18 @@ func queryText(t *testing.T, st *Store, sql string) string {
 	return b.String()
 }
 
-// evidenceOrphans counts documents no posture names, and postures that name
-// a missing document.
+// evidenceOrphans counts evidence no posture names, and postures that name
+// missing evidence.
 const evidenceOrphans = `SELECT
 	(SELECT count(*) FROM posture_evidence ev WHERE NOT EXISTS
 		(SELECT 1 FROM postures p WHERE p.policy_id = ev.policy_id AND p.evidence_seq = ev.seq)),
 	(SELECT count(*) FROM postures p WHERE p.evidence_seq IS NOT NULL AND NOT EXISTS
 		(SELECT 1 FROM posture_evidence ev WHERE ev.policy_id = p.policy_id AND ev.seq = p.evidence_seq))`
 
-// A posture's documents are kept once, in posture_evidence: a record that
+// A posture's evidence is kept once, in posture_evidence: a record that
 // replaces a posture (in the same batch or a later run) leaves only its own
-// documents, one without documents leaves none, and two writers of one
-// database, taking turns, never number documents alike.
+// evidence, one without evidence leaves none, and two writers of one
+// database, taking turns, never number evidence alike.
 func TestEvidenceKeptOncePerPosture(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pcsync.db")
 	st, err := Open(t.Context(), path, Options{})
@@ -324,7 +324,7 @@ func TestEvidenceKeptOncePerPosture(t *testing.T) {
 	}
 	if got := queryText(t, st, `SELECT p.id, ev.evidence FROM postures p JOIN posture_evidence ev
 		ON ev.policy_id = p.policy_id AND ev.seq = p.evidence_seq ORDER BY p.id`); got != "1 "+string(again.Evidence)+"\n2 "+string(b.Evidence)+"\n" {
-		t.Fatalf("documents after the first batch:\n%s", got)
+		t.Fatalf("evidence after the first batch:\n%s", got)
 	}
 	if got := queryText(t, st, evidenceOrphans); got != "0 0\n" {
 		t.Fatalf("orphans (documents, postures) after the first batch: %s", got)
@@ -340,13 +340,13 @@ func TestEvidenceKeptOncePerPosture(t *testing.T) {
 		t.Fatal(err)
 	}
 	other.Close()
-	b.Evidence, b.CauseOfFailure = nil, nil
+	b.Evidence = nil
 	a.Evidence = []byte(`{"currentValues":["third"]}`)
 	if err := st.Write(t.Context(), &store.Batch{RunID: 2, Postures: []compliance.Posture{a, b, storetest.Sample(5)}}); err != nil {
 		t.Fatalf("the first writer after the second: %v", err)
 	}
 	if got := queryText(t, st, `SELECT count(*), count(DISTINCT seq) FROM posture_evidence`); got != "3 3\n" {
-		t.Fatalf("documents (rows, distinct seqs) after the second run: %s", got)
+		t.Fatalf("evidence (rows, distinct seqs) after the second run: %s", got)
 	}
 	if got := queryText(t, st, evidenceOrphans); got != "0 0\n" {
 		t.Fatalf("orphans (documents, postures) after the second run: %s", got)
@@ -359,7 +359,7 @@ func TestEvidenceKeptOncePerPosture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"1 " + string(a.Evidence) + " " + string(a.CauseOfFailure), "2  ", "3  ",
+	want := []string{"1 " + string(a.Evidence) + " " + string(a.CauseOfFailure), "2  " + string(b.CauseOfFailure), "3  ",
 		"4 " + string(c.Evidence) + " " + string(c.CauseOfFailure), "5 " + string(c.Evidence) + " " + string(c.CauseOfFailure)}
 	if !slices.Equal(got, want) {
 		t.Fatalf("postures read back:\n%q\nwant\n%q", got, want)
@@ -367,8 +367,8 @@ func TestEvidenceKeptOncePerPosture(t *testing.T) {
 }
 
 // TestMigrationMovesEvidence: a schema 8 database gets its postures'
-// documents into posture_evidence, byte for byte, and a later sync
-// replaces them there.
+// evidence into posture_evidence, byte for byte (the cause of failure
+// stays in the row), and a later sync replaces it there.
 func TestMigrationMovesEvidence(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pcsync.db")
 	conn, err := sqlite3.Open(path)
@@ -389,7 +389,8 @@ func TestMigrationMovesEvidence(t *testing.T) {
 		evidence, cause_of_failure, extra, first_run, last_run)
 		VALUES (9, 7, 10, 100, 45, 'os', 'Failed', '{"v":["é \"q\""]}', '{"missing":["x"]}', '{"k":1}', 1, 1),
 		(8, 7, 10, 101, 45, 'os', 'Passed', '{"v":[]}', NULL, NULL, 1, 1),
-		(7, 7, 11, 100, 45, 'os', 'Error', NULL, NULL, NULL, 1, 1)`); err != nil {
+		(7, 7, 11, 100, 45, 'os', 'Error', NULL, NULL, NULL, 1, 1),
+		(6, 7, 12, 100, 45, 'os', 'Failed', NULL, '{"missing":["y"]}', NULL, 1, 1)`); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
@@ -398,7 +399,7 @@ func TestMigrationMovesEvidence(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	want := "7 7 NULL NULL NULL NULL\n7 8 8 {\"v\":[]} NULL NULL\n7 9 9 {\"v\":[\"é \\\"q\\\"\"]} {\"missing\":[\"x\"]} {\"k\":1}\n"
+	want := "7 6 NULL NULL {\"missing\":[\"y\"]} NULL\n7 7 NULL NULL NULL NULL\n7 8 8 {\"v\":[]} NULL NULL\n7 9 9 {\"v\":[\"é \\\"q\\\"\"]} {\"missing\":[\"x\"]} {\"k\":1}\n"
 	query := `SELECT v.policy_id, v.id, coalesce(p.evidence_seq, 'NULL'), coalesce(v.evidence, 'NULL'),
 		coalesce(v.cause_of_failure, 'NULL'), coalesce(v.extra, 'NULL')
 		FROM postures_with_evidence v JOIN postures p ON p.policy_id = v.policy_id AND p.id = v.id ORDER BY 1, 2`
@@ -411,6 +412,6 @@ func TestMigrationMovesEvidence(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := queryText(t, st, `SELECT policy_id, seq, evidence FROM posture_evidence ORDER BY 1, 2`); got != "7 8 {\"v\":[]}\n7 10 "+string(p.Evidence)+"\n" {
-		t.Fatalf("documents after a sync replaced posture 9's:\n%s", got)
+		t.Fatalf("evidence after a sync replaced posture 9's:\n%s", got)
 	}
 }

@@ -130,12 +130,12 @@ func (s *Store) Control(ctx context.Context, id int64) (*store.ControlView, erro
 // NULL, and what reads them falls back to what they derive from.
 var privateColumns = map[string][]string{"postures": {"fail_value", "evidence_seq"}}
 
-// evidenceJoin joins a posture p to its documents, ev (schema 9).
+// evidenceJoin joins a posture p to its evidence, ev (schema 9).
 const evidenceJoin = `LEFT JOIN posture_evidence ev ON ev.policy_id = p.policy_id AND ev.seq = p.evidence_seq`
 
 // registryViews name the views that hold a registry table's rows where
 // this store keeps them in more than one table: the postures with their
-// documents. Rows reads them, and LoadRows inserts through them.
+// evidence. Rows reads them, and LoadRows inserts through them.
 var registryViews = map[string]string{"postures": "postures_with_evidence"}
 
 // failingWhere selects a control's current failing postures (in one policy
@@ -169,8 +169,8 @@ func (s *Store) FailingValues(ctx context.Context, controlID, policyID int64, li
 	if err != nil || missing == 0 {
 		return g.Top(limit), err
 	}
-	err = s.query(ctx, `SELECT p.host_id, p.first_fail_date, ev.cause_of_failure,
-		CASE WHEN ev.cause_of_failure IS NULL THEN ev.evidence END
+	err = s.query(ctx, `SELECT p.host_id, p.first_fail_date, p.cause_of_failure,
+		CASE WHEN p.cause_of_failure IS NULL THEN ev.evidence END
 		FROM postures p `+evidenceJoin+`
 		WHERE (p.policy_id, p.id) IN (SELECT policy_id, id FROM postures WHERE `+failingWhere+`
 			AND fail_value IS NULL)`,

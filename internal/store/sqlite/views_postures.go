@@ -14,7 +14,7 @@ import (
 const postureViewColumns = `p.id, p.instance, p.policy_id, p.control_id, p.technology_id, p.status, p.previous_status,
 	p.first_fail_date, p.last_fail_date, p.first_pass_date, p.last_pass_date, p.posture_modified_date,
 	p.last_evaluated_date, p.created, p.host_id, coalesce(t.name, ''), p.criticality_label, p.criticality_value,
-	ev.evidence, ev.cause_of_failure, p.extra,
+	ev.evidence, p.cause_of_failure, p.extra,
 	e.posture_id IS NOT NULL, e.assignee, e.status, e.comments, e.created_by, e.created_date, e.modified_by,
 	e.modified_date, e.end_date`
 

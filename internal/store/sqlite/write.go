@@ -19,23 +19,20 @@ import (
 
 // postureColumns are bound per row in this order; first_run and last_run
 // both take the run id (the update keeps first_run). A record's evidence
-// and cause of failure go to posture_evidence (evidenceSQL), which
-// evidence_seq names.
+// goes to posture_evidence (evidenceSQL), which evidence_seq names.
 const postureColumns = `id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
 	first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date,
 	last_evaluated_date, created, criticality_label, criticality_value,
-	evidence_seq, extra, fail_value, first_run, last_run`
+	evidence_seq, cause_of_failure, extra, fail_value, first_run, last_run`
 
-const postureParams = 21 // per row
+const postureParams = 22 // per row
 
-// bareColumns are the bare pipeline's: the documents in the row, as a
-// plain loader would keep them.
+// bareColumns are the bare pipeline's: the evidence in the row, as a plain
+// loader would keep it.
 const bareColumns = `id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
 	first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date,
 	last_evaluated_date, created, criticality_label, criticality_value,
 	evidence, cause_of_failure, extra, fail_value, first_run, last_run`
-
-const bareParams = 22 // per row
 
 const postureUpsert = `
 ON CONFLICT (policy_id, id) DO UPDATE SET
@@ -46,7 +43,8 @@ ON CONFLICT (policy_id, id) DO UPDATE SET
 	last_pass_date = excluded.last_pass_date, posture_modified_date = excluded.posture_modified_date,
 	last_evaluated_date = excluded.last_evaluated_date, created = excluded.created,
 	criticality_label = excluded.criticality_label, criticality_value = excluded.criticality_value,
-	evidence_seq = excluded.evidence_seq, extra = excluded.extra, fail_value = excluded.fail_value, last_run = excluded.last_run, stale_run = NULL`
+	evidence_seq = excluded.evidence_seq, cause_of_failure = excluded.cause_of_failure, extra = excluded.extra,
+	fail_value = excluded.fail_value, last_run = excluded.last_run, stale_run = NULL`
 
 // postureRowsPerStmt is how many records one INSERT carries: one statement
 // per row spends as much in statement overhead (reset, unbind, halt) as in
@@ -57,16 +55,15 @@ const postureRowsPerStmt = 64
 
 // upsertPostureSQL builds the upsert of n rows.
 func upsertPostureSQL(n int) string {
-	return insertRowsSQL("postures", postureColumns, postureParams, n) + postureUpsert
+	return insertRowsSQL("postures", postureColumns, n) + postureUpsert
 }
 
 // bareInsertSQL builds the bare pipeline's insert of n rows.
-func bareInsertSQL(n int) string { return insertRowsSQL("bare_postures", bareColumns, bareParams, n) }
+func bareInsertSQL(n int) string { return insertRowsSQL("bare_postures", bareColumns, n) }
 
-// insertRowsSQL builds the plain insert of n rows of params parameters
-// into table; the last parameter of a row fills the last two columns
-// (first_run and last_run).
-func insertRowsSQL(table, columns string, params, n int) string {
+// insertRowsSQL builds the plain insert of n rows into table; the last
+// parameter of a row fills the last two columns (first_run and last_run).
+func insertRowsSQL(table, columns string, n int) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO " + table + " (" + columns + ") VALUES ")
 	for r := 0; r < n; r++ {
@@ -74,20 +71,19 @@ func insertRowsSQL(table, columns string, params, n int) string {
 			b.WriteByte(',')
 		}
 		b.WriteByte('(')
-		base := r * params
-		for c := 1; c <= params; c++ {
+		base := r * postureParams
+		for c := 1; c <= postureParams; c++ {
 			fmt.Fprintf(&b, "?%d,", base+c)
 		}
-		fmt.Fprintf(&b, "?%d)", base+params) // last_run
+		fmt.Fprintf(&b, "?%d)", base+postureParams) // last_run
 	}
 	return b.String()
 }
 
-// evidenceSQL builds the insert of n records' documents: policy, seq,
-// evidence, cause of failure.
+// evidenceSQL builds the insert of n records' evidence: policy, seq,
+// evidence.
 func evidenceSQL(n int) string {
-	return "INSERT INTO posture_evidence (policy_id, seq, evidence, cause_of_failure) VALUES (?, ?, ?, ?)" +
-		strings.Repeat(", (?, ?, ?, ?)", n-1)
+	return "INSERT INTO posture_evidence (policy_id, seq, evidence) VALUES (?, ?, ?)" + strings.Repeat(", (?, ?, ?)", n-1)
 }
 
 // bareTableSQL is the baseline table of Options.BareInsert: the postures
@@ -151,7 +147,7 @@ type writer struct {
 	// the open transaction's last evidence seq per policy (read from the
 	// table at a policy's first documents in each transaction: another
 	// process may have written between two of ours), and the seqs of the
-	// statement being bound (0: no documents)
+	// statement being bound (0: no evidence)
 	seqs    map[int64]int64
 	rowSeqs [postureRowsPerStmt]int64
 	evRows  []int32
@@ -341,10 +337,6 @@ func (w *writer) writePostures(b *store.Batch) error {
 		return cmp.Or(cmp.Compare(a.PolicyID, c.PolicyID), cmp.Compare(a.ID, c.ID), cmp.Compare(x, y))
 	})
 	w.order = order
-	params := postureParams
-	if w.bare {
-		params = bareParams
-	}
 	for len(order) > 0 {
 		st, n := w.posture, 1
 		if len(order) >= postureRowsPerStmt {
@@ -357,7 +349,7 @@ func (w *writer) writePostures(b *store.Batch) error {
 		}
 		for r := range n {
 			p := &ps[order[r]]
-			if err := w.bindPosture(st, r*params, p, b.RunID, w.rowSeqs[r]); err != nil {
+			if err := w.bindPosture(st, r*postureParams, p, b.RunID, w.rowSeqs[r]); err != nil {
 				return fmt.Errorf("posture %d: %w", p.ID, err)
 			}
 			if !w.bare { // now current; the trigger takes out a posture it replaces
@@ -372,16 +364,16 @@ func (w *writer) writePostures(b *store.Batch) error {
 	return nil
 }
 
-// writeEvidence numbers the documents of the records rows (at most
+// writeEvidence numbers the evidence of the records rows (at most
 // postureRowsPerStmt, the rows of one posture statement) after their
-// policy's last seq, into w.rowSeqs, and inserts them: appended to their
-// policy's range of posture_evidence, in the order they are written.
+// policy's last seq, into w.rowSeqs, and inserts it: appended to the
+// policy's range of posture_evidence, in the order it is written.
 func (w *writer) writeEvidence(ps []compliance.Posture, rows []int32) error {
 	w.evRows = w.evRows[:0]
 	for r, i := range rows {
 		p := &ps[i]
 		w.rowSeqs[r] = 0
-		if p.Evidence == nil && p.CauseOfFailure == nil {
+		if p.Evidence == nil {
 			continue
 		}
 		seq, ok := w.seqs[p.PolicyID]
@@ -402,8 +394,8 @@ func (w *writer) writeEvidence(ps []compliance.Posture, rows []int32) error {
 		}
 		for k, r := range w.evRows[:n] {
 			p := &ps[rows[r]]
-			if err := errors.Join(st.BindInt64(4*k+1, p.PolicyID), st.BindInt64(4*k+2, w.rowSeqs[r]),
-				bindJSON(st, 4*k+3, p.Evidence), bindJSON(st, 4*k+4, p.CauseOfFailure)); err != nil {
+			if err := errors.Join(st.BindInt64(3*k+1, p.PolicyID), st.BindInt64(3*k+2, w.rowSeqs[r]),
+				bindJSON(st, 3*k+3, p.Evidence)); err != nil {
 				return err
 			}
 		}
@@ -554,8 +546,8 @@ func (w *writer) lookupControl(id int64) (compliance.Criticality, bool) {
 }
 
 // bindPosture binds one record's values from parameter base+1 on; seq
-// names its documents in posture_evidence (0: it has none). The bare
-// pipeline binds the documents themselves.
+// names its evidence in posture_evidence (0: it has none). The bare
+// pipeline binds the evidence itself.
 func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, run, seq int64) error {
 	var errs [8]error
 	errs[0] = st.BindInt64(base+1, p.ID)
@@ -582,25 +574,27 @@ func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, 
 	if err := st.BindInt64(base+17, p.Criticality.Value); err != nil {
 		return err
 	}
-	k := base + 18
-	if w.bare {
-		if err := errors.Join(bindJSON(st, k, p.Evidence), bindJSON(st, k+1, p.CauseOfFailure)); err != nil {
-			return err
-		}
-		k += 2
-	} else {
-		var err error
-		if seq == 0 {
-			err = st.BindNull(k)
-		} else {
-			err = st.BindInt64(k, seq)
-		}
-		if err != nil {
-			return err
-		}
-		k++
+	var err error
+	switch {
+	case w.bare:
+		err = bindJSON(st, base+18, p.Evidence)
+	case seq == 0:
+		err = st.BindNull(base + 18)
+	default:
+		err = st.BindInt64(base+18, seq)
 	}
-	return errors.Join(bindJSON(st, k, p.Extra), w.bindFailValue(st, k+1, p), st.BindInt64(k+2, run))
+	if err != nil {
+		return err
+	}
+	for i, js := range [...][]byte{p.CauseOfFailure, p.Extra} {
+		if err := bindJSON(st, base+19+i, js); err != nil {
+			return err
+		}
+	}
+	if err := w.bindFailValue(st, base+21, p); err != nil {
+		return err
+	}
+	return st.BindInt64(base+22, run)
 }
 
 // bindFailValue binds what a failing posture found instead of the expected
