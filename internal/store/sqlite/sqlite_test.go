@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"pcsync/internal/compliance"
 	"pcsync/internal/store"
@@ -413,5 +415,55 @@ func TestMigrationMovesEvidence(t *testing.T) {
 	}
 	if got := queryText(t, st, `SELECT policy_id, seq, evidence FROM posture_evidence ORDER BY 1, 2`); got != "7 8 {\"v\":[]}\n7 10 "+string(p.Evidence)+"\n" {
 		t.Fatalf("evidence after a sync replaced posture 9's:\n%s", got)
+	}
+}
+
+// The WAL stays near walRestart during a long load: the checkpointer
+// catches up between two transactions, so the log starts over instead of
+// growing as large as what was written (here about 50 MB of evidence in
+// back-to-back 2 MB transactions against a restart at 2 MB: the log grew
+// to 83 MB without the catch-up, and stays within 30 MB with it, a
+// checkpointer tick's worth of writes past the restart).
+func TestWALStartsOverDuringALoad(t *testing.T) {
+	oldLimit, oldRestart := walLimit, walRestart
+	walLimit, walRestart = 256<<10, 2<<20
+	t.Cleanup(func() { walLimit, walRestart = oldLimit, oldRestart })
+	path := filepath.Join(t.TempDir(), "pcsync.db")
+	st, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var peak atomic.Int64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > peak.Load() {
+				peak.Store(fi.Size())
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	evidence := []byte(`{"currentValues":["` + strings.Repeat("x", 2000) + `"]}`)
+	for b := range 24 {
+		ps := make([]compliance.Posture, 1000)
+		for i := range ps {
+			ps[i] = storetest.Sample(int64(b*1000 + i + 1))
+			ps[i].Evidence = evidence
+		}
+		if err := st.Write(t.Context(), &store.Batch{RunID: 1, Postures: ps}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	<-sampled
+	if p := peak.Load(); p > 48<<20 {
+		t.Fatalf("the WAL grew to %d MB while about 50 MB were written; want it to start over near 2 MB", p>>20)
 	}
 }
