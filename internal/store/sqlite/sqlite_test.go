@@ -467,3 +467,48 @@ func TestWALStartsOverDuringALoad(t *testing.T) {
 		t.Fatalf("the WAL grew to %d MB while about 50 MB were written; want it to start over near 2 MB", p>>20)
 	}
 }
+
+// Rows loaded through postures_with_evidence (pcsync migrate into SQLite)
+// keep their own evidence, numbered after what a sync stored in the
+// policy, and a posture already stored keeps its own, however many times
+// the rows are loaded.
+func TestLoadThroughTheViewKeepsEachPosturesEvidence(t *testing.T) {
+	var tab *store.Table
+	for i := range store.Tables {
+		if store.Tables[i].Name == "postures" {
+			tab = &store.Tables[i]
+		}
+	}
+	var rows [][]any
+	for i := range int64(4) {
+		p := storetest.Sample(i + 1)
+		var ev any = fmt.Sprintf(`{"src":%d}`, i+1)
+		if i == 2 {
+			ev = nil
+		}
+		rows = append(rows, []any{p.PolicyID, p.ID, p.Host.ID, p.ControlID, p.TechnologyID, p.Instance, "Failed", nil,
+			nil, nil, nil, nil, nil, nil, nil, "SERIOUS", int64(3), ev, nil, nil, int64(1), int64(1), nil})
+	}
+	st, err := Open(t.Context(), filepath.Join(t.TempDir(), "pcsync.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	synced, other := storetest.Sample(1), storetest.Sample(100) // posture 1 is stored already
+	synced.Evidence, other.Evidence = []byte(`{"sync":1}`), []byte(`{"sync":100}`)
+	if err := st.Write(t.Context(), &store.Batch{RunID: 1, Postures: []compliance.Posture{synced, other}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := st.LoadRows(t.Context(), tab, rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "1 {\"sync\":1}\n2 {\"src\":2}\n3 NULL\n4 {\"src\":4}\n100 {\"sync\":100}\n"
+	if got := queryText(t, st, `SELECT id, coalesce(evidence, 'NULL') FROM postures_with_evidence ORDER BY id`); got != want {
+		t.Fatalf("postures after loading twice through the view:\n%s\nwant\n%s", got, want)
+	}
+	if got := queryText(t, st, evidenceOrphans+`, (SELECT count(*) - count(DISTINCT seq) FROM posture_evidence)`); got != "0 0 0\n" {
+		t.Fatalf("orphans (evidence, postures) and seqs used twice: %s", got)
+	}
+}

@@ -45,7 +45,9 @@ END;
 -- The postures as the registry (store.Tables), export and migrate know
 -- them, with their evidence; and what SQL users read instead of the
 -- postures table when they want evidence. pcsync migrate inserts through
--- it into an empty database: evidence keeps the posture's id as its seq.
+-- it: a posture already stored is kept as it is, evidence and all (as
+-- INSERT OR IGNORE keeps a row), and new evidence is numbered after its
+-- policy's last, as the sync numbers it.
 CREATE VIEW postures_with_evidence AS
 SELECT p.policy_id, p.id, p.host_id, p.control_id, p.technology_id, p.instance, p.status, p.previous_status,
     p.first_fail_date, p.last_fail_date, p.first_pass_date, p.last_pass_date, p.posture_modified_date,
@@ -56,8 +58,11 @@ LEFT JOIN posture_evidence ev ON ev.policy_id = p.policy_id AND ev.seq = p.evide
 
 CREATE TRIGGER postures_with_evidence_insert INSTEAD OF INSERT ON postures_with_evidence
 BEGIN
-    INSERT OR IGNORE INTO posture_evidence (policy_id, seq, evidence)
-    SELECT new.policy_id, new.id, new.evidence WHERE new.evidence IS NOT NULL;
+    INSERT INTO posture_evidence (policy_id, seq, evidence)
+    SELECT new.policy_id, coalesce((SELECT max(seq) FROM posture_evidence WHERE policy_id = new.policy_id), 0) + 1,
+        new.evidence
+    WHERE new.evidence IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM postures WHERE policy_id = new.policy_id AND id = new.id);
     INSERT OR IGNORE INTO postures (policy_id, id, host_id, control_id, technology_id, instance, status,
         previous_status, first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date,
         last_evaluated_date, created, criticality_label, criticality_value, cause_of_failure, extra, first_run,
@@ -66,5 +71,6 @@ BEGIN
         new.previous_status, new.first_fail_date, new.last_fail_date, new.first_pass_date, new.last_pass_date,
         new.posture_modified_date, new.last_evaluated_date, new.created, new.criticality_label,
         new.criticality_value, new.cause_of_failure, new.extra, new.first_run, new.last_run, new.stale_run,
-        CASE WHEN new.evidence IS NOT NULL THEN new.id END);
+        CASE WHEN new.evidence IS NOT NULL
+            THEN (SELECT max(seq) FROM posture_evidence WHERE policy_id = new.policy_id) END);
 END;
