@@ -125,9 +125,11 @@ func (s *Store) Control(ctx context.Context, id int64) (*store.ControlView, erro
 }
 
 // privateColumns are columns of this store's schema that the registry
-// (store.Tables) leaves out: derived by the sync from other columns, they
-// are neither exported nor migrated. After a migration into SQLite they are
-// NULL, and what reads them falls back to what they derive from.
+// (store.Tables) leaves out, neither exported nor migrated: fail_value,
+// derived by the sync from other columns (NULL after a migration into
+// SQLite, and what reads it falls back to what it derives from), and
+// evidence_seq, which links a posture to its row of posture_evidence
+// (set by postures_with_evidence when migrate loads through it).
 var privateColumns = map[string][]string{"postures": {"fail_value", "evidence_seq"}}
 
 // evidenceJoin joins a posture p to its evidence, ev (schema 9).
