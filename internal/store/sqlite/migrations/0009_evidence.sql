@@ -1,5 +1,5 @@
 -- pcsync schema, version 9: evidence in a table of its own, written in the
--- order it arrives (BENCHMARKS.md, "Evidence in its own table").
+-- order it arrives (BENCHMARKS.md, "Issue 12: evidence in its own table").
 --
 -- A posture row with its evidence is 1.5-3 KB. Postures are clustered on
 -- (policy_id, id) and a large policy's records arrive in random id order
