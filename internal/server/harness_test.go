@@ -158,6 +158,12 @@ func openSQL(t *testing.T, path string) *sqlDB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	// Tests in parallel open the shared database at once, and the first
+	// connection to a WAL file rebuilds its index under a lock: without a
+	// timeout the others were refused ("database is locked", once in CI).
+	if err := conn.BusyTimeout(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 	return &sqlDB{t: t, conn: conn}
 }
 
