@@ -201,6 +201,20 @@ func expected(t *testing.T, e *emulator.Estate, opts emulator.StreamOptions) map
 }
 
 // exported reads the postures table back as NDJSON.
+// sameAsServed fails t unless the postures exported (got) are those the
+// emulator served (want), field by field.
+func sameAsServed(t *testing.T, want, got map[int64]map[string]any) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("exported %d postures, the emulator served %d", len(got), len(want))
+	}
+	for id, w := range want {
+		if diff := cmp.Diff(w, got[id]); diff != "" {
+			t.Fatalf("posture %d differs (-emulator +export):\n%s", id, diff)
+		}
+	}
+}
+
 func exported(t *testing.T, st *sqlite.Store) map[int64]map[string]any {
 	t.Helper()
 	var buf bytes.Buffer
@@ -260,14 +274,7 @@ func TestSyncMatchesEmulatorRecordForRecord(t *testing.T) {
 			want := expected(t, estate, emulator.StreamOptions{Evidence: tc.evidence, Extended: tc.version == "5.0", Style: style})
 			got := exported(t, st)
 			t.Logf("%d postures compared over %d batches", len(want), res.Run.Batches)
-			if len(got) != len(want) {
-				t.Fatalf("exported %d postures, the emulator served %d", len(got), len(want))
-			}
-			for id, w := range want {
-				if diff := cmp.Diff(w, got[id]); diff != "" {
-					t.Fatalf("posture %d differs (-emulator +export):\n%s", id, diff)
-				}
-			}
+			sameAsServed(t, want, got)
 			if res.Run.Status != compliance.RunSucceeded || res.Run.Records != int64(len(want)) {
 				t.Fatalf("run %+v: want succeeded with %d records", res.Run, len(want))
 			}

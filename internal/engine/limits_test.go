@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"pcsync/internal/emulator"
 	"pcsync/internal/engine"
 	"pcsync/internal/qualys"
@@ -87,16 +85,7 @@ func TestTransactionsAreBoundedBySize(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	want := expected(t, estate, emulator.StreamOptions{Evidence: true})
-	got := exported(t, st)
-	if len(got) != len(want) {
-		t.Fatalf("stored %d postures, the emulator served %d", len(got), len(want))
-	}
-	for id, w := range want {
-		if diff := cmp.Diff(w, got[id]); diff != "" {
-			t.Fatalf("posture %d differs (-emulator +export):\n%s", id, diff)
-		}
-	}
+	sameAsServed(t, expected(t, estate, emulator.StreamOptions{Evidence: true}), exported(t, st))
 	perRecord := res.Run.DataBytes / res.Run.Records
 	bound := 2 * (txBytes + txBytes/4) / perRecord // records differ in size: twice the mean's count
 	sizes := txs.records()
