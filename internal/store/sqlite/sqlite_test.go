@@ -200,26 +200,27 @@ func TestPosturePagesSeekTheirIndex(t *testing.T) {
 	}
 }
 
-// TestMigrationKeepsPosturesAndCountsThem: a schema 5 database gets its
-// postures into the layout of schema 6, and its counts stay exact.
-func TestMigrationKeepsPosturesAndCountsThem(t *testing.T) {
+// openFromSchema makes a database of the given schema version (the
+// migrations up to it), runs setup in it, and opens it with this store,
+// which migrates it to the current schema.
+func openFromSchema(t *testing.T, version int, setup string) *Store {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "pcsync.db")
 	conn, err := sqlite3.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, f := range []string{"0001_init.sql", "0002_catalog.sql", "0003_history.sql", "0004_resume.sql", "0005_read_model.sql"} {
-		sql, err := migrations.ReadFile("migrations/" + f)
+	files, _ := migrations.ReadDir("migrations")
+	for i, f := range files[:version] {
+		sql, err := migrations.ReadFile("migrations/" + f.Name())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := conn.Exec(string(sql) + fmt.Sprintf(";PRAGMA user_version=%d", i+1)); err != nil {
-			t.Fatalf("%s: %v", f, err)
+			t.Fatalf("%s: %v", f.Name(), err)
 		}
 	}
-	if err := conn.Exec(`INSERT INTO postures (id, policy_id, host_id, control_id, technology_id, instance, status, first_run, last_run, stale_run)
-		VALUES (9, 7, 10, 100, 45, 'os', 'Passed', 1, 1, NULL), (8, 7, 10, 101, 45, 'os', 'Failed', 1, 1, NULL),
-		(7, 7, 11, 100, 45, 'os', 'Error', 1, 1, NULL), (6, 8, 10, 100, 45, 'os', 'Failed', 1, 1, 2)`); err != nil {
+	if err := conn.Exec(setup); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
@@ -227,31 +228,27 @@ func TestMigrationKeepsPosturesAndCountsThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	query := func(sql string) string {
-		var b strings.Builder
-		err := st.query(t.Context(), sql, func(row *sqlite3.Stmt) error {
-			for i := range row.ColumnCount() {
-				b.WriteString(row.ColumnText(i) + " ")
-			}
-			b.WriteString("\n")
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b.String()
-	}
-	if got := query(`SELECT policy_id, id, status, coalesce(stale_run, '') FROM postures ORDER BY 1, 2`); got != "7 7 Error  \n7 8 Failed  \n7 9 Passed  \n8 6 Failed 2 \n" {
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestMigrationKeepsPosturesAndCountsThem: a schema 5 database gets its
+// postures into the layout of schema 6, and its counts stay exact.
+func TestMigrationKeepsPosturesAndCountsThem(t *testing.T) {
+	st := openFromSchema(t, 5, `INSERT INTO postures (id, policy_id, host_id, control_id, technology_id, instance, status, first_run, last_run, stale_run)
+		VALUES (9, 7, 10, 100, 45, 'os', 'Passed', 1, 1, NULL), (8, 7, 10, 101, 45, 'os', 'Failed', 1, 1, NULL),
+		(7, 7, 11, 100, 45, 'os', 'Error', 1, 1, NULL), (6, 8, 10, 100, 45, 'os', 'Failed', 1, 1, 2)`)
+	query := func(sql string) string { return queryText(t, st, sql) }
+	if got := query(`SELECT policy_id, id, status, coalesce(stale_run, '') FROM postures ORDER BY 1, 2`); got != "7 7 Error \n7 8 Failed \n7 9 Passed \n8 6 Failed 2\n" {
 		t.Fatalf("postures after the migration:\n%s", got)
 	}
-	if got := query(`SELECT policy_id, host_id, passed, failed, errors, stale FROM counts_host ORDER BY 1, 2`); got != "7 10 1 1 0 0 \n7 11 0 0 1 0 \n8 10 0 0 0 1 \n" {
+	if got := query(`SELECT policy_id, host_id, passed, failed, errors, stale FROM counts_host ORDER BY 1, 2`); got != "7 10 1 1 0 0\n7 11 0 0 1 0\n8 10 0 0 0 1\n" {
 		t.Fatalf("counts_host after the migration:\n%s", got)
 	}
-	if got := query(`SELECT policy_id, control_id, technology_id, passed, failed, errors, stale FROM counts_control ORDER BY 1, 2, 3`); got != "7 100 45 1 0 1 0 \n7 101 45 0 1 0 0 \n8 100 45 0 0 0 1 \n" {
+	if got := query(`SELECT policy_id, control_id, technology_id, passed, failed, errors, stale FROM counts_control ORDER BY 1, 2, 3`); got != "7 100 45 1 0 1 0\n7 101 45 0 1 0 0\n8 100 45 0 0 0 1\n" {
 		t.Fatalf("counts_control after the migration:\n%s", got)
 	}
-	if got := query(`SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'postures' ORDER BY 1)`); got != "postures_counts_delete postures_counts_replaced postures_evidence_delete postures_evidence_replaced postures_stale_history postures_status_history \n" {
+	if got := query(`SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'postures' ORDER BY 1)`); got != "postures_counts_delete postures_counts_replaced postures_evidence_delete postures_evidence_replaced postures_stale_history postures_status_history\n" {
 		t.Fatalf("triggers after the migration: %s", got)
 	}
 }
@@ -372,35 +369,12 @@ func TestEvidenceKeptOncePerPosture(t *testing.T) {
 // evidence into posture_evidence, byte for byte (the cause of failure
 // stays in the row), and a later sync replaces it there.
 func TestMigrationMovesEvidence(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pcsync.db")
-	conn, err := sqlite3.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, _ := migrations.ReadDir("migrations")
-	for i, f := range files[:8] {
-		sql, err := migrations.ReadFile("migrations/" + f.Name())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := conn.Exec(string(sql) + fmt.Sprintf(";PRAGMA user_version=%d", i+1)); err != nil {
-			t.Fatalf("%s: %v", f.Name(), err)
-		}
-	}
-	if err := conn.Exec(`INSERT INTO postures (id, policy_id, host_id, control_id, technology_id, instance, status,
+	st := openFromSchema(t, 8, `INSERT INTO postures (id, policy_id, host_id, control_id, technology_id, instance, status,
 		evidence, cause_of_failure, extra, first_run, last_run)
 		VALUES (9, 7, 10, 100, 45, 'os', 'Failed', '{"v":["é \"q\""]}', '{"missing":["x"]}', '{"k":1}', 1, 1),
 		(8, 7, 10, 101, 45, 'os', 'Passed', '{"v":[]}', NULL, NULL, 1, 1),
 		(7, 7, 11, 100, 45, 'os', 'Error', NULL, NULL, NULL, 1, 1),
-		(6, 7, 12, 100, 45, 'os', 'Failed', NULL, '{"missing":["y"]}', NULL, 1, 1)`); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	st, err := Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+		(6, 7, 12, 100, 45, 'os', 'Failed', NULL, '{"missing":["y"]}', NULL, 1, 1)`)
 	want := "7 6 NULL NULL {\"missing\":[\"y\"]} NULL\n7 7 NULL NULL NULL NULL\n7 8 8 {\"v\":[]} NULL NULL\n7 9 9 {\"v\":[\"é \\\"q\\\"\"]} {\"missing\":[\"x\"]} {\"k\":1}\n"
 	query := `SELECT v.policy_id, v.id, coalesce(p.evidence_seq, 'NULL'), coalesce(v.evidence, 'NULL'),
 		coalesce(v.cause_of_failure, 'NULL'), coalesce(v.extra, 'NULL')
