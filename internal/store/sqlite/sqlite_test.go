@@ -200,10 +200,21 @@ func TestPosturePagesSeekTheirIndex(t *testing.T) {
 	}
 }
 
-// openFromSchema makes a database of the given schema version (the
-// migrations up to it), runs setup in it, and opens it with this store,
-// which migrates it to the current schema.
+// openFromSchema opens a database of the given schema version, set up by
+// setup, with this store, which migrates it to the current schema.
 func openFromSchema(t *testing.T, version int, setup string) *Store {
+	t.Helper()
+	st, err := Open(t.Context(), fileOfSchema(t, version, setup), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// fileOfSchema makes a database of the given schema version (the
+// migrations up to it), runs setup in it, and returns its path.
+func fileOfSchema(t *testing.T, version int, setup string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "pcsync.db")
 	conn, err := sqlite3.Open(path)
@@ -224,12 +235,7 @@ func openFromSchema(t *testing.T, version int, setup string) *Store {
 		t.Fatal(err)
 	}
 	conn.Close()
-	st, err := Open(t.Context(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return path
 }
 
 // TestMigrationKeepsPosturesAndCountsThem: a schema 5 database gets its
@@ -484,5 +490,79 @@ func TestLoadThroughTheViewKeepsEachPosturesEvidence(t *testing.T) {
 	}
 	if got := queryText(t, st, evidenceOrphans+`, (SELECT count(*) - count(DISTINCT seq) FROM posture_evidence)`); got != "0 0 0\n" {
 		t.Fatalf("orphans (evidence, postures) and seqs used twice: %s", got)
+	}
+}
+
+// TestMigrationKeepsEveryColumnInArrivalOrder: schema 10 stores postures
+// by rowid in the order they arrive, with (policy_id, id) a unique key.
+// Every column of every posture is kept through the upgrade, the triggers
+// and the view come back, a posture written again keeps its place, and a
+// new one is appended after the others.
+func TestMigrationKeepsEveryColumnInArrivalOrder(t *testing.T) {
+	path := fileOfSchema(t, 9, `INSERT INTO posture_evidence (policy_id, seq, evidence) VALUES (7, 1, '{"v":["é"]}');
+		INSERT INTO postures (id, policy_id, host_id, control_id, technology_id, instance, status, previous_status,
+			first_fail_date, last_fail_date, first_pass_date, last_pass_date, posture_modified_date, last_evaluated_date,
+			created, criticality_label, criticality_value, cause_of_failure, extra, first_run, last_run, stale_run,
+			fail_value, evidence_seq)
+		VALUES (9, 7, 10, 100, 45, 'os', 'Failed', 'Passed', '2026-01-02T03:04:05Z', '2026-01-03T03:04:05Z', NULL,
+			'2025-12-01T00:00:00Z', '2026-01-03T03:04:05Z', '2026-01-04T00:00:00Z', '2025-01-01T00:00:00Z', 'SERIOUS', 4,
+			'{"missing":["x"]}', '{"k":1}', 1, 2, NULL, '"no"', 1),
+		(3, 7, 11, 100, 45, '/etc', 'Passed', NULL, NULL, NULL, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', NULL,
+			NULL, NULL, NULL, NULL, NULL, NULL, 1, 1, 2, NULL, NULL),
+		(5, 6, 10, 101, 46, 'os', 'Error', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'LOW', 1, NULL, NULL, 2, 2,
+			NULL, NULL, NULL)`)
+	all := `SELECT quote(policy_id), quote(id), quote(host_id), quote(control_id), quote(technology_id), quote(instance),
+		quote(status), quote(previous_status), quote(first_fail_date), quote(last_fail_date), quote(first_pass_date),
+		quote(last_pass_date), quote(posture_modified_date), quote(last_evaluated_date), quote(created),
+		quote(criticality_label), quote(criticality_value), quote(cause_of_failure), quote(extra), quote(first_run),
+		quote(last_run), quote(stale_run), quote(fail_value), quote(evidence_seq) FROM postures ORDER BY policy_id, id`
+	conn, err := sqlite3.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before strings.Builder
+	st0, _, err := conn.Prepare(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for st0.Step() {
+		for i := range st0.ColumnCount() {
+			before.WriteString(st0.ColumnText(i) + " ")
+		}
+		before.WriteString("\n")
+	}
+	st0.Close()
+	conn.Close()
+	if strings.Count(before.String(), "\n") != 3 {
+		t.Fatalf("schema 9 rows:\n%s", before.String())
+	}
+
+	st, err := Open(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	query := func(sql string) string { return queryText(t, st, sql) }
+	if got := strings.ReplaceAll(query(all), "\n", " \n"); got != before.String() {
+		t.Fatalf("postures after the upgrade:\n%s\nbefore:\n%s", got, before.String())
+	}
+	if got := query(`SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE tbl_name IN ('postures', 'postures_with_evidence') AND type IN ('trigger', 'view') ORDER BY 1)`); got != "postures_counts_delete postures_counts_replaced postures_evidence_delete postures_evidence_replaced postures_stale_history postures_status_history postures_with_evidence postures_with_evidence_insert\n" {
+		t.Fatalf("triggers and views after the upgrade: %s", got)
+	}
+	if got := query(`SELECT evidence FROM postures_with_evidence WHERE policy_id = 7 AND id = 9`); got != "{\"v\":[\"é\"]}\n" {
+		t.Fatalf("evidence through the view: %q", got)
+	}
+	if err := st.conn.Exec(`INSERT INTO postures (policy_id, id, host_id, control_id, technology_id, instance, status, first_run, last_run)
+		VALUES (7, 9, 1, 1, 1, 'x', 'Passed', 3, 3)`); err == nil || !strings.Contains(err.Error(), "UNIQUE") {
+		t.Fatalf("a second posture 9 of policy 7: %v, want a UNIQUE error", err)
+	}
+	rowids := query(`SELECT rowid FROM postures ORDER BY policy_id, id`)
+	again, fresh := storetest.Sample(9), storetest.Sample(1)
+	again.PolicyID, fresh.PolicyID = 7, 6
+	if err := st.Write(t.Context(), &store.Batch{RunID: 3, Postures: []compliance.Posture{again, fresh}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := query(`SELECT policy_id, id, rowid FROM postures ORDER BY rowid`); got != "6 5 "+strings.Fields(rowids)[0]+"\n7 3 "+strings.Fields(rowids)[1]+"\n7 9 "+strings.Fields(rowids)[2]+"\n6 1 4\n" {
+		t.Fatalf("postures by rowid after a sync wrote posture 9 again and posture 1 of policy 6 anew:\n%s(rowids before: %s)", got, rowids)
 	}
 }

@@ -321,9 +321,10 @@ func (w *writer) relatedAll(b *store.Batch) error {
 	return w.flushHosts(ps, b.RunID)
 }
 
-// writePostures upserts the batch's records in the order of the table's
-// key (policy, id), so that consecutive rows share pages; records with the
-// same key keep their order, the last one winning.
+// writePostures upserts the batch's records in the order of the postures'
+// key (policy, id), so that consecutive rows share the key index's pages and
+// a transaction's new rows are appended in key order; records with the same
+// key keep their order, the last one winning.
 func (w *writer) writePostures(b *store.Batch) error {
 	ps := b.Postures
 	order := w.order[:0]
