@@ -68,6 +68,8 @@ func TestBulkLoadRebuildsTheIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	indexes := `SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`
+	migrated := strings.Join(strings.Fields(queryText(t, st, indexes)), " ")
 	if err := st.BeginLoad(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +94,9 @@ func TestBulkLoadRebuildsTheIndex(t *testing.T) {
 	}
 	if !indexExists(t, st) {
 		t.Fatal("EndLoad did not rebuild the index")
+	}
+	if rebuilt := strings.Join(strings.Fields(queryText(t, st, indexes)), " "); rebuilt != migrated {
+		t.Fatalf("the indexes EndLoad built are not the migrations':\n%s\nwant\n%s", rebuilt, migrated)
 	}
 	if err := st.BeginLoad(t.Context()); err != nil || st.bulk || !indexExists(t, st) {
 		t.Fatalf("a load into a populated, indexed table dropped its index (err %v)", err)
