@@ -77,14 +77,6 @@ func (s *Store) EndLoad(ctx context.Context) error {
 		return fmt.Errorf("build indexes: %w", err)
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+lockKey+`)`, "load")
-	// this connection's index build commits synchronously: VACUUM, below,
-	// can mark a page all-visible only once the commits of its rows are on
-	// disk, and the load's were asynchronous (a commit record flushed
-	// flushes all before it)
-	if _, err := conn.Exec(ctx, "SET synchronous_commit = on"); err != nil {
-		return fmt.Errorf("build indexes: %w", err)
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SET synchronous_commit = off")
 	if err := s.buildIndexes(ctx, conn); err != nil {
 		return err
 	}
@@ -109,12 +101,17 @@ func (s *Store) buildIndexes(ctx context.Context, conn *pgxpool.Conn) error {
 	close(todo)
 	g, gctx := errgroup.WithContext(ctx)
 	build := func(c *pgxpool.Conn) error {
-		// one process a build: parallel workers would only share the
-		// cores the other connections sort on
-		if _, err := c.Exec(gctx, "SET maintenance_work_mem = '256MB'; SET max_parallel_maintenance_workers = 0"); err != nil {
+		// One process a build: parallel workers would only share the
+		// cores the other connections sort on. Every build commits
+		// synchronously: VACUUM, after them, can mark a page all-visible
+		// only once the commits of its rows are on disk, and the load's
+		// were asynchronous (a commit record flushed flushes all before
+		// it). Every build, not one connection's: another connection can
+		// build every index of a small table before that one has begun.
+		if _, err := c.Exec(gctx, "SET maintenance_work_mem = '256MB'; SET max_parallel_maintenance_workers = 0; SET synchronous_commit = on"); err != nil {
 			return fmt.Errorf("build indexes: %w", err)
 		}
-		defer c.Exec(context.WithoutCancel(gctx), "RESET maintenance_work_mem; RESET max_parallel_maintenance_workers")
+		defer c.Exec(context.WithoutCancel(gctx), "RESET maintenance_work_mem; RESET max_parallel_maintenance_workers; RESET synchronous_commit")
 		for i := range todo {
 			ix := secondaryIndexes[i]
 			if _, err := c.Exec(gctx, ix.sql); err != nil {
