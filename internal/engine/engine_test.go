@@ -200,7 +200,6 @@ func expected(t *testing.T, e *emulator.Estate, opts emulator.StreamOptions) map
 	return want
 }
 
-// exported reads the postures table back as NDJSON.
 // sameAsServed fails t unless the postures exported (got) are those the
 // emulator served (want), field by field.
 func sameAsServed(t *testing.T, want, got map[int64]map[string]any) {
@@ -215,6 +214,7 @@ func sameAsServed(t *testing.T, want, got map[int64]map[string]any) {
 	}
 }
 
+// exported reads the postures table back as NDJSON.
 func exported(t *testing.T, st *sqlite.Store) map[int64]map[string]any {
 	t.Helper()
 	var buf bytes.Buffer

@@ -291,19 +291,24 @@ func queryText(t *testing.T, st *Store, sql string) string {
 	t.Helper()
 	var b strings.Builder
 	err := st.query(t.Context(), sql, func(row *sqlite3.Stmt) error {
-		for i := range row.ColumnCount() {
-			if i > 0 {
-				b.WriteString(" ")
-			}
-			b.WriteString(row.ColumnText(i))
-		}
-		b.WriteString("\n")
+		writeRow(&b, row)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// writeRow writes the row's columns as text, space-separated, and a newline.
+func writeRow(b *strings.Builder, row *sqlite3.Stmt) {
+	for i := range row.ColumnCount() {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(row.ColumnText(i))
+	}
+	b.WriteString("\n")
 }
 
 // evidenceOrphans counts evidence no posture names, and postures that name
@@ -531,10 +536,7 @@ func TestMigrationKeepsEveryColumnInArrivalOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	for st0.Step() {
-		for i := range st0.ColumnCount() {
-			before.WriteString(st0.ColumnText(i) + " ")
-		}
-		before.WriteString("\n")
+		writeRow(&before, st0)
 	}
 	st0.Close()
 	conn.Close()
@@ -548,7 +550,7 @@ func TestMigrationKeepsEveryColumnInArrivalOrder(t *testing.T) {
 	}
 	defer st.Close()
 	query := func(sql string) string { return queryText(t, st, sql) }
-	if got := strings.ReplaceAll(query(all), "\n", " \n"); got != before.String() {
+	if got := query(all); got != before.String() {
 		t.Fatalf("postures after the upgrade:\n%s\nbefore:\n%s", got, before.String())
 	}
 	if got := query(`SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_schema WHERE tbl_name IN ('postures', 'postures_with_evidence') AND type IN ('trigger', 'view') ORDER BY 1)`); got != "postures_counts_delete postures_counts_replaced postures_evidence_delete postures_evidence_replaced postures_stale_history postures_status_history postures_with_evidence postures_with_evidence_insert\n" {
