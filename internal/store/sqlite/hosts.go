@@ -101,13 +101,17 @@ func (w *writer) hostHash(h *compliance.Host) uint64 {
 }
 
 func (w *writer) upsertHost(h *compliance.Host, run int64) error {
-	st := w.host
-	if err := bindAll(st, h.ID, h.IP, h.TrackingMethod, h.OS, h.OSCPE, h.DNS, h.QGHostID, h.NetworkID,
-		h.NetworkName, nil, h.CustomerUUID, h.CustomerID, h.AssetID, run); err != nil {
-		return err
+	st := w.hostParams
+	errs := [...]error{
+		st.int(1, h.ID), st.nullText(2, h.IP), st.nullText(3, h.TrackingMethod), st.nullText(4, h.OS),
+		st.nullText(5, h.OSCPE), st.nullText(6, h.DNS), st.nullText(7, h.QGHostID), st.int(8, h.NetworkID),
+		st.nullText(9, h.NetworkName), w.bindDate(st, 10, h.ComplianceLastScanDate), st.nullText(11, h.CustomerUUID),
+		st.int(12, h.CustomerID), st.int(13, h.AssetID), st.int(14, run),
 	}
-	if err := w.bindDate(st, 10, h.ComplianceLastScanDate); err != nil {
-		return err
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
-	return st.Exec()
+	return st.st.Exec()
 }

@@ -135,6 +135,7 @@ type writer struct {
 	bare bool // Options.BareInsert
 
 	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
+	postureParams1, postureParamsN, hostParams                   *params // of posture, postureN and host
 	exception, noException, remediation, cursor, finish          *sqlite3.Stmt
 	whole, wrote                                                 *sqlite3.Stmt
 	evidence, evidenceN, maxSeq                                  *sqlite3.Stmt
@@ -218,6 +219,8 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
 		}
 		*p.st = st
 	}
+	w.postureParams1, w.postureParamsN = newParams(w.posture, bare), newParams(w.postureN, bare)
+	w.hostParams = newParams(w.host, false)
 	var err error
 	if w.hostCounts, err = prepareCounts(conn, "counts_host", hostKeys, sqlite3.PREPARE_PERSISTENT); err != nil {
 		w.close()
@@ -339,9 +342,9 @@ func (w *writer) writePostures(b *store.Batch) error {
 	})
 	w.order = order
 	for len(order) > 0 {
-		st, n := w.posture, 1
+		st, n := w.postureParams1, 1
 		if len(order) >= postureRowsPerStmt {
-			st, n = w.postureN, postureRowsPerStmt
+			st, n = w.postureParamsN, postureRowsPerStmt
 		}
 		if !w.bare {
 			if err := w.writeEvidence(ps, order[:n]); err != nil {
@@ -357,7 +360,7 @@ func (w *writer) writePostures(b *store.Batch) error {
 				w.counts.add(p.PolicyID, p.Host.ID, p.ControlID, p.TechnologyID, string(p.Status), false, 1)
 			}
 		}
-		if err := st.Exec(); err != nil {
+		if err := st.st.Exec(); err != nil {
 			return fmt.Errorf("postures %d..%d: %w", ps[order[0]].ID, ps[order[n-1]].ID, err)
 		}
 		order = order[n:]
@@ -549,15 +552,17 @@ func (w *writer) lookupControl(id int64) (compliance.Criticality, bool) {
 // bindPosture binds one record's values from parameter base+1 on; seq
 // names its evidence in posture_evidence (0: it has none). The bare
 // pipeline binds the evidence itself.
-func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, run, seq int64) error {
-	var errs [8]error
-	errs[0] = st.BindInt64(base+1, p.ID)
-	errs[1] = st.BindInt64(base+2, p.PolicyID)
-	errs[2] = st.BindInt64(base+3, p.Host.ID)
-	errs[3] = st.BindInt64(base+4, p.ControlID)
-	errs[4] = st.BindInt64(base+5, p.TechnologyID)
-	errs[5] = st.BindText(base+6, p.Instance)
-	errs[6] = bindAll2(st, base+7, string(p.Status), string(p.PreviousStatus))
+func (w *writer) bindPosture(st *params, base int, p *compliance.Posture, run, seq int64) error {
+	errs := [...]error{
+		st.int(base+1, p.ID),
+		st.int(base+2, p.PolicyID),
+		st.int(base+3, p.Host.ID),
+		st.int(base+4, p.ControlID),
+		st.int(base+5, p.TechnologyID),
+		st.text(base+6, p.Instance),
+		st.nullText(base+7, string(p.Status)),
+		st.nullText(base+8, string(p.PreviousStatus)),
+	}
 	for _, err := range errs {
 		if err != nil {
 			return err
@@ -569,33 +574,33 @@ func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, 
 			return err
 		}
 	}
-	if err := bindAll2(st, base+16, p.Criticality.Label); err != nil {
+	if err := st.nullText(base+16, p.Criticality.Label); err != nil {
 		return err
 	}
-	if err := st.BindInt64(base+17, p.Criticality.Value); err != nil {
+	if err := st.int(base+17, p.Criticality.Value); err != nil {
 		return err
 	}
 	var err error
 	switch {
 	case w.bare:
-		err = bindJSON(st, base+18, p.Evidence)
+		err = st.json(base+18, p.Evidence)
 	case seq == 0:
-		err = st.BindNull(base + 18)
+		err = st.null(base + 18)
 	default:
-		err = st.BindInt64(base+18, seq)
+		err = st.int(base+18, seq)
 	}
 	if err != nil {
 		return err
 	}
 	for i, js := range [...][]byte{p.CauseOfFailure, p.Extra} {
-		if err := bindJSON(st, base+19+i, js); err != nil {
+		if err := st.json(base+19+i, js); err != nil {
 			return err
 		}
 	}
 	if err := w.bindFailValue(st, base+21, p); err != nil {
 		return err
 	}
-	return st.BindInt64(base+22, run)
+	return st.int(base+22, run)
 }
 
 // bindFailValue binds what a failing posture found instead of the expected
@@ -604,15 +609,15 @@ func (w *writer) bindPosture(st *sqlite3.Stmt, base int, p *compliance.Posture, 
 // postures reads that index alone rather than one table page per posture.
 // NULL where Kept says so, and in the bare pipeline (which has no server
 // to serve).
-func (w *writer) bindFailValue(st *sqlite3.Stmt, param int, p *compliance.Posture) error {
+func (w *writer) bindFailValue(st *params, param int, p *compliance.Posture) error {
 	if w.bare {
-		return st.BindNull(param)
+		return st.null(param)
 	}
 	v, ok := w.values.Kept(p)
 	if !ok {
-		return st.BindNull(param)
+		return st.null(param)
 	}
-	return st.BindText(param, v)
+	return st.text(param, v)
 }
 
 // bindJSON binds JSON text without copying it into a Go string first: the
@@ -629,12 +634,12 @@ func bindJSON(st *sqlite3.Stmt, param int, js []byte) error {
 	return st.BindText(param, unsafe.String(&js[0], len(js)))
 }
 
-func (w *writer) bindDate(st *sqlite3.Stmt, param int, t time.Time) error {
+func (w *writer) bindDate(st *params, param int, t time.Time) error {
 	if t.IsZero() {
-		return st.BindNull(param)
+		return st.null(param)
 	}
 	w.date = compliance.AppendDate(w.date[:0], t)
-	return st.BindText(param, unsafe.String(&w.date[0], len(w.date)))
+	return st.text(param, unsafe.String(&w.date[0], len(w.date)))
 }
 
 // commit merges the open transaction's cache entries.

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -18,6 +20,7 @@ func RunSink(t *testing.T, h Harness) {
 	}{
 		{"Policies", testPolicies},
 		{"PosturesRoundTrip", testPosturesRoundTrip},
+		{"RowsAlternateAcrossBatches", testRowsAlternate},
 		{"UpsertKeepsOneRow", testUpsert},
 		{"RelatedTables", testRelated},
 		{"CancelledWriteStoresNothing", testCancelled},
@@ -59,6 +62,48 @@ func testPosturesRoundTrip(t *testing.T, st store.Writer) {
 	write(t, st, &store.Batch{RunID: 1, Postures: []compliance.Posture{full, bare}})
 	got := postures(t, st)
 	if diff := cmp.Diff([]compliance.Posture{full, bare}, got); diff != "" {
+		t.Fatalf("postures read back (-want +got):\n%s", diff)
+	}
+}
+
+// testRowsAlternate writes batches of more records than one statement of
+// a store may carry, each record in the place of one from the batch before
+// that had other values: all of them, none (NULLs and empty documents), or
+// the same. A store that binds only what changed from one statement to the
+// next (the SQLite store) must still store every value of every record.
+func testRowsAlternate(t *testing.T, st store.Writer) {
+	const perBatch = 70
+	var want []compliance.Posture
+	for b := range 4 {
+		var batch []compliance.Posture
+		for r := range perBatch {
+			id := int64(b*100 + r + 1)
+			p := Sample(id)
+			p.Host.ID = id
+			switch (b + r) % 3 {
+			case 0: // all values, other than the sample's
+				shift := time.Duration(b+1) * time.Hour
+				p.Status, p.PreviousStatus = compliance.StatusPassed, compliance.StatusError
+				for _, d := range []*time.Time{&p.FirstFailDate, &p.LastFailDate, &p.FirstPassDate, &p.LastPassDate,
+					&p.PostureModifiedDate, &p.LastEvaluatedDate, &p.Created, &p.Host.ComplianceLastScanDate} {
+					*d = d.Add(shift)
+				}
+				p.Instance = fmt.Sprintf("os-%d", b)
+				p.Criticality = compliance.Criticality{Label: "URGENT", Value: 5}
+				p.Evidence, p.CauseOfFailure = []byte(`{"currentValues":["b`+fmt.Sprint(b)+`"]}`), []byte(`{"missing":[]}`)
+				p.Extra = []byte(`{}`)
+				p.Host.IP, p.Host.DNS, p.Host.NetworkID = fmt.Sprintf("10.1.0.%d", b), "", int64(b)
+			case 1: // none
+				p = compliance.Posture{ID: id, PolicyID: 42, ControlID: 9, TechnologyID: 45, Instance: "os",
+					Status: compliance.StatusPassed, Host: compliance.Host{ID: id}, Technology: compliance.Technology{ID: 45}}
+			}
+			batch = append(batch, p)
+		}
+		write(t, st, &store.Batch{RunID: int64(b + 1), Postures: batch})
+		want = append(want, batch...)
+	}
+	got := postures(t, st)
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("postures read back (-want +got):\n%s", diff)
 	}
 }
