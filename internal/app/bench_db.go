@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 
@@ -38,6 +40,23 @@ func withSearchPath(base, schema string, replace bool) (string, error) {
 		u.RawQuery = q.Encode()
 	}
 	return u.String(), nil
+}
+
+// benchFresh removes what an earlier bench left of an SQLite database
+// in --dir under the name of this run's: a run syncs into a new file, and
+// one that found the last bench's database would time an incremental
+// sync of nothing (0 records) as if it were the run.
+func benchFresh(db string) error {
+	d, err := store.ParseDSN(db)
+	if err != nil || d.Driver == store.DriverPostgres {
+		return err
+	}
+	for _, suffix := range []string{"", "-wal", "-shm", ".lock"} {
+		if err := os.Remove(db + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("start run from a fresh database: %w", err)
+		}
+	}
+	return nil
 }
 
 // benchRemove removes a measured run's database, unless --dir keeps the

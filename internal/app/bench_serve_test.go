@@ -2,6 +2,8 @@ package app
 
 import (
 	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,5 +29,28 @@ func TestBenchServeCountsCPU(t *testing.T) {
 	}
 	if s := d.String(); !strings.Contains(s, "by the benchmark (clients ") || !strings.Contains(s, "by the rest of the machine") {
 		t.Errorf("%q", s)
+	}
+}
+
+// A bench into a --dir that an earlier bench left its databases in times
+// fresh syncs again, not incremental syncs of nothing into the old files.
+func TestBenchDirStartsEachRunAfresh(t *testing.T) {
+	t.Parallel()
+	bin := buildPcsync(t)
+	dir := t.TempDir()
+	for i := range 2 {
+		out, err := exec.Command(bin, "bench", "--records", "2000", "--runs", "1", "--dir", dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("bench %d: %v\n%s", i+1, err, out)
+		}
+		var records []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 2 && (f[0] == "warm-up" || f[0] == "1" || f[0] == "median") {
+				records = append(records, f[0]+" "+f[1])
+			}
+		}
+		if want := []string{"warm-up 2000", "1 2000", "median 2000"}; !slices.Equal(records, want) {
+			t.Fatalf("bench %d into the same --dir: rows %q, want %q\n%s", i+1, records, want, out)
+		}
 	}
 }

@@ -75,7 +75,7 @@ incremental sync into the last run's database.`,
 	f.IntVar(&o.controls, "controls", 200, "controls per policy")
 	f.BoolVar(&o.evidence, "evidence", false, "sync with evidence")
 	f.IntVar(&o.runs, "runs", 3, "measured runs")
-	f.StringVar(&o.dir, "dir", "", "keep the databases in `directory` (default: a temporary one; each database is removed after its run)")
+	f.StringVar(&o.dir, "dir", "", "keep the databases in `directory` (default: a temporary one; each database is removed after its run); each run still starts from a new file, replacing one an earlier bench left there")
 	f.IntVar(&o.hostsPerRequest, "hosts-per-request", 5000, "passed to sync")
 	f.IntVar(&o.concurrency, "concurrency", 2, "passed to sync")
 	f.BoolVar(&o.baseline, "baseline", false, "alternate each run with a bare-pipeline run (plain inserts, no index, no upsert) and report the ratio")
@@ -149,6 +149,9 @@ func benchRun(ctx context.Context, io IOStreams, o *benchOptions) error {
 			db := filepath.Join(dir, fmt.Sprintf("bench-%d-%v.db", i, m.bare))
 			if m.pg {
 				db = benchSchema(o.postgres, i)
+			}
+			if err := benchFresh(db); err != nil {
+				return err
 			}
 			// Start each run with no dirty pages of the previous one still
 			// being written back, so runs do not pay for each other's I/O.
