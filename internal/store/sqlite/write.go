@@ -684,22 +684,6 @@ func (w *writer) lookupRemediation(id int64) string {
 	return w.remediations[id]
 }
 
-// bindAll2 binds strings from parameter first on, "" as NULL.
-func bindAll2(st *sqlite3.Stmt, first int, vals ...string) error {
-	for i, v := range vals {
-		var err error
-		if v == "" {
-			err = st.BindNull(first + i)
-		} else {
-			err = st.BindText(first+i, v)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // classicExtras stores what only classic posture carries: the record's
 // exception (or its absence) and the control's remediation text.
 func (w *writer) classicExtras(p *compliance.Posture, b *store.Batch) error {
