@@ -136,6 +136,7 @@ type writer struct {
 
 	posture, postureN, host, tech, control, policyControl, batch *sqlite3.Stmt
 	postureParams1, postureParamsN, hostParams                   *params // of posture, postureN and host
+	evidenceParams1, evidenceParamsN                             *params // of evidence and evidenceN: plain, each document differs
 	exception, noException, remediation, cursor, finish          *sqlite3.Stmt
 	whole, wrote                                                 *sqlite3.Stmt
 	evidence, evidenceN, maxSeq                                  *sqlite3.Stmt
@@ -221,6 +222,7 @@ func newWriter(conn *sqlite3.Conn, opts Options) (*writer, error) {
 	}
 	w.postureParams1, w.postureParamsN = newParams(w.posture, bare), newParams(w.postureN, bare)
 	w.hostParams = newParams(w.host, false)
+	w.evidenceParams1, w.evidenceParamsN = newParams(w.evidence, true), newParams(w.evidenceN, true)
 	var err error
 	if w.hostCounts, err = prepareCounts(conn, "counts_host", hostKeys, sqlite3.PREPARE_PERSISTENT); err != nil {
 		w.close()
@@ -392,18 +394,18 @@ func (w *writer) writeEvidence(ps []compliance.Posture, rows []int32) error {
 		w.evRows = append(w.evRows, int32(r))
 	}
 	for len(w.evRows) > 0 {
-		st, n := w.evidence, 1
+		st, n := w.evidenceParams1, 1
 		if len(w.evRows) >= postureRowsPerStmt {
-			st, n = w.evidenceN, postureRowsPerStmt
+			st, n = w.evidenceParamsN, postureRowsPerStmt
 		}
 		for k, r := range w.evRows[:n] {
 			p := &ps[rows[r]]
-			if err := errors.Join(st.BindInt64(3*k+1, p.PolicyID), st.BindInt64(3*k+2, w.rowSeqs[r]),
-				bindJSON(st, 3*k+3, p.Evidence)); err != nil {
+			if err := errors.Join(st.int(3*k+1, p.PolicyID), st.int(3*k+2, w.rowSeqs[r]),
+				st.json(3*k+3, p.Evidence)); err != nil {
 				return err
 			}
 		}
-		if err := st.Exec(); err != nil {
+		if err := st.st.Exec(); err != nil {
 			return fmt.Errorf("evidence of posture %d: %w", ps[rows[w.evRows[0]]].ID, err)
 		}
 		w.evRows = w.evRows[n:]
@@ -618,20 +620,6 @@ func (w *writer) bindFailValue(st *params, param int, p *compliance.Posture) err
 		return st.null(param)
 	}
 	return st.text(param, v)
-}
-
-// bindJSON binds JSON text without copying it into a Go string first: the
-// driver copies the bytes into SQLite's memory during the call and keeps no
-// reference, so a string view of the slice is safe and saves an allocation
-// of every evidence document.
-func bindJSON(st *sqlite3.Stmt, param int, js []byte) error {
-	if js == nil {
-		return st.BindNull(param)
-	}
-	if len(js) == 0 {
-		return st.BindText(param, "")
-	}
-	return st.BindText(param, unsafe.String(&js[0], len(js)))
 }
 
 func (w *writer) bindDate(st *params, param int, t time.Time) error {
