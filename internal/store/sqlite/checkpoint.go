@@ -21,6 +21,9 @@ var walLimit int64 = 64 << 20
 // load wrote (8.6 GB at 5M postures with evidence, 17 GB at 10M).
 var walRestart int64 = 256 << 20
 
+// checkpointEvery is how often the checkpointer looks at the WAL's size.
+var checkpointEvery = 100 * time.Millisecond
+
 // checkpointer moves WAL checkpoints off the write path. SQLite's automatic
 // checkpoint runs inside the COMMIT that crosses the limit, so the writer
 // (and, through backpressure, the download) stalls while pages are copied and
@@ -47,7 +50,7 @@ func (s *Store) startCheckpointer() error {
 }
 
 func (c *checkpointer) loop() {
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(checkpointEvery)
 	defer tick.Stop()
 	for {
 		select {
