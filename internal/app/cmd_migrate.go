@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -55,7 +54,12 @@ func migrateRun(ctx context.Context, io IOStreams, o *migrateOptions) error {
 	if o.from == "" || o.to == "" {
 		return usageErr("migrate needs --from DSN and --to DSN")
 	}
-	if sameDatabase(o.from, o.to) {
+	if d, err := store.ParseDSN(o.to); err == nil && d.Driver == store.DriverSQLite {
+		if err := checkOutput(o.from, "--to", d.Path); err != nil { // the same file, a link to it, or its WAL
+			return err
+		}
+	}
+	if samePostgres(o.from, o.to) {
 		return usageErr("--from and --to name the same database")
 	}
 	from, err := openReader(ctx, o.from)
@@ -129,17 +133,10 @@ func migrateVerdict(io IOStreams, results []migrate.TableResult, elapsed time.Du
 	return nil
 }
 
-// sameDatabase says whether two DSNs name one database.
-func sameDatabase(a, b string) bool {
+// samePostgres says whether two DSNs name one PostgreSQL database.
+func samePostgres(a, b string) bool {
 	da, errA := store.ParseDSN(a)
 	db, errB := store.ParseDSN(b)
-	if errA != nil || errB != nil || da.Driver != db.Driver {
-		return false
-	}
-	if da.Driver == store.DriverSQLite {
-		pa, _ := filepath.Abs(da.Path)
-		pb, _ := filepath.Abs(db.Path)
-		return pa == pb
-	}
-	return da.Redacted() == db.Redacted()
+	return errA == nil && errB == nil && da.Driver == store.DriverPostgres && db.Driver == store.DriverPostgres &&
+		da.Redacted() == db.Redacted()
 }

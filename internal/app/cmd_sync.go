@@ -248,6 +248,11 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 	for _, w := range cfg.Warnings() {
 		io.warn(w)
 	}
+	for flag, path := range map[string]string{"--cpuprofile": o.cpuProfile, "--memprofile": o.memProfile} {
+		if err := checkOutput(cfg.DB, flag, path); err != nil {
+			return err
+		}
+	}
 	if o.cpuProfile != "" {
 		stop, err := startCPUProfile(o.cpuProfile)
 		if err != nil {

@@ -66,6 +66,11 @@ func TestNoOutputPathCanDestroyTheDatabase(t *testing.T) { // not parallel: it c
 		{"sync", "--config", creds, "--gateway", e.url, "--ca-cert", e.certFile, "--db", "victim.db", "--rejects", "victim.db"},
 		{"sync", "--config", creds, "--gateway", e.url, "--ca-cert", e.certFile, "--db", "victim.db", "--rejects", "alias.db"},
 		{"sync", "--config", creds, "--gateway", e.url, "--ca-cert", e.certFile, "--db", "victim.db", "--rejects", "./sub/../victim.db-shm"},
+		{"sync", "--config", creds, "--gateway", e.url, "--ca-cert", e.certFile, "--db", "victim.db", "--cpuprofile", "victim.db"},
+		{"sync", "--config", creds, "--gateway", e.url, "--ca-cert", e.certFile, "--db", "victim.db", "--memprofile", "alias.db"},
+		{"migrate", "--from", "victim.db", "--to", "victim.db"},
+		{"migrate", "--from", "victim.db", "--to", "alias.db"},
+		{"migrate", "--from", "victim.db", "--to", "sqlite:wal-alias"},
 	} {
 		code, _, errOut := run(t, tc...)
 		if code != ExitUsage || !strings.Contains(errOut, "would destroy the database") {
