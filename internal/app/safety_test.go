@@ -239,3 +239,49 @@ func TestADatabaseTheSyncCannotWriteExits6(t *testing.T) {
 		t.Fatalf("as another user: exit %d (%v), stderr %q; want exit 6 saying it cannot write", code, err, stderr.String())
 	}
 }
+
+// A sync (or db init) given another program's SQLite database refuses it
+// before writing anything: it would otherwise add its tables beside that
+// program's and switch the file to WAL. One file has tables and no
+// user_version, the other a user_version and a table named as one of
+// pcsync's.
+func TestTheSyncRefusesAnotherProgramsDatabase(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	dir := t.TempDir()
+	var paths []string
+	for name, sql := range map[string]string{
+		"notes.db": "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('mine')",
+		"app.db":   "PRAGMA user_version = 7; CREATE TABLE hosts (name TEXT); INSERT INTO hosts VALUES ('db1')",
+	} {
+		path := filepath.Join(dir, name)
+		conn, err := sqlite3.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.Exec(sql); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		paths = append(paths, path)
+	}
+	creds := credentials(t, "emulator")
+	for _, path := range paths {
+		before := snapshot(t, path)
+		for _, args := range [][]string{
+			{"sync", "--config", creds, "--gateway", e.url, "--ca-cert", e.certFile, "--db", path},
+			{"db", "init", "--db", path},
+		} {
+			code, _, errOut := run(t, args...)
+			if code != ExitDB || !strings.Contains(errOut, "not a pcsync database: "+path+" (another program's tables: ") {
+				t.Errorf("%v: exit %d, stderr %q; want exit 6 naming another program's tables", args, code, errOut)
+			}
+			if after := snapshot(t, path); !bytes.Equal(before, after) {
+				t.Fatalf("%v changed %s", args, path)
+			}
+			if _, err := os.Stat(path + "-wal"); err == nil {
+				t.Fatalf("%v created %s", args, path+"-wal")
+			}
+		}
+	}
+}

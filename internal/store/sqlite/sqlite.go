@@ -85,6 +85,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := checkWritable(path); err != nil {
 		return nil, err
 	}
+	if err := refuseForeign(path); err != nil {
+		return nil, err
+	}
 	s := &Store{path: path, opts: opts}
 	conn, err := s.open(ctx)
 	if err != nil {
@@ -122,6 +125,54 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 	}
 	s.release(newReadConn(conn))
 	return s, nil
+}
+
+// refuseForeign refuses an existing SQLite file that pcsync did not
+// write, before anything is written to it: a sync would add its tables
+// beside another program's and switch the file to WAL. A new file, an
+// empty one and a pcsync database of any schema version pass; a file that
+// is not SQLite is left to the read-write open to report.
+func refuseForeign(path string) error {
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		return nil
+	}
+	conn, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READONLY)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	if err := conn.BusyTimeout(10 * time.Second); err != nil {
+		return err
+	}
+	version, err := userVersion(conn)
+	if err != nil {
+		return nil
+	}
+	st, _, err := conn.Prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+	if err != nil {
+		return nil
+	}
+	defer st.Close()
+	var tables []string
+	pcsync := 0
+	for st.Step() {
+		name := st.ColumnText(0)
+		tables = append(tables, name)
+		if name == "runs" || name == "postures" {
+			pcsync++
+		}
+	}
+	if err := st.Err(); err != nil || (version > 0 && pcsync == 2) || (version == 0 && len(tables) == 0) {
+		return nil
+	}
+	why := "user_version " + strconv.Itoa(version) + " but no pcsync tables"
+	if len(tables) > 0 {
+		why = "another program's tables: " + strings.Join(tables[:min(len(tables), 5)], ", ")
+		if len(tables) > 5 {
+			why += ", ..."
+		}
+	}
+	return &store.NotPcsyncError{Where: path, Why: why + "; give --db a new file or a pcsync database"}
 }
 
 // checkSchema refuses a database pcsync did not write, or wrote with
