@@ -45,6 +45,13 @@ func TestMetricsComeFromTheLedger(t *testing.T) {
 	path := testDB(t)
 	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
 	get(t, ts.URL+"/api/v1/summary") // a request to count
+	// made-up methods: one series for all of them, not one each
+	for i := range 3 {
+		req, _ := http.NewRequest(fmt.Sprintf("X%d", i), ts.URL+"/api/v1/summary", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
 	code, body := get(t, ts.URL+"/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
@@ -85,7 +92,8 @@ func TestMetricsComeFromTheLedger(t *testing.T) {
 		t.Errorf("last success at %v, the ledger says %v", ts0, last[8])
 	}
 	if !strings.Contains(string(body), `pcsync_http_requests_total{code="200",method="GET",route="GET /api/v1/summary"} 1`) ||
-		!strings.Contains(string(body), `pcsync_http_request_duration_seconds_bucket{route="GET /api/v1/summary"`) {
+		!strings.Contains(string(body), `pcsync_http_request_duration_seconds_bucket{route="GET /api/v1/summary"`) ||
+		!strings.Contains(string(body), `method="other"`) || strings.Contains(string(body), `method="X`) {
 		t.Errorf("request metrics missing:\n%s", body)
 	}
 }
