@@ -363,23 +363,8 @@ func formFields(t *testing.T, body []byte) url.Values {
 func TestFilterFormsKeepTheAddressFilters(t *testing.T) {
 	t.Parallel()
 	path := testDB(t)
-	db, ts := openSQL(t, path), newServer(t, path, server.Options{})
-	p := db.rows(`SELECT p.policy_id, p.host_id, p.control_id, p.technology_id, f.framework_id, p.criticality_label
-		FROM postures p JOIN control_frameworks f ON f.control_id = p.control_id
-		WHERE p.stale_run IS NULL AND p.status = 'Failed' AND p.criticality_label IS NOT NULL LIMIT 1`)
-	if len(p) == 0 {
-		t.Fatal("no failing posture of a control in a framework")
-	}
-	policy, host, control, tech, fw, crit := p[0][0], p[0][1], p[0][2], p[0][3], p[0][4], p[0][5]
-	section := db.int(`SELECT min(number) FROM sections WHERE policy_id = ?`, policy)
-	for _, page := range []string{
-		fmt.Sprintf("/postures?policy=%d&status=Failed&technology=%d&control=%d&host=%d&since=2020-01-01&framework=%d&criticality=%s",
-			policy, tech, control, host, fw, crit),
-		fmt.Sprintf("/hosts?policy=%d&status=Failed&q=1&unscanned_days=30", policy),
-		fmt.Sprintf("/policies/%d?status=Failed&criticality=%s&technology=%d&section=%d", policy, crit, tech, section),
-		fmt.Sprintf("/hosts/%d?policy=%d&status=Failed", host, policy),
-		fmt.Sprintf("/changes?from=0&to=%d&status=Failed", db.int(`SELECT max(id) FROM runs`)),
-	} {
+	ts := newServer(t, path, server.Options{})
+	for _, page := range filteredPages(t, openSQL(t, path)) {
 		code, body := get(t, ts.URL+page)
 		if code != http.StatusOK {
 			t.Fatalf("%s: %d", page, code)
@@ -391,6 +376,54 @@ func TestFilterFormsKeepTheAddressFilters(t *testing.T) {
 				t.Errorf("%s: the filter form submits %s=%q, the address has %q", page, k, got.Get(k), u.Query().Get(k))
 			}
 		}
+	}
+}
+
+// Every download and API link of a page with all its filters set answers:
+// the policy page's trend CSV once carried the page's filters, which the
+// trend list does not take (400).
+func TestTheLinksOfAFilteredPageAnswer(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	ts := newServer(t, path, server.Options{})
+	links := regexp.MustCompile(`href="(/api/v1/[^"]*)"`)
+	for _, page := range append(filteredPages(t, openSQL(t, path)), "/") {
+		code, body := get(t, ts.URL+page)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d", page, code)
+		}
+		found := links.FindAllSubmatch(body, -1)
+		if len(found) == 0 {
+			t.Errorf("%s: no link to the API", page)
+		}
+		for _, m := range found {
+			link := html.UnescapeString(string(m[1]))
+			if code, body := get(t, ts.URL+link); code != http.StatusOK {
+				t.Errorf("%s links to %s, which answers %d: %.200s", page, link, code, body)
+			}
+		}
+	}
+}
+
+// filteredPages are the dashboard's filtered pages with every filter each
+// takes set, to values the shared database has.
+func filteredPages(t *testing.T, db *sqlDB) []string {
+	t.Helper()
+	p := db.rows(`SELECT p.policy_id, p.host_id, p.control_id, p.technology_id, f.framework_id, p.criticality_label
+		FROM postures p JOIN control_frameworks f ON f.control_id = p.control_id
+		WHERE p.stale_run IS NULL AND p.status = 'Failed' AND p.criticality_label IS NOT NULL LIMIT 1`)
+	if len(p) == 0 {
+		t.Fatal("no failing posture of a control in a framework")
+	}
+	policy, host, control, tech, fw, crit := p[0][0], p[0][1], p[0][2], p[0][3], p[0][4], p[0][5]
+	section := db.int(`SELECT min(number) FROM sections WHERE policy_id = ?`, policy)
+	return []string{
+		fmt.Sprintf("/postures?policy=%d&status=Failed&technology=%d&control=%d&host=%d&since=2020-01-01&framework=%d&criticality=%s",
+			policy, tech, control, host, fw, crit),
+		fmt.Sprintf("/hosts?policy=%d&status=Failed&q=1&unscanned_days=30", policy),
+		fmt.Sprintf("/policies/%d?status=Failed&criticality=%s&technology=%d&section=%d", policy, crit, tech, section),
+		fmt.Sprintf("/hosts/%d?policy=%d&status=Failed", host, policy),
+		fmt.Sprintf("/changes?from=0&to=%d&status=Failed", db.int(`SELECT max(id) FROM runs`)),
 	}
 }
 
