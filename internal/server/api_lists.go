@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"pcsync/internal/compliance"
 	"pcsync/internal/export"
@@ -246,7 +248,12 @@ func hostFilter(q *query, now time.Time) (store.HostFilter, error) {
 	if f.Status, err = q.status("status"); err != nil {
 		return f, err
 	}
-	if f.Q = q.Get("q"); len(f.Q) > 200 {
+	switch f.Q = q.Get("q"); {
+	case !utf8.ValidString(f.Q):
+		return f, &paramError{Param: "q", Msg: "not UTF-8 text"}
+	case strings.ContainsFunc(f.Q, unicode.IsControl):
+		return f, &paramError{Param: "q", Msg: "has a control character"}
+	case utf8.RuneCountInString(f.Q) > 200: // as the search field's maxlength counts
 		return f, &paramError{Param: "q", Msg: "longer than 200 characters"}
 	}
 	if q.Get("unscanned_days") != "" {

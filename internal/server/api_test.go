@@ -457,6 +457,9 @@ func TestErrorsSayWhatWasWrong(t *testing.T) {
 			{fmt.Sprintf("/api/v1/policies/%d/controls?criticality=HUGE", policy), 400, "criticality"},
 			{fmt.Sprintf("/api/v1/policies/%d/controls?section=x", policy), 400, "section"},
 			{"/api/v1/summary?x=1", 400, "x"},
+			{"/api/v1/hosts?q=%00app", 400, "q"}, // a NUL once cut the search short: every host matched
+			{"/api/v1/hosts?q=%ff", 400, "q"},
+			{"/api/v1/hosts?q=" + strings.Repeat("x", 201), 400, "q"},
 			{"/api/v1/changes?from=5&to=2", 400, "from"},
 			{"/api/v1/policies/999999999", 404, ""},
 			{"/api/v1/policies/abc", 404, ""},
@@ -474,6 +477,10 @@ func TestErrorsSayWhatWasWrong(t *testing.T) {
 			if err := json.Unmarshal(body, &e); err != nil || code != tc.code || e.Error == "" || (tc.param != "" && e.Parameter != tc.param) {
 				t.Errorf("%s: %d %s; want %d with a JSON error naming %q", tc.url, code, body, tc.code, tc.param)
 			}
+		}
+		// the search's limit counts characters, as the search field does
+		if code, body := get(t, ts.URL+"/api/v1/hosts?q="+strings.Repeat("%C3%A9", 200)); code != http.StatusOK {
+			t.Errorf("q of 200 two-byte characters: %d %s", code, body)
 		}
 		// a choice error names the choices, and only them
 		_, body := get(t, ts.URL+"/api/v1/postures?status=Broken")
