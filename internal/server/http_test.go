@@ -129,3 +129,36 @@ func TestEveryLinkOfThePagesAnswers(t *testing.T) {
 		t.Fatalf("only %d links followed", len(seen))
 	}
 }
+
+// A route asked with a method it does not answer is 405 with the methods it
+// does, not a 404 that says the route does not exist; what does not exist
+// (the static directory's listing among them) is 404.
+func TestAnotherMethodIs405(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, testDB(t), server.Options{})
+	for _, tc := range []struct{ method, path, allow string }{
+		{http.MethodPost, "/api/v1/summary", "GET, HEAD"},
+		{http.MethodDelete, "/api/v1/hosts/1", "GET, HEAD"},
+		{http.MethodPut, "/login", "GET, HEAD, POST"},
+		{http.MethodGet, "/logout", "POST"},
+		{http.MethodPost, "/healthz", "GET, HEAD"},
+		{http.MethodPost, "/hosts", "GET, HEAD"},
+		{http.MethodPost, "/api/v1/nothing", ""},
+		{http.MethodPut, "/nothing", ""},
+		{http.MethodGet, "/static/", ""}, // files, not a listing of them
+	} {
+		req, _ := http.NewRequest(tc.method, ts.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := http.StatusMethodNotAllowed
+		if tc.allow == "" {
+			want = http.StatusNotFound
+		}
+		if resp.StatusCode != want || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d, Allow %q; want %d, Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), want, tc.allow)
+		}
+	}
+}

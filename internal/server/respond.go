@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,7 +87,35 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
+	if allow := s.allowed(r); allow != "" {
+		w.Header().Set("Allow", allow)
+		jsonError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+allow, "")
+		return
+	}
 	jsonError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path+" (see /api/v1/openapi.json)", "")
+}
+
+// allowed lists the methods r's path answers when r's method is not one
+// of them (the catch-all routes took r only for its method): their 405
+// and Allow header, rather than a 404 for a route that exists. It is ""
+// when the path answers no method, or answers r's (a 404 of a handler:
+// no such id).
+func (s *Server) allowed(r *http.Request) string {
+	var methods []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "/api/" {
+			methods = append(methods, m)
+			if m == http.MethodGet {
+				methods = append(methods, http.MethodHead)
+			}
+		}
+	}
+	if slices.Contains(methods, r.Method) {
+		return ""
+	}
+	return strings.Join(methods, ", ")
 }
 
 // list is one list of the API: its filters, its fields, and how it is read.

@@ -26,6 +26,10 @@ func staticFiles() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // files only: no listing of the directory
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		files.ServeHTTP(w, r)
 	})
@@ -196,6 +200,11 @@ func (s *Server) uiFail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *Server) uiNotFound(w http.ResponseWriter, r *http.Request) {
+	if allow := s.allowed(r); allow != "" {
+		w.Header().Set("Allow", allow)
+		s.uiError(w, r, http.StatusMethodNotAllowed, r.Method+" is not answered at "+r.URL.Path+": use "+allow+".")
+		return
+	}
 	s.uiError(w, r, http.StatusNotFound, "There is nothing at "+r.URL.Path+": no such page, or no such id in the database.")
 }
 
