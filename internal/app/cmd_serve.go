@@ -106,6 +106,10 @@ func serveRun(cmd *cobra.Command, io IOStreams, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	if host, _, _ := net.SplitHostPort(cfg.Serve.Listen); tlsConf == nil && !isLoopback(host) {
+		io.warn("--listen " + cfg.Serve.Listen + " is reachable beyond this machine over plain http: the token and the " +
+			"session cookie cross the network readable; serve https with --tls-cert and --tls-key, or put a TLS proxy in front")
+	}
 	ctx := cmd.Context()
 	var sched *scheduler
 	if o.syncEvery > 0 {

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -358,5 +359,33 @@ func TestDemoServesADashboardWithContentInEveryView(t *testing.T) {
 	cancel()
 	if code := <-done; code != ExitOK {
 		t.Fatalf("demo after Ctrl-C: exit %d, want 0", code)
+	}
+}
+
+// Listening beyond loopback over plain http warns that the token crosses
+// the network readable; on loopback or over https it does not. (The address is taken,
+// so that serve stops right after its checks.)
+func TestServeWarnsOfATokenOverPlainHTTP(t *testing.T) {
+	t.Setenv("PCSYNC_SERVE_TOKEN", "a-token")
+	db := syncedDB(t, startEmulator(t))
+	taken, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)
+	cert, key, _ := selfSigned(t)
+	for _, tc := range []struct {
+		args  []string
+		warns bool
+	}{
+		{[]string{"--listen", "0.0.0.0:" + port}, true},
+		{[]string{"--listen", "127.0.0.1:" + port}, false},
+		{[]string{"--listen", "0.0.0.0:" + port, "--tls-cert", cert, "--tls-key", key}, false},
+	} {
+		code, _, errOut := run(t, append([]string{"serve", "--db", db}, tc.args...)...)
+		if code == ExitOK || strings.Contains(errOut, "plain http") != tc.warns {
+			t.Errorf("%v: exit %d, %q; want a failure to listen, warning of plain http: %v", tc.args, code, errOut, tc.warns)
+		}
 	}
 }
