@@ -57,6 +57,7 @@ type Store struct {
 	path     string
 	opts     Options
 	readOnly bool
+	file     os.FileInfo // OpenReader: the file at path its connections read (current)
 
 	mu   sync.Mutex // serializes use of conn
 	conn *sqlite3.Conn
@@ -114,7 +115,7 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 	case fi.IsDir():
 		return nil, &store.DSNError{DSN: path, Msg: "is a directory, not a database file"}
 	}
-	s := &Store{path: path, opts: opts, readOnly: true}
+	s := &Store{path: path, opts: opts, readOnly: true, file: fi}
 	conn, err := s.openRead(ctx)
 	if err != nil {
 		return nil, err
@@ -123,7 +124,9 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 		conn.Close()
 		return nil, err
 	}
-	s.release(newReadConn(conn))
+	c := newReadConn(conn)
+	c.file = fi
+	s.release(c)
 	return s, nil
 }
 
@@ -258,6 +261,7 @@ func (s *Store) openRead(ctx context.Context) (*sqlite3.Conn, error) {
 type readConn struct {
 	*sqlite3.Conn
 	stmts map[string]*sqlite3.Stmt
+	file  os.FileInfo // of a read-only store: the file it reads
 }
 
 // cachedStmts bounds the statements a read connection keeps; past it, the
@@ -315,6 +319,9 @@ func (s *Store) cacheKiB() int {
 // warmest: the next query of a request, or of the next request, finds the
 // pages the last one read), or opens one.
 func (s *Store) reader(ctx context.Context) (*readConn, error) {
+	if err := s.current(ctx); err != nil {
+		return nil, err
+	}
 	s.readMu.Lock()
 	if n := len(s.idle); n > 0 {
 		c := s.idle[n-1]
@@ -322,25 +329,65 @@ func (s *Store) reader(ctx context.Context) (*readConn, error) {
 		s.readMu.Unlock()
 		return c, nil
 	}
+	file := s.file
 	s.readMu.Unlock()
 	conn, err := s.openRead(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return newReadConn(conn), nil
+	c := newReadConn(conn)
+	c.file = file
+	return c, nil
 }
 
 // release returns a read connection to the idle ones, or closes it when
 // idleReaders are idle already.
 func (s *Store) release(c *readConn) {
 	s.readMu.Lock()
-	if len(s.idle) < idleReaders {
+	if len(s.idle) < idleReaders && (s.file == nil || os.SameFile(c.file, s.file)) {
 		s.idle = append(s.idle, c)
 		s.readMu.Unlock()
 		return
 	}
 	s.readMu.Unlock()
 	c.Close()
+}
+
+// current checks, for a read-only store, that the file it opened is still
+// at its path. Answers must come from one database: connections kept open
+// on a file that was replaced (a restored copy, a new sync into a new
+// file) would read the old one while new connections read the new. A
+// replacement that passes the schema check is read from then on (the old
+// file's connections close as they come back); a removed file is an error
+// until one is there again.
+func (s *Store) current(ctx context.Context) error {
+	if !s.readOnly {
+		return nil
+	}
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return fmt.Errorf("the database %s is gone (it was removed while being read): %w", s.path, err)
+	}
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	if os.SameFile(fi, s.file) {
+		return nil
+	}
+	conn, err := s.openRead(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.checkSchema(conn); err != nil {
+		conn.Close()
+		return fmt.Errorf("the database %s was replaced by a file that cannot be read: %w", s.path, err)
+	}
+	for _, c := range s.idle {
+		c.Close()
+	}
+	c := newReadConn(conn)
+	c.file = fi
+	s.idle, s.file = []*readConn{c}, fi
+	return nil
 }
 
 // Close releases the database.

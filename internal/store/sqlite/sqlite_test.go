@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -574,5 +575,76 @@ func TestMigrationKeepsEveryColumnInArrivalOrder(t *testing.T) {
 	}
 	if got := query(`SELECT policy_id, id, rowid FROM postures ORDER BY rowid`); got != "6 5 "+strings.Fields(rowids)[0]+"\n7 3 "+strings.Fields(rowids)[1]+"\n7 9 "+strings.Fields(rowids)[2]+"\n6 1 4\n" {
 		t.Fatalf("postures by rowid after a sync wrote posture 9 again and posture 1 of policy 6 anew:\n%s(rowids before: %s)", got, rowids)
+	}
+}
+
+// A reader answers from the file at its path: one put in the place of the
+// file it opened (a restored copy, a new sync into a new file) is read from
+// the next query on, not only by the connections opened after it, and a
+// file removed is an error until one is there again.
+func TestAReaderFollowsTheFileAtItsPath(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, postures int) string {
+		path := filepath.Join(dir, name)
+		st, err := Open(t.Context(), path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := make([]compliance.Posture, postures)
+		for i := range ps {
+			ps[i] = storetest.Sample(int64(i + 1))
+		}
+		if err := st.Write(t.Context(), &store.Batch{RunID: 1, Postures: ps}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	path, other, first := write("pcsync.db", 3), write("other.db", 5), filepath.Join(dir, "first.db")
+	rd, err := OpenReader(t.Context(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	postures := func() (int64, error) {
+		sum, _, err := rd.Overview(t.Context())
+		if err != nil {
+			return 0, err
+		}
+		return sum.Total(), nil
+	}
+	var wg sync.WaitGroup
+	for range 4 { // several connections in the pool
+		wg.Go(func() {
+			if n, err := postures(); n != 3 || err != nil {
+				t.Errorf("before: %d postures, %v; want 3", n, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := os.Link(path, first); err != nil { // keep it, to put it back
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 { // every pooled connection, not the first one only
+		if n, err := postures(); n != 5 || err != nil {
+			t.Fatalf("after the file was replaced: %d postures, %v; want the new file's 5", n, err)
+		}
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := postures(); err == nil || !strings.Contains(err.Error(), "is gone") {
+		t.Fatalf("after the file was removed: %d postures, %v; want an error saying it is gone", n, err)
+	}
+	if err := os.Rename(first, path); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := postures(); n != 3 || err != nil {
+		t.Fatalf("with the first file back: %d postures, %v; want 3", n, err)
 	}
 }
