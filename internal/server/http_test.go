@@ -3,9 +3,11 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"html"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -160,5 +162,42 @@ func TestAnotherMethodIs405(t *testing.T) {
 		if resp.StatusCode != want || resp.Header.Get("Allow") != tc.allow {
 			t.Errorf("%s %s: %d, Allow %q; want %d, Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), want, tc.allow)
 		}
+	}
+}
+
+// The database file removed while serving: the health check says so every
+// time, and a download that fails before its first row answers an error
+// rather than an empty reply; the file back, both answer again.
+func TestServingARemovedDatabase(t *testing.T) {
+	t.Parallel()
+	path := copyDB(t)
+	ts := newServer(t, path, server.Options{})
+	if code, _ := get(t, ts.URL+"/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz: %d", code)
+	}
+	kept := path + ".kept"
+	if err := os.Rename(path, kept); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if code, body := get(t, ts.URL+"/healthz"); code != http.StatusServiceUnavailable {
+			t.Errorf("healthz without the file: %d %s; want 503", code, body)
+		}
+	}
+	for _, format := range []string{"json", "csv", "ndjson"} {
+		code, body := get(t, ts.URL+"/api/v1/hosts?format="+format)
+		var e struct{ Error string }
+		if code != http.StatusInternalServerError || json.Unmarshal(body, &e) != nil || e.Error == "" {
+			t.Errorf("hosts as %s without the file: %d %q; want 500 with a JSON error", format, code, body)
+		}
+	}
+	if err := os.Rename(kept, path); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := get(t, ts.URL+"/healthz"); code != http.StatusOK {
+		t.Errorf("healthz with the file back: %d", code)
+	}
+	if code, body := get(t, ts.URL+"/api/v1/hosts?format=csv"); code != http.StatusOK || !bytes.HasPrefix(body, []byte("id,")) {
+		t.Errorf("hosts as CSV with the file back: %d %.60q", code, body)
 	}
 }

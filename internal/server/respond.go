@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -199,7 +200,8 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, sample expor
 	name := strings.Trim(strings.ReplaceAll(strings.TrimPrefix(r.URL.Path, "/api/v1/"), "/", "-"), "-")
 	w.Header().Set("Content-Disposition", `attachment; filename="pcsync-`+name+"."+format+`"`)
 	rc := http.NewResponseController(w)
-	ew, _ := export.NewWriter(format, w)
+	sent := &sentCounter{w: w}
+	ew, _ := export.NewWriter(format, sent)
 	if err := ew.Begin(sample); err != nil {
 		return
 	}
@@ -214,8 +216,27 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, sample expor
 	if err == nil {
 		err = ew.Close()
 	}
+	if err != nil && sent.n == 0 { // nothing sent yet: an answer can still say it failed
+		for _, h := range []string{"Content-Type", "Cache-Control", "Content-Disposition"} {
+			w.Header().Del(h)
+		}
+		s.fail(w, r, err)
+		return
+	}
 	if err != nil && r.Context().Err() == nil {
 		s.log.Warn("list download cut off", "path", r.URL.Path, "rows", rows, "err", err)
 		panic(http.ErrAbortHandler) // the client must not take a cut list for a whole one
 	}
+}
+
+// sentCounter counts the bytes written through it.
+type sentCounter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *sentCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
