@@ -2,23 +2,82 @@ package server
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // cookieName holds a browser's session: not the token itself but a value
-// derived from it, which only the server can make.
+// only this server process can make (sessions).
 const cookieName = "pcsync_session"
 
-// sessionValue is the cookie value of a browser that gave the token.
-func (s *Server) sessionValue() string {
-	m := hmac.New(sha256.New, []byte(s.opts.Token))
-	m.Write([]byte("pcsync dashboard session"))
+// sessionLife is how long a login lasts.
+const sessionLife = 12 * time.Hour
+
+// sessions are the browsers' logins: each cookie names a random session
+// and its end, signed with a key the process draws at start (a restart
+// signs every browser out); a logout revokes its session until its end.
+type sessions struct {
+	key     [32]byte
+	mu      sync.Mutex
+	revoked map[string]time.Time // session id: its end
+}
+
+func newSessions() *sessions {
+	ss := &sessions{revoked: map[string]time.Time{}}
+	rand.Read(ss.key[:])
+	return ss
+}
+
+func (ss *sessions) sign(id string, end int64) string {
+	m := hmac.New(sha256.New, ss.key[:])
+	m.Write([]byte(id + "." + strconv.FormatInt(end, 10)))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// start makes the cookie value of a new session that ends at end.
+func (ss *sessions) start(end time.Time) string {
+	var b [16]byte
+	rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	return id + "." + strconv.FormatInt(end.Unix(), 10) + "." + ss.sign(id, end.Unix())
+}
+
+// check returns the session id of a cookie value that this process made,
+// that has not ended by now and was not revoked; "" otherwise.
+func (ss *sessions) check(value string, now time.Time) (id string, end time.Time) {
+	id, rest, _ := strings.Cut(value, ".")
+	endText, mac, _ := strings.Cut(rest, ".")
+	sec, err := strconv.ParseInt(endText, 10, 64)
+	if err != nil || id == "" || !hmac.Equal([]byte(mac), []byte(ss.sign(id, sec))) || !now.Before(time.Unix(sec, 0)) {
+		return "", time.Time{}
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if _, gone := ss.revoked[id]; gone {
+		return "", time.Time{}
+	}
+	return id, time.Unix(sec, 0)
+}
+
+// revoke ends session id, which would have ended at end, and forgets the
+// revocations of sessions ended by now.
+func (ss *sessions) revoke(id string, end, now time.Time) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for k, e := range ss.revoked {
+		if !now.Before(e) {
+			delete(ss.revoked, k)
+		}
+	}
+	ss.revoked[id] = end
 }
 
 // authorized reports whether r carries the token (Authorization: Bearer)
@@ -31,7 +90,8 @@ func (s *Server) authorized(r *http.Request) bool {
 		return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.opts.Token)) == 1
 	}
 	if c, err := r.Cookie(cookieName); err == nil {
-		return subtle.ConstantTimeCompare([]byte(c.Value), []byte(s.sessionValue())) == 1
+		id, _ := s.sessions.check(c.Value, s.opts.Now())
+		return id != ""
 	}
 	return false
 }
@@ -75,13 +135,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, "login", loginView{Error: "That is not this server's token.", Next: next})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.sessionValue(), Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: s.opts.TLS})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.sessions.start(s.opts.Now().Add(sessionLife)), Path: "/",
+		MaxAge: int(sessionLife / time.Second), HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.opts.TLS})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// logout forgets the browser's session.
+// logout ends the browser's session: the cookie is cleared, and its value
+// no longer lets anyone in.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(cookieName); err == nil {
+		if id, end := s.sessions.check(c.Value, s.opts.Now()); id != "" {
+			s.sessions.revoke(id, end, s.opts.Now())
+		}
+	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: s.opts.TLS})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"pcsync/internal/server"
 )
@@ -61,5 +63,65 @@ func TestBearerSchemeIgnoresCase(t *testing.T) {
 		if code, _ := get(t, ts.URL+"/api/v1/summary", "Authorization", h); code != http.StatusUnauthorized {
 			t.Errorf("Authorization: %s: %d, want 401", h, code)
 		}
+	}
+}
+
+// A browser's session is its own: a logout ends it for whoever holds the
+// cookie, another login gets another cookie, and a session ends twelve
+// hours after its login.
+func TestSessionsEndAtLogoutAndExpire(t *testing.T) {
+	t.Parallel()
+	var later atomic.Int64 // how far the server's clock is ahead
+	ts := newServer(t, testDB(t), server.Options{Token: "s3cret-token",
+		Now: func() time.Time { return time.Now().Add(time.Duration(later.Load())) }})
+	send := func(method, path, cookie string, form url.Values) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "pcsync_session", Value: cookie})
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req) // not followed
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	login := func() string {
+		t.Helper()
+		for _, c := range send(http.MethodPost, "/login", "", url.Values{"token": {"s3cret-token"}}).Cookies() {
+			if c.Name == "pcsync_session" && c.MaxAge == 12*3600 {
+				return c.Value
+			}
+		}
+		t.Fatal("the login set no session cookie of 12 hours")
+		return ""
+	}
+	summary := func(cookie string) int { return send(http.MethodGet, "/api/v1/summary", cookie, nil).StatusCode }
+	first, second := login(), login()
+	if first == second || summary(first) != http.StatusOK || summary(second) != http.StatusOK {
+		t.Fatalf("two logins: cookies %q and %q, answers %d and %d; want two sessions that both work",
+			first, second, summary(first), summary(second))
+	}
+	if resp := send(http.MethodPost, "/logout", first, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if code := summary(first); code != http.StatusUnauthorized {
+		t.Errorf("the cookie of a session logged out: %d, want 401", code)
+	}
+	if code := summary(second); code != http.StatusOK {
+		t.Errorf("another browser's session after the first logged out: %d, want 200", code)
+	}
+	forged := second[:len(second)-1] + map[bool]string{true: "1", false: "0"}[strings.HasSuffix(second, "0")]
+	if code := summary(forged); code != http.StatusUnauthorized {
+		t.Errorf("a cookie with its signature changed: %d, want 401", code)
+	}
+	later.Store(int64(12*time.Hour + time.Second))
+	if code := summary(second); code != http.StatusUnauthorized {
+		t.Errorf("a session twelve hours after its login: %d, want 401", code)
 	}
 }

@@ -49,15 +49,16 @@ type ScheduleState struct {
 
 // Server answers pcsync serve's requests.
 type Server struct {
-	opts    Options
-	rd      store.Reader
-	log     *slog.Logger
-	mux     *http.ServeMux
-	metrics *metrics
-	handler http.Handler
-	api     []string      // the API's routes, "GET /api/v1/..."
-	slots   chan struct{} // admit's turns; nil: no limit
-	walks   controlWalks  // the order of walks of policies' controls (walks.go)
+	opts     Options
+	rd       store.Reader
+	log      *slog.Logger
+	mux      *http.ServeMux
+	metrics  *metrics
+	handler  http.Handler
+	api      []string      // the API's routes, "GET /api/v1/..."
+	slots    chan struct{} // admit's turns; nil: no limit
+	walks    controlWalks  // the order of walks of policies' controls (walks.go)
+	sessions *sessions     // the browsers' logins (auth.go)
 }
 
 // New makes a Server.
@@ -68,7 +69,7 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, rd: opts.Reader, log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{opts: opts, rd: opts.Reader, log: opts.Logger, mux: http.NewServeMux(), sessions: newSessions()}
 	s.metrics = newMetrics(opts.Reader)
 	switch {
 	case opts.Concurrency == 0:
