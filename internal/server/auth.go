@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -80,6 +81,83 @@ func (ss *sessions) revoke(id string, end, now time.Time) {
 	ss.revoked[id] = end
 }
 
+// Wrong tokens are limited per client address: a burst of guessBurst, then
+// one each guessEvery. While an address has none left, every token it
+// sends is refused (429), right or wrong, so that guessing goes no faster.
+const (
+	guessBurst = 10
+	guessEvery = 6 * time.Second
+	guessAddrs = 4096 // addresses remembered
+)
+
+type guesses struct {
+	mu   sync.Mutex
+	left map[string]guessCount
+}
+
+type guessCount struct {
+	n  float64 // wrong tokens it may still send
+	at time.Time
+}
+
+func (g *guesses) refill(addr string, now time.Time) guessCount {
+	c, ok := g.left[addr]
+	if !ok {
+		return guessCount{n: guessBurst, at: now}
+	}
+	c.n = min(guessBurst, c.n+float64(now.Sub(c.at))/float64(guessEvery))
+	c.at = now
+	return c
+}
+
+// allowed says whether addr may send a token now.
+func (g *guesses) allowed(addr string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.refill(addr, now).n >= 1
+}
+
+// wrong counts a wrong token from addr.
+func (g *guesses) wrong(addr string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.refill(addr, now)
+	c.n--
+	if _, ok := g.left[addr]; !ok && len(g.left) >= guessAddrs {
+		g.forget(now)
+	}
+	g.left[addr] = c
+}
+
+// forget drops the addresses whose count is whole again, and one more if
+// that left the map full: many addresses must not grow it without end.
+func (g *guesses) forget(now time.Time) {
+	for k := range g.left {
+		if g.refill(k, now).n >= guessBurst {
+			delete(g.left, k)
+		}
+	}
+	for k := range g.left {
+		if len(g.left) < guessAddrs {
+			break
+		}
+		delete(g.left, k)
+	}
+}
+
+// clientAddr is the address a request came from (not a header a client
+// can set).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// tooManyGuesses answers a client that sent too many wrong tokens.
+const tooManyGuesses = "too many wrong tokens from this address: wait a minute"
+
 // authorized reports whether r carries the token (Authorization: Bearer)
 // or the session cookie of a browser that gave it.
 func (s *Server) authorized(r *http.Request) bool {
@@ -106,9 +184,22 @@ func open(path string) bool {
 // /metrics, the login page for the dashboard.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if open(r.URL.Path) || s.authorized(r) {
+		if open(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
+		}
+		bearer := s.opts.Token != "" && r.Header.Get("Authorization") != ""
+		if bearer && !s.guesses.allowed(clientAddr(r), s.opts.Now()) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(guessEvery/time.Second)))
+			jsonError(w, http.StatusTooManyRequests, tooManyGuesses, "")
+			return
+		}
+		if s.authorized(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if bearer {
+			s.guesses.wrong(clientAddr(r), s.opts.Now())
 		}
 		if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/metrics" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pcsync"`)
@@ -130,8 +221,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := safeNext(r.PostForm.Get("next"))
+	if !s.guesses.allowed(clientAddr(r), s.opts.Now()) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(guessEvery/time.Second)))
+		s.render(w, r, http.StatusTooManyRequests, "login", loginView{Error: "Too many wrong tokens from this address: wait a minute.", Next: next})
+		return
+	}
 	tok := strings.TrimSpace(r.PostForm.Get("token"))
 	if s.opts.Token == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.Token)) != 1 {
+		s.guesses.wrong(clientAddr(r), s.opts.Now())
 		s.render(w, r, http.StatusUnauthorized, "login", loginView{Error: "That is not this server's token.", Next: next})
 		return
 	}

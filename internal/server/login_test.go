@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -123,5 +124,56 @@ func TestSessionsEndAtLogoutAndExpire(t *testing.T) {
 	later.Store(int64(12*time.Hour + time.Second))
 	if code := summary(second); code != http.StatusUnauthorized {
 		t.Errorf("a session twelve hours after its login: %d, want 401", code)
+	}
+}
+
+// Wrong tokens are limited per address: after ten, every token from that
+// address is refused (429, the right one too, so guessing goes no
+// faster) until time gives one back; another address is not held up.
+func TestWrongTokensAreLimitedPerAddress(t *testing.T) {
+	t.Parallel()
+	var later atomic.Int64
+	ts := newServer(t, testDB(t), server.Options{Token: "s3cret-token",
+		Now: func() time.Time { return time.Now().Add(time.Duration(later.Load())) }})
+	from := func(local string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	one, two := from("127.0.0.1"), from("127.0.0.2")
+	bearer := func(c *http.Client, token string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/api/v1/summary", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for i := range 10 {
+		if code := bearer(one, "wrong").StatusCode; code != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d: %d, want 401", i+1, code)
+		}
+	}
+	if resp := bearer(one, "s3cret-token"); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("the right token after ten wrong ones: %d, Retry-After %q; want 429 with Retry-After",
+			resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	resp, err := one.PostForm(ts.URL+"/login", url.Values{"token": {"s3cret-token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a login after ten wrong tokens: %d, want 429", resp.StatusCode)
+	}
+	if code := bearer(two, "s3cret-token").StatusCode; code != http.StatusOK {
+		t.Errorf("the right token from another address: %d, want 200", code)
+	}
+	later.Store(int64(7 * time.Second))
+	if code := bearer(one, "s3cret-token").StatusCode; code != http.StatusOK {
+		t.Errorf("the right token once time gave one back: %d, want 200", code)
 	}
 }

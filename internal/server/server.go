@@ -59,6 +59,7 @@ type Server struct {
 	slots    chan struct{} // admit's turns; nil: no limit
 	walks    controlWalks  // the order of walks of policies' controls (walks.go)
 	sessions *sessions     // the browsers' logins (auth.go)
+	guesses  guesses       // wrong tokens by address (auth.go)
 }
 
 // New makes a Server.
@@ -69,7 +70,8 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, rd: opts.Reader, log: opts.Logger, mux: http.NewServeMux(), sessions: newSessions()}
+	s := &Server{opts: opts, rd: opts.Reader, log: opts.Logger, mux: http.NewServeMux(), sessions: newSessions(),
+		guesses: guesses{left: map[string]guessCount{}}}
 	s.metrics = newMetrics(opts.Reader)
 	switch {
 	case opts.Concurrency == 0:
