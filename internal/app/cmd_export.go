@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -89,6 +91,9 @@ func exportParquet(ctx context.Context, ios IOStreams, o *exportOptions) error {
 	if err := outputGuard(o.db).CheckDir("--out", o.out); err != nil {
 		return withCode(ExitUsage, err)
 	}
+	if err := previousExport(o.out); err != nil {
+		return withCode(ExitUsage, err)
+	}
 	st, err := openReader(ctx, o.db)
 	if err != nil {
 		return err
@@ -107,4 +112,30 @@ func exportParquet(ctx context.Context, ios IOStreams, o *exportOptions) error {
 	}
 	fmt.Fprintf(ios.ErrOut, "wrote every table as Parquet to %s (postures by policy in %s)\n", o.out, filepath.Join(o.out, "postures"))
 	return nil
+}
+
+// previousExport refuses a directory that exists and holds anything an
+// export as Parquet does not write (TABLE.parquet, and
+// postures/policy_id=N/*.parquet): the export replaces the directory
+// whole, which would delete a user's files.
+func previousExport(dir string) error {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil
+	}
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		parts := strings.Split(filepath.ToSlash(rel), "/")
+		policy := len(parts) >= 2 && parts[0] == "postures" && strings.HasPrefix(parts[1], "policy_id=")
+		switch {
+		case rel == ".",
+			d.IsDir() && (rel == "postures" || policy && len(parts) == 2),
+			d.Type().IsRegular() && strings.HasSuffix(rel, ".parquet") && (len(parts) == 1 || policy && len(parts) == 3):
+			return nil
+		}
+		return fmt.Errorf("--out %s holds %s, which an export as Parquet does not write: the export replaces the directory "+
+			"whole, so give a new or empty directory, or one an earlier export wrote", dir, rel)
+	})
 }

@@ -72,6 +72,39 @@ func TestParquetExportEqualsNDJSON(t *testing.T) {
 	if _, err := os.Stat(db); err != nil {
 		t.Fatal(err)
 	}
+	// the export replaces its directory whole: an earlier export is
+	// replaced, a directory holding anything else is refused and left as it
+	// was, and a new directory gets the mode mkdir gives
+	ref := filepath.Join(dir, "ref")
+	if err := os.Mkdir(ref, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if fi, rfi := stat(t, lake), stat(t, ref); fi.Mode() != rfi.Mode() {
+		t.Errorf("the export's directory has mode %v, a new directory %v", fi.Mode(), rfi.Mode())
+	}
+	if code, _, errOut := run(t, "export", "--db", db, "--format", "parquet", "--out", lake); code != ExitOK {
+		t.Fatalf("export parquet over an earlier export: exit %d: %s", code, errOut)
+	}
+	mine := filepath.Join(ref, "notes.txt")
+	os.WriteFile(mine, []byte("mine"), 0o644)
+	for _, out := range []string{ref, filepath.Join(ref, ".")} {
+		if code, _, errOut := run(t, "export", "--db", db, "--format", "parquet", "--out", out); code != ExitUsage ||
+			!strings.Contains(errOut, "notes.txt") {
+			t.Errorf("--out %s holding a file of its own: exit %d: %s; want exit 2 naming the file", out, code, errOut)
+		}
+		if b, err := os.ReadFile(mine); err != nil || string(b) != "mine" {
+			t.Fatalf("--out %s: the directory's file is gone (%v)", out, err)
+		}
+	}
+}
+
+func stat(t *testing.T, path string) os.FileInfo {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi
 }
 
 // ndjsonRows are NDJSON lines in canonical JSON (keys sorted), sorted.

@@ -1,7 +1,11 @@
 package outfile
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,11 +51,26 @@ func CreateDir(dir string) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp-")
-	if err != nil {
-		return nil, err
+	// the mode a new directory gets (the umask applies), or the one it replaces
+	for {
+		var b [6]byte
+		rand.Read(b[:])
+		tmp := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp-"+hex.EncodeToString(b[:]))
+		err := os.Mkdir(tmp, 0o777)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+			if err := os.Chmod(tmp, fi.Mode().Perm()); err != nil {
+				os.Remove(tmp)
+				return nil, err
+			}
+		}
+		return &Dir{Path: tmp, target: abs}, nil
 	}
-	return &Dir{Path: tmp, target: abs}, nil
 }
 
 // Commit replaces the target directory with the one written (the earlier
