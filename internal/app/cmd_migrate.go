@@ -85,6 +85,13 @@ func migrateRun(ctx context.Context, io IOStreams, o *migrateOptions) error {
 		return withCode(ExitDB, err)
 	}
 	defer release()
+	if err := migrate.CheckResumable(ctx, from, loader); err != nil {
+		var foreign *migrate.ForeignError
+		if errors.As(err, &foreign) {
+			return usageErr("--to %s: %v; migrate into a new database (nothing was written)", store.RedactDSN(o.to), err)
+		}
+		return withCode(ExitDB, err)
+	}
 	if err := to.BeginLoad(ctx); err != nil {
 		return withCode(ExitDB, err)
 	}

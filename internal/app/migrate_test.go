@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
@@ -91,5 +92,35 @@ func sameTables(t *testing.T, dbs ...string) {
 				t.Errorf("table %s of %s differs from %s's:\n%.1500s\nvs\n%.1500s", tab.Name, db, dbs[0], got, want)
 			}
 		}
+	}
+}
+
+// A target that already holds another database's rows is refused before
+// anything is written: resuming would append the source's rows after
+// its own. (An interrupted copy of the same source resumes: above.)
+func TestMigrateRefusesADatabaseThatIsNotACopyOfItsSource(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	creds := credentials(t, "emulator")
+	var dbs []string
+	for i, hosts := range []int{30, 40} {
+		cfg := emulator.DefaultConfig()
+		cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy = 2, 0, hosts, 10
+		ts := httptest.NewServer(newEmulator(t, cfg))
+		defer ts.Close()
+		db := filepath.Join(dir, fmt.Sprintf("db%d.db", i))
+		if code, out, errOut := run(t, "sync", "--config", creds, "--gateway", ts.URL, "--db", db); code != ExitOK {
+			t.Fatalf("sync %d: exit %d\n%s\n%s", i, code, out, errOut)
+		}
+		dbs = append(dbs, db)
+	}
+	const figures = "SELECT (SELECT count(*) FROM runs) * 1000000 + (SELECT count(*) FROM run_batches) * 1000 + (SELECT count(*) FROM hosts)"
+	before := count(dbs[1], figures)
+	code, out, errOut := run(t, "migrate", "--from", dbs[0], "--to", dbs[1])
+	if code != ExitUsage || !strings.Contains(errOut, "not a copy") || !strings.Contains(errOut, "nothing was written") {
+		t.Errorf("migrate into another database: exit %d\n%s\n%s; want exit 2 saying it is not a copy", code, out, errOut)
+	}
+	if after := count(dbs[1], figures); after != before {
+		t.Errorf("the target's runs, batches and hosts went from %d to %d", before, after)
 	}
 }

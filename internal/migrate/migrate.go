@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -64,6 +65,62 @@ func Copy(ctx context.Context, from store.Reader, to Target, batchRows int, repo
 		}
 	}
 	return out, nil
+}
+
+// ForeignError says the target holds rows that are not a copy of the
+// source's: the copy would mix two databases.
+type ForeignError struct {
+	Table string
+	Rows  int64 // the target's rows of Table
+}
+
+func (e *ForeignError) Error() string {
+	return fmt.Sprintf("it holds data that is not a copy of the source's: its %d rows of %s differ from the source's first rows",
+		e.Rows, e.Table)
+}
+
+// CheckResumable makes sure, before anything is written, that what the
+// target holds is what an interrupted copy of from left there: in each
+// table, the target's rows are the source's up to the target's last key.
+// A new target passes; one holding another database's rows is a
+// *ForeignError.
+func CheckResumable(ctx context.Context, from store.Reader, to Target) error {
+	stop := errors.New("past the target's last key")
+	for i := range store.Tables {
+		t := &store.Tables[i]
+		last, err := to.LastKey(ctx, t)
+		if err != nil || last == nil {
+			if err != nil {
+				return fmt.Errorf("table %s: %w", t.Name, err)
+			}
+			continue
+		}
+		var haveRows, wantRows int64
+		var haveSum, wantSum Sum
+		if err := to.Rows(ctx, t, func(row []any) error {
+			haveRows++
+			haveSum.Add(row)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+		keys := keyColumns(t)
+		err = from.Rows(ctx, t, func(row []any) error {
+			if compareKey(row, keys, last) > 0 {
+				return stop
+			}
+			wantRows++
+			wantSum.Add(row)
+			return nil
+		})
+		if err != nil && !errors.Is(err, stop) {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+		if haveRows != wantRows || haveSum != wantSum {
+			return &ForeignError{Table: t.Name, Rows: haveRows}
+		}
+	}
+	return nil
 }
 
 // Target is the database a copy writes: loaded row by row, then read to
