@@ -325,8 +325,14 @@ func TestConcurrentSyncExitsBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
-	code, _, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile, "--db", db)
-	if code != ExitBusy || !strings.Contains(errOut, "another pcsync sync is writing to this database (pid ") {
-		t.Fatalf("exit %d, %q", code, errOut)
+	link := filepath.Join(t.TempDir(), "link.db") // the same database through a symbolic link
+	if err := os.Symlink(db, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{db, link} {
+		code, _, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile, "--db", path)
+		if code != ExitBusy || !strings.Contains(errOut, "another pcsync sync is writing to this database (pid ") {
+			t.Errorf("--db %s: exit %d, %q; want exit 7", path, code, errOut)
+		}
 	}
 }

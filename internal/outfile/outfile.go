@@ -33,6 +33,9 @@ func ForSQLite(db string) Guard {
 	var g Guard
 	for _, suffix := range []string{"", "-wal", "-shm", "-journal", ".lock"} {
 		g.protected = append(g.protected, db+suffix)
+		if real := resolve(db); real != db { // through a link: the companions beside the file too
+			g.protected = append(g.protected, real+suffix)
+		}
 	}
 	return g
 }

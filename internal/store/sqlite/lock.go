@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,11 +14,16 @@ import (
 	"pcsync/internal/store"
 )
 
-// AcquireSyncLock takes an exclusive flock on <db>.lock. The kernel drops
-// it when the process ends, however it ends, so a killed sync never leaves
-// the database locked.
+// AcquireSyncLock takes an exclusive flock on <db>.lock, beside the file
+// the path names after its symbolic links (a second sync through a link to
+// the database meets the same lock). The kernel drops it when the process
+// ends, however it ends, so a killed sync never leaves the database locked.
 func (s *Store) AcquireSyncLock(ctx context.Context) (func(), error) {
-	path := s.path + ".lock"
+	db, err := filepath.EvalSymlinks(s.path)
+	if err != nil {
+		return nil, fmt.Errorf("sync lock: %w", err)
+	}
+	path := db + ".lock"
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("sync lock %s: %w", path, err)
