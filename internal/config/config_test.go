@@ -67,6 +67,8 @@ func TestBadConfigurationSaysWhereAndWhat(t *testing.T) {
 		{"no url", "qualys:\n  username: u\n  password: p\n", "qualys", "--platform"},
 		{"malformed url", "qualys:\n  gateway_url: gateway.qualys.com\n  username: u\n  password: p\n", "gateway", "not a URL"},
 		{"credentials in url", "qualys:\n  gateway_url: https://u:secret@gw.example\n  username: u\n  password: p\n", "gateway", "QUALYS_USERNAME"},
+		{"credentials in a url with a bad port", "qualys:\n  gateway_url: https://u:secret@gw.example:444444\n  username: u\n  password: p\n", "gateway", "out of range"},
+		{"credentials in a url that does not parse", "qualys:\n  gateway_url: \"https://u:secret%@gw.example\"\n  username: u\n  password: p\n", "gateway", "not a URL"},
 		{"missing credentials", "qualys:\n  platform: US1\n", "credentials", "QUALYS_PASSWORD"},
 		{"bad version", "qualys:\n  platform: US1\n  username: u\n  password: p\npcrs:\n  version: \"6.0\"\n", "pcrs.version", "1.0"},
 		{"bad flag value", "qualys:\n  platform: US1\n  username: u\n  password: p\npcrs:\n  test_results:\n    evidence_required: 2\n", "evidence_required", "0 or 1"},
