@@ -336,3 +336,24 @@ func TestConcurrentSyncExitsBusy(t *testing.T) {
 		}
 	}
 }
+
+// A policy named twice is synced once: its batches are not fetched twice,
+// and the run's ledger counts what was stored.
+func TestAPolicyNamedTwiceIsSyncedOnce(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	db := filepath.Join(t.TempDir(), "x.db")
+	policy := strconv.FormatInt(e.estate.Policies()[0].ID, 10)
+	code, out, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile,
+		"--db", db, "--policy", policy+","+policy)
+	if code != ExitOK {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	records, postures := count(db, "SELECT records FROM runs"), count(db, "SELECT count(*) FROM postures")
+	batches := count(db, "SELECT count(*) FROM run_batches")
+	distinct := count(db, "SELECT count(DISTINCT policy_id) FROM run_batches")
+	if postures == 0 || records != postures || distinct != 1 || count(db, "SELECT count(*) FROM run_policies") != 1 {
+		t.Errorf("--policy %s,%s: the run recorded %d records for %d postures in %d batches of %d policies",
+			policy, policy, records, postures, batches, distinct)
+	}
+}

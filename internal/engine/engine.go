@@ -522,8 +522,10 @@ func (r *run) policies(ctx context.Context) ([]int64, error) {
 			ids = append(ids, p.ID)
 		}
 	}
-	if len(r.opts.PolicyIDs) > 0 {
-		ids = slices.Clone(r.opts.PolicyIDs)
+	for _, id := range r.opts.PolicyIDs { // once each, however often asked for
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
 	}
 	if r.opts.Shard.N > 1 {
 		ids = slices.DeleteFunc(ids, func(id int64) bool { return !r.opts.Shard.Owns(id) })
