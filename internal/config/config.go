@@ -251,6 +251,10 @@ func Parse(data []byte, where string) (Config, error) {
 	if err := d.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is fine
 		return c, &Error{Where: where, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
+	var more yaml.Node
+	if err := d.Decode(&more); !errors.Is(err, io.EOF) { // a second document would be ignored
+		return c, &Error{Where: where, Msg: "holds more than one YAML document (a line ---): put every setting in one"}
+	}
 	return c, nil
 }
 

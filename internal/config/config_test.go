@@ -63,6 +63,7 @@ func TestBadConfigurationSaysWhereAndWhat(t *testing.T) {
 		name, yaml, where, says string
 	}{
 		{"unknown key", "qualys:\n  platfrom: US1\n", "pcsync.yaml", "platfrom"},
+		{"two documents", "---\n# settings\n---\nqualys:\n  platform: US1\n", "pcsync.yaml", "more than one YAML document"},
 		{"unknown platform", "qualys:\n  platform: MARS1\n  username: u\n  password: p\n", "platform", "US1"},
 		{"no url", "qualys:\n  username: u\n  password: p\n", "qualys", "--platform"},
 		{"malformed url", "qualys:\n  gateway_url: gateway.qualys.com\n  username: u\n  password: p\n", "gateway", "not a URL"},
