@@ -2,10 +2,12 @@ package emulator_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -85,5 +87,85 @@ func TestReplayServesTheCaptureAndNamesWhatItLacks(t *testing.T) {
 	if resp.StatusCode != 404 || !strings.Contains(string(body), "no answer for GET /pcrs/1.0/posture/hostids?policyId=1") ||
 		!strings.Contains(string(body), "1 other request") {
 		t.Fatalf("unknown request answered %d: %s", resp.StatusCode, body)
+	}
+}
+
+// A capture may come from elsewhere (a bug report): a replay serves plain
+// files only (a link in it does not serve another file of this machine),
+// and an exchange that is not one (an impossible status, an index file of
+// any size) is refused when the capture loads.
+func TestReplayRefusesAHostileCapture(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, emulator.Options{})
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("not for the client"), 0o600)
+	capture := func(t *testing.T) string {
+		dir := filepath.Join(t.TempDir(), "capture")
+		c, err := wire.NewCapture(dir, "emulator", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := &http.Client{Transport: c.Wrap(&http.Transport{})}
+		resp, err := client.PostForm(f.ts.URL+"/auth", url.Values{"username": {"pcsync"}, "password": {"emulator"}, "token": {"true"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if c.Err() != nil || c.Exchanges() != 1 {
+			t.Fatalf("capture: %d exchanges, %v", c.Exchanges(), c.Err())
+		}
+		return dir
+	}
+	t.Run("a linked body", func(t *testing.T) {
+		dir := capture(t)
+		body := filepath.Join(dir, "000001.resp")
+		os.Remove(body)
+		if err := os.Symlink(secret, body); err != nil {
+			t.Fatal(err)
+		}
+		rp, err := emulator.NewReplay(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(rp)
+		defer ts.Close()
+		resp, err := http.PostForm(ts.URL+"/auth", url.Values{"username": {"x"}, "password": {"y"}, "token": {"true"}})
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(b), "not for the client") {
+				t.Fatalf("the replay served the file a link in the capture names: %q", b)
+			}
+		}
+	})
+	for name, spoil := range map[string]func(dir string){
+		"an impossible status": func(dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, "000001.json"))
+			var m map[string]any
+			json.Unmarshal(b, &m)
+			m["status"] = 1
+			b, _ = json.Marshal(m)
+			os.WriteFile(filepath.Join(dir, "000001.json"), b, 0o600)
+		},
+		"an index file of 2 MiB": func(dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, "000001.json"))
+			os.WriteFile(filepath.Join(dir, "000001.json"), append(b, bytes.Repeat([]byte(" "), 2<<20)...), 0o600)
+		},
+		"a linked index file": func(dir string) {
+			p := filepath.Join(dir, "000001.json")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(secret+".json", b, 0o600)
+			os.Remove(p)
+			os.Symlink(secret+".json", p)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := capture(t)
+			spoil(dir)
+			if _, err := emulator.NewReplay(dir, nil); err == nil || !strings.Contains(err.Error(), "000001.json") {
+				t.Fatalf("a capture with %s loaded (%v); want an error naming the file", name, err)
+			}
+		})
 	}
 }

@@ -3,11 +3,13 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // Index is a capture read back for replay: the exchanges of each request
@@ -31,15 +33,23 @@ func Load(dir string) (*Index, error) {
 	}
 	var all []*Exchange
 	for _, p := range paths {
-		b, err := os.ReadFile(p)
+		f, err := openPlain(p)
 		if err != nil {
 			return nil, err
+		}
+		b, err := io.ReadAll(io.LimitReader(f, maxExchangeBytes+1))
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > maxExchangeBytes {
+			return nil, fmt.Errorf("%s: larger than %d KiB, which no exchange of a pcsync capture is", p, maxExchangeBytes>>10)
 		}
 		ex := &Exchange{}
 		if err := json.Unmarshal(b, ex); err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		if ex.Key == "" || ex.Seq <= 0 {
+		if ex.Key == "" || ex.Seq <= 0 || ex.Status != 0 && (ex.Status < 100 || ex.Status > 599) || ex.BodyBytes < 0 {
 			return nil, fmt.Errorf("%s: not an exchange of a pcsync capture", p)
 		}
 		all = append(all, ex)
@@ -79,7 +89,26 @@ func (ix *Index) Next(key string) (*Exchange, bool) {
 
 // Body opens the captured body of the answer ex.
 func (ix *Index) Body(ex *Exchange) (*os.File, error) {
-	return os.Open(filepath.Join(ix.dir, fmt.Sprintf("%06d.resp", ex.Seq)))
+	return openPlain(filepath.Join(ix.dir, fmt.Sprintf("%06d.resp", ex.Seq)))
+}
+
+// maxExchangeBytes bounds an exchange's index file (its headers and
+// parameters; bodies are files of their own).
+const maxExchangeBytes = 1 << 20
+
+// openPlain opens a capture's file, refusing anything but a plain file: a
+// capture may come from elsewhere (a bug report), and a link in it must
+// not serve another file of this machine.
+func openPlain(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a plain file, which every file of a pcsync capture is", path)
+	}
+	return f, nil
 }
 
 // Similar counts the captured requests with the same method and path as
