@@ -136,6 +136,9 @@ func TestSyncThenExportEveryFormat(t *testing.T) {
 	if err := json.Unmarshal(data, &arr); err != nil || int64(len(arr)) != total {
 		t.Fatalf("json export: %v, %d records", err, len(arr))
 	}
+	if code, out, errOut := run(t, "export", "--db", db, "--table", "runs", "--out", "-"); code != ExitOK || !strings.Contains(out, `"id":`) {
+		t.Fatalf("export --out -: exit %d, stdout %.80q, %s; want the runs on standard output", code, out, errOut)
+	}
 	for _, table := range []string{"policies", "hosts", "controls", "technologies", "runs"} {
 		code, out, errOut := run(t, "export", "--db", db, "--table", table, "--format", "ndjson")
 		if code != ExitOK || strings.Count(out, "\n") == 0 {
@@ -171,6 +174,7 @@ func TestExitCodes(t *testing.T) {
 		{"untrusted certificate", []string{"sync", "--config", good, "--gateway", e.url, "--db", db}, ExitAPI, "certificate"},
 		{"export missing db", []string{"export", "--db", filepath.Join(dir, "missing.db")}, ExitUsage, "does not exist"},
 		{"export bad table", []string{"export", "--db", db, "--table", "bogus"}, ExitUsage, "unknown table"},
+		{"export into a directory", []string{"export", "--db", db, "--table", "runs", "--out", dir}, ExitUsage, "is a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "no credentials" {

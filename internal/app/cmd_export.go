@@ -60,6 +60,12 @@ func exportRun(ctx context.Context, ios IOStreams, o *exportOptions) error {
 	if !slices.Contains(export.Formats, o.format) {
 		return usageErr("--format: unknown format %q; use one of %s", o.format, strings.Join(export.Formats, ", "))
 	}
+	if o.out == "-" { // as most tools read it: standard output
+		o.out = ""
+	}
+	if fi, err := os.Stat(o.out); err == nil && fi.IsDir() {
+		return usageErr("--out %s is a directory: give a file (a directory is for --format parquet)", o.out)
+	}
 	if err := checkOutput(o.db, "--out", o.out); err != nil {
 		return err
 	}
