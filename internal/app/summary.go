@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"pcsync/internal/engine"
 )
@@ -73,7 +74,17 @@ func printSummary(w io.Writer, res *engine.Result) {
 	tw.Flush()
 }
 
+// truncate shortens s to n characters for a table on a terminal, with its
+// control characters (escape sequences, newlines) shown as "?": a title
+// comes from Qualys, and must neither drive the terminal nor break the
+// table.
 func truncate(s string, n int) string {
+	s = strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) {
+			return '?'
+		}
+		return c
+	}, s)
 	r := []rune(s)
 	if len(r) <= n {
 		return s
