@@ -301,6 +301,11 @@ func TestIncrementalSyncHistoryAndDiff(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "Changes after run 1 up to run 2") || !strings.Contains(out, "NEWLY FAILING") {
 		t.Fatalf("diff: %d\n%s\n%s", code, out, errOut)
 	}
+	for _, runs := range [][]string{{"--from", "1", "--to", "99"}, {"--from", "98", "--to", "99"}, {"--to", "99"}} {
+		if code, _, errOut := run(t, append([]string{"diff", "--db", db}, runs...)...); code != ExitUsage || !strings.Contains(errOut, "no such run") {
+			t.Errorf("diff %v: exit %d, %q; want exit 2 saying there is no such run", runs, code, errOut)
+		}
+	}
 	code, hist, _ := run(t, "export", "--db", db, "--table", "history", "--format", "csv")
 	if code != ExitOK || !strings.HasPrefix(hist, "postureId,policyId,hostId,controlId,oldStatus,newStatus,changedAt,runId\n") ||
 		strings.Count(hist, "\n") < 3 {

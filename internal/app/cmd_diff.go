@@ -89,6 +89,11 @@ func diffRun(ctx context.Context, io IOStreams, o *diffOptions) error {
 	if o.from < 0 || o.from >= o.to {
 		return usageErr("--from (%d) must be before --to (%d)", o.from, o.to)
 	}
+	for flag, id := range map[string]int64{"--from": o.from, "--to": o.to} {
+		if id != 0 && !slices.ContainsFunc(runs, func(r compliance.Run) bool { return r.ID == id }) {
+			return usageErr("%s %d: %s has no such run (pcsync export --table runs lists them)", flag, id, o.db)
+		}
+	}
 	if o.changes != "" {
 		return export.Changes(ctx, st, o.from, o.to, o.changes, io.Out)
 	}
