@@ -327,6 +327,14 @@ func (c *Config) Validate() error {
 	if c.Qualys.MaxRetries < 0 || c.Qualys.MaxRateWaits < 0 {
 		return &Error{Where: "qualys", Msg: "max_retries and max_rate_waits must not be negative"}
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"qualys.token_ttl", c.Qualys.TokenTTL}, {"qualys.idle_timeout", c.Qualys.IdleTimeout}} {
+		if d.v <= 0 {
+			return &Error{Where: d.name, Msg: fmt.Sprintf("%s: give a positive duration, such as 4h or 5m", d.v)}
+		}
+	}
 	if err := c.checkSync(); err != nil {
 		return err
 	}
@@ -423,6 +431,9 @@ func (c *Config) checkPCRS() error {
 	}
 	if p.RateLimit.Calls < 0 || p.RateLimit.Window < 0 {
 		return &Error{Where: "pcrs.rate_limit", Msg: "calls and window must not be negative"}
+	}
+	if p.RateLimit.Calls > 0 && p.RateLimit.Window == 0 {
+		return &Error{Where: "pcrs.rate_limit.window", Msg: "0s: a budget of calls needs a positive window, such as 60s"}
 	}
 	for _, d := range []struct{ name, v string }{
 		{"policy_host.last_scan_date", p.PolicyHost.LastScanDate},
