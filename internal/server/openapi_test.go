@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -90,6 +91,20 @@ func TestOpenAPIDocumentMatchesTheServer(t *testing.T) {
 					if code, body := get(t, url+"?"+prm.Name+"="); code == 400 && strings.Contains(string(body), "unknown parameter") {
 						t.Errorf("%s: documented parameter %s is refused", p, prm.Name)
 					}
+				}
+			}
+			// what it answers for an id the database lacks, and for another
+			// method, it documents
+			if strings.Contains(p, "{id}") {
+				code, _ := get(t, ts.URL+strings.ReplaceAll(p, "{id}", "999999999"))
+				if _, ok := op.Responses[fmt.Sprint(code)]; !ok {
+					t.Errorf("%s with an id the database lacks answers %d, which it does not document", p, code)
+				}
+			}
+			if resp, err := http.Post(url, "application/json", nil); err == nil {
+				resp.Body.Close()
+				if _, ok := op.Responses[fmt.Sprint(resp.StatusCode)]; !ok {
+					t.Errorf("%s asked with POST answers %d, which it does not document", p, resp.StatusCode)
 				}
 			}
 			if code, body := get(t, url+"?undocumented=1"); p != "/api/v1/openapi.json" && code != 400 {
