@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"pcsync/internal/emulator"
+	"pcsync/internal/store/pgtest"
 	"pcsync/internal/store/sqlite"
 )
 
@@ -364,5 +365,45 @@ func TestAPolicyNamedTwiceIsSyncedOnce(t *testing.T) {
 	if postures == 0 || records != postures || distinct != 1 || count(db, "SELECT count(*) FROM run_policies") != 1 {
 		t.Errorf("--policy %s,%s: the run recorded %d records for %d postures in %d batches of %d policies",
 			policy, policy, records, postures, batches, distinct)
+	}
+}
+
+// Hosts that leave a policy between a classic run and a PCRS run have
+// their postures marked stale, as between two PCRS runs: a classic run
+// stores postures without the policy's host list, and the PCRS run after
+// it once had nothing to tell the departed hosts by (pcsync demo runs
+// classic, then PCRS).
+func TestHostsThatLeftAfterAClassicRunAreStale(t *testing.T) {
+	t.Parallel()
+	creds := credentials(t, "emulator")
+	for _, kind := range []string{"sqlite", "postgres"} {
+		stale := map[string][2]int64{}
+		for _, first := range []string{"classic", "pcrs"} {
+			cfg := emulator.DefaultConfig()
+			cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy, cfg.ChurnPercent = 2, 0, 60, 10, 20
+			srv := newEmulator(t, cfg)
+			ts := httptest.NewServer(srv)
+			defer ts.Close()
+			db := filepath.Join(t.TempDir(), first+".db")
+			if kind == "postgres" {
+				db = pgtest.New(t)
+			}
+			for i, source := range []string{first, "pcrs"} {
+				code, out, errOut := run(t, "sync", "--config", creds, "--gateway", ts.URL, "--api", ts.URL, "--db", db, "--source", source)
+				if code != ExitOK {
+					t.Fatalf("%s: %s, then pcrs: sync %d: exit %d\n%s\n%s", kind, first, i, code, out, errOut)
+				}
+				srv.Advance(time.Time{})
+			}
+			stale[first] = [2]int64{count(db, "SELECT count(*) FROM postures WHERE stale_run IS NOT NULL"),
+				count(db, "SELECT count(*) FROM postures WHERE stale_run IS NULL AND host_id NOT IN (SELECT host_id FROM policy_hosts WHERE stale_run IS NULL)")}
+		}
+		if stale["pcrs"][0] == 0 {
+			t.Fatalf("%s: no host left the policies between the runs: the test proves nothing", kind)
+		}
+		if stale["classic"] != stale["pcrs"] || stale["classic"][1] != 0 {
+			t.Errorf("%s: classic then PCRS: %d stale postures, %d current ones of hosts no longer in their policy; PCRS twice: %d and %d",
+				kind, stale["classic"][0], stale["classic"][1], stale["pcrs"][0], stale["pcrs"][1])
+		}
 	}
 }

@@ -52,6 +52,19 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 	}
 	var left, stale int64
 	err = s.tx(ctx, fmt.Sprintf("record the hosts of policy %d", policyID), func(tx pgx.Tx) error {
+		// the hosts with current postures but no host list row (a classic
+		// run stores postures without the host list): members of the last
+		// run that wrote, so that the new list can tell they left
+		var last int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM runs WHERE id < $1 AND wrote`, runID).Scan(&last); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO policy_hosts (policy_id, host_id, first_run, last_run, whole)
+			SELECT policy_id, host_id, $2, $2, true FROM counts_host
+			WHERE policy_id = $1 AND passed + failed + errors > 0
+			ON CONFLICT (policy_id, host_id) DO NOTHING`, policyID, last); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO policy_hosts AS ph (policy_id, host_id, first_run, last_run, whole)
 			SELECT $1, h, $2, $2, true FROM unnest($3::bigint[]) AS u(h) ORDER BY h
 			ON CONFLICT (policy_id, host_id) DO UPDATE SET last_run = excluded.last_run,

@@ -185,6 +185,9 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 		}
 	}
 	err = s.tx(ctx, fmt.Sprintf("record the hosts of policy %d", policyID), func(conn *sqlite3.Conn) error {
+		if err := exec(conn, seedPolicyHostsSQL, runID, policyID); err != nil {
+			return err
+		}
 		if err := recordPolicyHosts(conn, runID, policyID, hostIDs); err != nil {
 			return err
 		}
@@ -203,6 +206,18 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 	})
 	return added, left, stale, err
 }
+
+// seedPolicyHostsSQL records as members of policy ?2 the hosts that have
+// current postures in it but no host list row: a classic run stores
+// postures without the policy's host list, so without these rows the next
+// host list could not tell that such a host left (its postures stayed
+// current). They count as members of the last run that wrote, and are
+// fetched whole when they are in the new list.
+const seedPolicyHostsSQL = `INSERT INTO policy_hosts (policy_id, host_id, first_run, last_run, whole)
+	SELECT c.policy_id, c.host_id, r.id, r.id, 1
+	FROM counts_host c, (SELECT coalesce(max(id), 0) AS id FROM runs WHERE id < ?1 AND wrote) r
+	WHERE c.policy_id = ?2 AND c.passed + c.failed + c.errors > 0
+	ON CONFLICT DO NOTHING`
 
 // MarkStale marks stale what a complete full run did not return.
 func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error) {
