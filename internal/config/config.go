@@ -353,35 +353,17 @@ func (c *Config) Validate() error {
 func checkURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("%q is not a URL such as https://gateway.qg1.apps.qualys.com", withoutUserinfo(s))
+		return fmt.Errorf("%q is not a URL such as https://gateway.qg1.apps.qualys.com", store.RedactDSN(s))
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("%q has port %s, which is out of range: ports are 1 to 65535", withoutUserinfo(s), p)
+			return fmt.Errorf("%q has port %s, which is out of range: ports are 1 to 65535", store.RedactDSN(s), p)
 		}
 	}
 	if u.User != nil {
 		return fmt.Errorf("%q carries credentials; put them in QUALYS_USERNAME and QUALYS_PASSWORD instead", u.Redacted())
 	}
 	return nil
-}
-
-// withoutUserinfo is s, a URL as given (maybe not a valid one), for an
-// error message: what comes before an "@" in its authority, which may hold
-// a password, is replaced by xxxxx.
-func withoutUserinfo(s string) string {
-	start := 0
-	if i := strings.Index(s, "://"); i >= 0 {
-		start = i + 3
-	}
-	end := len(s)
-	if i := strings.IndexAny(s[start:], "/?#"); i >= 0 {
-		end = start + i
-	}
-	if at := strings.LastIndex(s[start:end], "@"); at >= 0 {
-		return s[:start] + "xxxxx" + s[start+at:]
-	}
-	return s
 }
 
 func (c *Config) checkSync() error {

@@ -85,8 +85,16 @@ func (d DSN) Redacted() string {
 }
 
 // RedactDSN replaces any password in a database URL (its user info, or a
-// password parameter) with xxxxx; anything else is returned as it is.
+// password parameter) with xxxxx, also in a URL that does not parse or
+// lacks its scheme; anything else is returned as it is. It serves any URL
+// an error message shows (the Qualys URLs too).
 func RedactDSN(s string) string {
+	if !strings.Contains(s, "://") { // "user:password@host/..." given without its scheme
+		if at := strings.LastIndex(s, "@"); at > 0 && strings.Contains(s[:at], ":") && !strings.ContainsAny(s[:at], "/?#= ") {
+			return "xxxxx" + s[at:]
+		}
+		return s
+	}
 	start, at := strings.Index(s, "://")+3, strings.LastIndex(s, "@")
 	hasAt := start >= 3 && at > start
 	u, err := url.Parse(s)

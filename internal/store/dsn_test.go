@@ -21,6 +21,8 @@ func TestRedactDSNHidesEveryPassword(t *testing.T) {
 		{"postgres://db/pc?application_name=a@b", "postgres://db/pc?application_name=a@b"}, // an "@" in a parameter
 		{"postgres://pcsync:s3@cret@db:x/pc", "postgres://xxxxx@db:x/pc"},                  // unparsable (port), an "@" in the password
 		{"/var/lib/pcsync/pcsync.db", "/var/lib/pcsync/pcsync.db"},
+		{"pcsync:s3cret@db/pc", "xxxxx@db/pc"},               // no scheme
+		{"/var/lib/a@b/pcsync.db", "/var/lib/a@b/pcsync.db"}, // a path with an "@"
 	} {
 		got := store.RedactDSN(c.dsn)
 		if got != c.want || strings.Contains(got, "s3") {
