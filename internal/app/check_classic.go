@@ -29,6 +29,7 @@ func (ch *checker) classic(ctx context.Context) {
 		return
 	}
 	ch.add(checkRow{name: "classic policy list", result: fmt.Sprintf("ok: %d policies", len(pols))})
+	ch.unlisted("classic policy list", pols)
 	first := func([]compliance.Control, []*qualys.RecordError) error { return errEnough }
 	if err := ch.c.Classic.ListControls(ctx, url.Values{"details": {"None"}, "truncation_limit": {"1"}}, first); !errors.Is(err, errEnough) {
 		ch.fail("classic control list", true, ch.api, err)

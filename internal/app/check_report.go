@@ -45,7 +45,11 @@ func (ch *checker) report(io IOStreams) error {
 	if code == ExitOK {
 		return nil
 	}
-	return withCode(code, fmt.Errorf("%d checks a sync needs failed; see the lines above", failed))
+	what := "checks a sync needs failed"
+	if failed == 1 {
+		what = "check a sync needs failed"
+	}
+	return withCode(code, fmt.Errorf("%d %s; see the lines above", failed, what))
 }
 
 // explain turns the error of a check against base into one line saying

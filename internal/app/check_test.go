@@ -93,24 +93,30 @@ func TestCheckSaysWhatToFixForEachFailure(t *testing.T) {
 		noCA     bool
 		code     int
 		want     []string
+		extra    []string // more flags
 	}{
 		{"wrong password", emulator.Options{}, "wrong", "", false, ExitAuth,
 			[]string{"problem: gateway login: ", "refused the credentials (HTTP 401): check QUALYS_USERNAME and QUALYS_PASSWORD",
-				"problem: classic policy list: "}},
+				"problem: classic policy list: "}, nil},
 		{"gateway unreachable", emulator.Options{}, "emulator", closed, false, ExitAPI,
-			[]string{"problem: gateway login: cannot reach " + closed}},
+			[]string{"problem: gateway login: cannot reach " + closed}, nil},
 		{"classic API not enabled for the user", emulator.Options{Faults: emulator.Faults{DenyClassic: true}}, "emulator", "", false, ExitAPI,
-			[]string{"problem: classic policy list: the classic API refused this user: API access is not enabled for it in Qualys"}},
+			[]string{"problem: classic policy list: the classic API refused this user: API access is not enabled for it in Qualys"}, nil},
 		{"PCRS not enabled", emulator.Options{Faults: emulator.Faults{DenyPCRS: true}}, "emulator", "", false, ExitAPI,
-			[]string{"problem: PCRS policy list: the gateway refused this user (HTTP 403", "posture streaming API is not enabled"}},
+			[]string{"problem: PCRS policy list: the gateway refused this user (HTTP 403", "posture streaming API is not enabled"}, nil},
 		{"classic rate limit spent", emulator.Options{Faults: emulator.Faults{ConflictStorm: 100}}, "emulator", "", false, ExitAPI,
-			[]string{"problem: classic policy list: the classic API's rate limit is spent (code 1965"}},
+			[]string{"problem: classic policy list: the classic API's rate limit is spent (code 1965"}, nil},
 		{"outage", emulator.Options{Faults: emulator.Faults{Status5xx: 100}}, "emulator", "", false, ExitAPI,
-			[]string{"problem: gateway login: ", "answered HTTP 503", "try again later"}},
+			[]string{"problem: gateway login: ", "answered HTTP 503", "try again later"}, nil},
 		{"certificate not trusted", emulator.Options{}, "emulator", "", true, ExitAPI,
-			[]string{"does not verify", "give --ca-cert FILE"}},
+			[]string{"does not verify", "give --ca-cert FILE"}, nil},
 		{"not a Qualys URL", emulator.Options{}, "emulator", "/nothing/here", false, ExitAPI,
-			[]string{"problem: gateway login: ", "answered 404", "check --gateway, --api or --platform"}},
+			[]string{"problem: gateway login: ", "answered 404", "check --gateway, --api or --platform"}, nil},
+		{"a policy Qualys does not have", emulator.Options{}, "emulator", "", false, ExitAPI,
+			[]string{"problem: policies asked for: the PCRS policy list has no policy 999 (of 4 policies): a sync would report each as failed and exit 5"},
+			[]string{"--policy", "4100002,999"}},
+		{"records that do not decode", emulator.Options{Faults: emulator.Faults{MalformedEvery: 7}}, "emulator", "", false, ExitAPI,
+			[]string{"problem: PCRS posture: ", " records of policy ", " do not decode (first: record 7 at byte ", "rejects file and exit 5"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -122,7 +128,7 @@ func TestCheckSaysWhatToFixForEachFailure(t *testing.T) {
 			case tc.gateway != "":
 				gw = tc.gateway
 			}
-			args := []string{"check", "--config", credentials(t, tc.password), "--gateway", gw, "--api", url}
+			args := append([]string{"check", "--config", credentials(t, tc.password), "--gateway", gw, "--api", url}, tc.extra...)
 			if !tc.noCA {
 				args = append(args, "--ca-cert", cert)
 			}

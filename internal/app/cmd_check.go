@@ -1,11 +1,14 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -44,7 +47,9 @@ the config file of pcsync sync, and writes nothing.`,
   1    unexpected error
   2    bad flags, configuration or missing credentials (nothing was asked)
   3    Qualys refused the credentials
-  4    something a sync needs is unreachable or refused (see the lines below the table)`},
+  4    something a sync needs is unreachable or refused, or answers what a sync
+       would report as failed: a policy Qualys does not list, records that do not
+       decode (see the lines below the table)`},
 	}
 	o.registerQualysFlags(cmd.Flags())
 	o.log.register(cmd.Flags())
@@ -70,6 +75,7 @@ type checker struct {
 	perHost    float64             // records per host in the sample
 	rate       float64             // records per second in the sample
 	calls      int                 // postureInfo calls a sync would make
+	listed     bool                // the policies asked for were checked against a list
 }
 
 func checkRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
@@ -131,6 +137,7 @@ func (ch *checker) gateway(ctx context.Context) {
 	}
 	ch.policies = selectPolicies(pols, ch.cfg.Sync.Policies)
 	ch.add(checkRow{name: "PCRS policy list", result: fmt.Sprintf("ok: %d policies, %d to sync", len(pols), len(ch.policies))})
+	ch.unlisted("PCRS policy list", pols)
 	rl := ch.cfg.PCRS.RateLimit
 	ch.add(checkRow{name: "PCRS limits", result: fmt.Sprintf("%d calls per %s per API, as configured (Qualys's default; the gateway announces none until a 429)", rl.Calls, rl.Window)})
 	var groups []compliance.PolicyHosts
@@ -147,6 +154,10 @@ func (ch *checker) gateway(ctx context.Context) {
 		groups = append(groups, res...)
 	}
 	for _, g := range groups {
+		if g.Error != "" {
+			ch.add(checkRow{name: "PCRS host ids", result: "FAILED", needed: true, problem: fmt.Sprintf(
+				"Qualys answered for policy %d: %s; a sync would report the policy as failed and exit 5", g.PolicyID, g.Error)})
+		}
 		for _, h := range g.HostIDs {
 			ch.hosts[h] = struct{}{}
 		}
@@ -176,13 +187,18 @@ func (ch *checker) postureSample(ctx context.Context, groups []compliance.Policy
 	start := time.Now()
 	s, err := ch.c.PCRS.Posture(ctx, &qualys.PostureRequest{Policies: []compliance.PolicyHosts{sample},
 		Evidence: r.EvidenceRequired != nil && *r.EvidenceRequired == 1, Compression: r.CompressionRequired == nil || *r.CompressionRequired == 1})
-	n := 0
+	n, bad := 0, 0
+	var firstBad *qualys.RecordError
 	if err == nil {
 		defer s.Close()
 		var p compliance.Posture
 		var re *qualys.RecordError
 		for err = s.Next(&p); err == nil || errors.As(err, &re); err = s.Next(&p) {
 			n++
+			if err != nil {
+				bad++
+				firstBad = cmp.Or(firstBad, re)
+			}
 		}
 		if err == io.EOF {
 			err = nil
@@ -193,10 +209,38 @@ func (ch *checker) postureSample(ctx context.Context, groups []compliance.Policy
 		return
 	}
 	took := time.Since(start)
+	if bad > 0 {
+		ch.add(checkRow{name: "PCRS posture", result: "FAILED", needed: true, problem: fmt.Sprintf(
+			"%d of the sample's %d records of policy %d do not decode (first: %v); a sync would set them aside in its rejects file and exit 5: report the records to Qualys",
+			bad, n, sample.PolicyID, firstBad)})
+		return
+	}
 	ch.perHost = float64(n) / float64(len(sample.HostIDs))
 	ch.rate = float64(n) / max(took.Seconds(), 0.001)
 	ch.add(checkRow{name: "PCRS posture", result: fmt.Sprintf("ok: %d records for %d hosts of policy %d in %s",
 		n, len(sample.HostIDs), sample.PolicyID, took.Round(time.Millisecond))})
+}
+
+// unlisted fails the check when the policies asked for (--policy,
+// sync.policies) include some the policy list does not have: a sync would
+// report each as failed. It runs once, on the first list read.
+func (ch *checker) unlisted(list string, pols []compliance.Policy) {
+	if ch.listed {
+		return
+	}
+	ch.listed = true
+	var missing []string
+	for _, id := range ch.cfg.Sync.Policies {
+		if !slices.ContainsFunc(pols, func(p compliance.Policy) bool { return p.ID == id }) {
+			missing = append(missing, strconv.FormatInt(id, 10))
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	ch.add(checkRow{name: "policies asked for", result: "FAILED", needed: true, problem: fmt.Sprintf(
+		"the %s has no policy %s (of %d policies): a sync would report each as failed and exit 5; check --policy or sync.policies",
+		list, strings.Join(missing, ", "), len(pols))})
 }
 
 // selectPolicies is what a sync would touch: the policies asked for, or
