@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -316,6 +317,12 @@ func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilte
 		if from != "" && given.From != f.From || to != "" && given.To != f.To {
 			return f, &paramError{Param: "cursor", Msg: "a cursor of other runs than from and to"}
 		}
+		if err := runsExist(r, rd, f, "cursor"); err != nil {
+			if pe := (*paramError)(nil); errors.As(err, &pe) {
+				return f, store.ErrBadCursor // made by hand: its runs are not this database's
+			}
+			return f, err
+		}
 		return f, nil
 	case from == "" && to == "":
 		f.From, f.To, err = lastTwoRuns(r, rd)
@@ -336,7 +343,27 @@ func changeFilter(r *http.Request, rd store.Reader, q *query) (store.ChangeFilte
 	if f.To != 0 && f.From >= f.To {
 		return f, &paramError{Param: "from", Msg: "must be a run before to"}
 	}
-	return f, nil
+	return f, runsExist(r, rd, f, "")
+}
+
+// runsExist refuses a change list between runs the database does not have
+// (it would be empty, as if nothing had changed), naming the parameter, or
+// param when the runs came from it.
+func runsExist(r *http.Request, rd store.Reader, f store.ChangeFilter, param string) error {
+	for _, x := range []struct {
+		name string
+		id   int64
+	}{{"from", f.From}, {"to", f.To}} {
+		if x.id == 0 {
+			continue
+		}
+		if _, err := rd.Run(r.Context(), x.id); errors.Is(err, store.ErrNotFound) {
+			return &paramError{Param: cmp.Or(param, x.name), Msg: fmt.Sprintf("this database has no run %d; /api/v1/runs lists its runs", x.id)}
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lastTwoRuns are the default of a change list: the latest finished run

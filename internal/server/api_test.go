@@ -461,6 +461,12 @@ func TestErrorsSayWhatWasWrong(t *testing.T) {
 			{"/api/v1/hosts?q=%ff", 400, "q"},
 			{"/api/v1/hosts?q=" + strings.Repeat("x", 201), 400, "q"},
 			{"/api/v1/changes?from=5&to=2", 400, "from"},
+			{"/api/v1/changes?from=1&to=999999", 400, "to"}, // a run the database does not have: not an empty list
+			{"/api/v1/changes?from=999998&to=999999", 400, "from"},
+			{"/api/v1/changes?cursor=999998.999999." + strings.SplitN(firstCursor(t, ts.URL+"/api/v1/changes?limit=1"), ".", 3)[2], 400, "cursor"},
+			{"/api/v1/postures?=1", 400, "query"},
+			{"/api/v1/postures?format=csv&limit=5", 400, "limit"}, // a download is the whole list
+			{"/api/v1/postures?format=ndjson&cursor=" + firstCursor(t, ts.URL+"/api/v1/postures?limit=1"), 400, "cursor"},
 			{"/api/v1/policies/999999999", 404, ""},
 			{"/api/v1/policies/abc", 404, ""},
 			{"/api/v1/controls/999999999", 404, ""},

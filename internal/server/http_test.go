@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"os"
 	"regexp"
@@ -161,6 +162,39 @@ func TestAnotherMethodIs405(t *testing.T) {
 		}
 		if resp.StatusCode != want || resp.Header.Get("Allow") != tc.allow {
 			t.Errorf("%s %s: %d, Allow %q; want %d, Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), want, tc.allow)
+		}
+	}
+}
+
+// HEAD answers what GET would, headers only: the same status and type, a
+// download's file name, and no body (a download's rows are not read).
+func TestHeadAnswersTheHeadersOfAGet(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, testDB(t), server.Options{})
+	for _, path := range []string{"/api/v1/summary", "/api/v1/postures?status=Failed&format=csv", "/api/v1/hosts?format=ndjson",
+		"/api/v1/postures?format=csv&limit=3", "/", "/hosts", "/api/v1/nothing"} {
+		resp := map[string]*http.Response{}
+		for _, m := range []string{http.MethodGet, http.MethodHead} {
+			req, _ := http.NewRequest(m, ts.URL+path, nil)
+			r, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if m == http.MethodHead && len(body) != 0 {
+				t.Errorf("HEAD %s sent a body of %d bytes", path, len(body))
+			}
+			resp[m] = r
+		}
+		g, h := resp[http.MethodGet], resp[http.MethodHead]
+		for _, k := range []string{"Content-Type", "Content-Disposition", "Cache-Control"} {
+			if g.Header.Get(k) != h.Header.Get(k) {
+				t.Errorf("%s: GET's %s is %q, HEAD's %q", path, k, g.Header.Get(k), h.Header.Get(k))
+			}
+		}
+		if g.StatusCode != h.StatusCode {
+			t.Errorf("%s: GET %d, HEAD %d", path, g.StatusCode, h.StatusCode)
 		}
 	}
 }

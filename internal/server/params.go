@@ -34,6 +34,9 @@ func parseQuery(r *http.Request, allowed ...any) (*query, error) {
 		return nil, &paramError{Param: "query", Msg: "the query string does not parse: " + err.Error()}
 	}
 	for k, v := range vals {
+		if k == "" {
+			return nil, &paramError{Param: "query", Msg: fmt.Sprintf("a value without a parameter name (%q); write name=value", "="+v[0])}
+		}
 		if !slices.Contains(names, k) {
 			takes := "no parameters"
 			if len(names) > 0 {

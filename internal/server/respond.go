@@ -159,6 +159,12 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, l list) {
 		return
 	}
 	if format == "csv" || format == "ndjson" {
+		for _, p := range []string{"limit", "cursor"} {
+			if q.Has(p) {
+				s.fail(w, r, &paramError{Param: p, Msg: "format=" + format + " downloads the whole list, unpaged; leave out " + p + ", or page with format=json"})
+				return
+			}
+		}
 		s.streamList(w, r, l.sample, read, format)
 		return
 	}
@@ -199,6 +205,9 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, sample expor
 	w.Header().Set("Cache-Control", "no-store")
 	name := strings.Trim(strings.ReplaceAll(strings.TrimPrefix(r.URL.Path, "/api/v1/"), "/", "-"), "-")
 	w.Header().Set("Content-Disposition", `attachment; filename="pcsync-`+name+"."+format+`"`)
+	if r.Method == http.MethodHead { // the headers of the download, without reading it
+		return
+	}
 	rc := http.NewResponseController(w)
 	sent := &sentCounter{w: w}
 	ew, _ := export.NewWriter(format, sent)
