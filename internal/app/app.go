@@ -101,7 +101,7 @@ func usageErr(format string, args ...any) error {
 
 // Main runs pcsync with args (without the program name) and returns the exit code.
 func Main(ctx context.Context, args []string, io IOStreams) int {
-	io.console = &console{}
+	io.console = &console{json: jsonAsked(args)}
 	root := newRootCmd(io)
 	root.SetArgs(args)
 	root.SetOut(io.Out)

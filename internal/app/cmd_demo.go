@@ -78,7 +78,6 @@ scripts and CI.`,
 
 func demoRun(cmd *cobra.Command, io IOStreams, o *demoOptions) error {
 	ctx := cmd.Context()
-	o.log.announce(io, cmd.Flags())
 	if err := checkListen(o.listen, false); err != nil && !o.noServe {
 		return err
 	}

@@ -164,7 +164,6 @@ func (o *emulateOptions) handler(io IOStreams, lc config.Log) (http.Handler, *em
 }
 
 func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.FlagSet) error {
-	o.log.announce(io, f)
 	var lc config.Log
 	o.log.apply(f, &lc)
 	handler, srv, err := o.handler(io, lc)

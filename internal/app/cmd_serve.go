@@ -73,7 +73,6 @@ outside.`,
 }
 
 func serveRun(cmd *cobra.Command, io IOStreams, o *serveOptions) error {
-	o.sync.log.announce(io, cmd.Flags())
 	cfg, err := config.Load(o.sync.configFile)
 	if err != nil {
 		return withCode(ExitUsage, err)

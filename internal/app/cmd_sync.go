@@ -239,7 +239,6 @@ func params(m map[string]string) url.Values {
 }
 
 func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
-	o.log.announce(io, cmd.Flags())
 	cfg, err := o.resolveConfig(cmd)
 	if err != nil {
 		return err

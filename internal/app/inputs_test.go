@@ -94,6 +94,9 @@ func TestJSONLogsAreJSONEveryLine(t *testing.T) {
 		{"sync", "--config", credentials(t, "wrong"), "--gateway", plain.URL, "--db", db, "--log-format", "json"}, // refused login
 		{"sync", "--config", credentials(t, "emulator"), "--gateway", "https://127.0.0.1:99999", "--db", db, "--log-format", "json"},
 		{"sync", "--config", filepath.Join(t.TempDir(), "missing.yaml"), "--db", db, "--log-format", "json"},
+		{"sync", "--log-format=json", "--no-such-flag"}, // the flags themselves, before any logger
+		{"check", "--log-format", "json", "--gateway", "not a url"},
+		{"export", "--log-format", "JSON", "--db", filepath.Join(t.TempDir(), "none.db"), "--table", "postures"},
 	} {
 		code, _, errOut := run(t, args...)
 		if code == ExitOK || len(jsonLines(t, errOut)) == 0 {

@@ -22,15 +22,6 @@ func (l *logFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&l.format, "log-format", "text", "log `format`: text or json")
 }
 
-// announce makes pcsync's own messages JSON from the start when
-// --log-format json was given, so that even an error in the other flags or
-// the config file is reported as a JSON line.
-func (l *logFlags) announce(io IOStreams, f *pflag.FlagSet) {
-	if f.Changed("log-format") && strings.EqualFold(l.format, "json") && io.console != nil {
-		io.console.json = true
-	}
-}
-
 func (l *logFlags) apply(f *pflag.FlagSet, c *config.Log) {
 	if f.Changed("log-level") {
 		c.Level = l.level
@@ -65,6 +56,23 @@ func newLogger(io IOStreams, c config.Log, progress bool) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(io.ErrOut, opts))
 	}
 	return slog.New(slog.NewTextHandler(io.ErrOut, opts))
+}
+
+// jsonAsked reports whether args give --log-format json (before a "--"),
+// so that pcsync's own messages are JSON from the start: also an error in
+// the flags themselves or in the config file, before any logger exists.
+func jsonAsked(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case strings.EqualFold(a, "--log-format=json"):
+			return true
+		case a == "--log-format" && i+1 < len(args) && strings.EqualFold(args[i+1], "json"):
+			return true
+		}
+	}
+	return false
 }
 
 // console is how pcsync's own messages (warnings, the final error) reach
