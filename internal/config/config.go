@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -188,21 +189,40 @@ func Load(path string) (Config, error) {
 				path, fi.Mode().Perm(), path))
 		}
 	}
-	c.credentials = "not set"
+	user, pass := "", ""
+	if c.Qualys.Username != "" {
+		user = "the config file " + path
+	}
 	if fromFile {
-		c.credentials = "the config file " + path
+		pass = "the config file " + path
 	}
 	if v := os.Getenv("QUALYS_USERNAME"); v != "" {
 		c.Qualys.Username = v
+		user = "the environment (QUALYS_USERNAME)"
 	}
 	if v := os.Getenv("QUALYS_PASSWORD"); v != "" {
 		c.Qualys.Password = v
-		c.credentials = "the environment (QUALYS_USERNAME, QUALYS_PASSWORD)"
+		pass = "the environment (QUALYS_PASSWORD)"
 	}
+	c.credentials = credentialsSource(user, pass)
 	if v := os.Getenv("PCSYNC_SERVE_TOKEN"); v != "" {
 		c.Serve.Token = v
 	}
 	return c, nil
+}
+
+// credentialsSource says where the user name and the password came from:
+// one place, or each its own.
+func credentialsSource(user, pass string) string {
+	switch {
+	case user == "" && pass == "":
+		return "not set"
+	case user == pass:
+		return user
+	case user == "the environment (QUALYS_USERNAME)" && pass == "the environment (QUALYS_PASSWORD)":
+		return "the environment (QUALYS_USERNAME, QUALYS_PASSWORD)"
+	}
+	return "the user name from " + cmp.Or(user, "nowhere") + ", the password from " + cmp.Or(pass, "nowhere")
 }
 
 // dsnHasPassword reports whether a database URL carries a password (in

@@ -54,6 +54,30 @@ func TestEnvironmentOverridesFileCredentials(t *testing.T) {
 	if c.Qualys.Username != "env-user" || c.Qualys.Password != "file-pw" {
 		t.Fatalf("credentials %q/%q", c.Qualys.Username, c.Qualys.Password)
 	}
+	// a refusal names each source: the user name is not the file's
+	if src := c.CredentialsSource(); !strings.HasPrefix(src, "the user name from the environment (QUALYS_USERNAME), the password from the config file ") {
+		t.Fatalf("credentials source %q", src)
+	}
+}
+
+func TestCredentialsSourceSaysWhereEachCameFrom(t *testing.T) {
+	for _, tc := range []struct{ file, user, pass, want string }{
+		{"qualys:\n  username: u\n  password: p\n", "", "", "the config file "},
+		{"qualys:\n  username: u\n  password: p\n", "e", "f", "the environment (QUALYS_USERNAME, QUALYS_PASSWORD)"},
+		{"qualys:\n  username: u\n", "", "f", "the user name from the config file "},
+		{"qualys:\n  platform: US1\n", "e", "", "the user name from the environment (QUALYS_USERNAME), the password from nowhere"},
+		{"qualys:\n  platform: US1\n", "", "", "not set"},
+	} {
+		t.Setenv("QUALYS_USERNAME", tc.user)
+		t.Setenv("QUALYS_PASSWORD", tc.pass)
+		c, err := Load(write(t, tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src := c.CredentialsSource(); !strings.HasPrefix(src, tc.want) {
+			t.Errorf("file %q, environment %q/%q: source %q; want %q...", tc.file, tc.user, tc.pass, src, tc.want)
+		}
+	}
 }
 
 func TestBadConfigurationSaysWhereAndWhat(t *testing.T) {
