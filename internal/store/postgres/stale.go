@@ -55,14 +55,11 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 		// the hosts with current postures but no host list row (a classic
 		// run stores postures without the host list): members of the last
 		// run that wrote, so that the new list can tell they left
-		var last int64
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM runs WHERE id < $1 AND wrote`, runID).Scan(&last); err != nil {
-			return err
-		}
 		if _, err := tx.Exec(ctx, `INSERT INTO policy_hosts (policy_id, host_id, first_run, last_run, whole)
-			SELECT policy_id, host_id, $2, $2, true FROM counts_host
-			WHERE policy_id = $1 AND passed + failed + errors > 0
-			ON CONFLICT (policy_id, host_id) DO NOTHING`, policyID, last); err != nil {
+			SELECT c.policy_id, c.host_id, l.id, l.id, true
+			FROM counts_host c, (SELECT coalesce(max(id), 0) AS id FROM runs WHERE id < $2 AND wrote) l
+			WHERE c.policy_id = $1 AND c.passed + c.failed + c.errors > 0
+			ON CONFLICT (policy_id, host_id) DO NOTHING`, policyID, runID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO policy_hosts AS ph (policy_id, host_id, first_run, last_run, whole)
