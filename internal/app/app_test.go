@@ -347,6 +347,42 @@ func TestConcurrentSyncExitsBusy(t *testing.T) {
 	}
 }
 
+// A second name of the database (a hard link) is refused before a sync
+// writes: SQLite's write-ahead log is kept beside the name, so writes
+// through two names corrupt the file. The lock beside the name would not
+// see the other name's sync either.
+func TestAHardLinkedDatabaseIsRefused(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "x.db")
+	sync := func(path string) (int, string) {
+		code, _, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile, "--db", path)
+		return code, errOut
+	}
+	if code, errOut := sync(db); code != ExitOK {
+		t.Fatalf("first sync: exit %d %s", code, errOut)
+	}
+	before := count(db, "SELECT count(*) FROM runs")
+	link := filepath.Join(dir, "other-name.db")
+	if err := os.Link(db, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{db, link} {
+		code, errOut := sync(path)
+		if code != ExitDB || !strings.Contains(errOut, "has 2 names (hard links)") || !strings.Contains(errOut, "remove the other links") {
+			t.Errorf("--db %s: exit %d, %q; want exit 6 saying the database has two names", path, code, errOut)
+		}
+	}
+	if n := count(db, "SELECT count(*) FROM runs"); n != before {
+		t.Errorf("the refused syncs wrote: %d runs, %d before", n, before)
+	}
+	os.Remove(link)
+	if code, errOut := sync(db); code != ExitOK {
+		t.Fatalf("sync once the link is gone: exit %d %s", code, errOut)
+	}
+}
+
 // A policy named twice is synced once: its batches are not fetched twice,
 // and the run's ledger counts what was stored.
 func TestAPolicyNamedTwiceIsSyncedOnce(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -37,6 +38,11 @@ func checkWritable(path string) error {
 	if fi, err := os.Stat(path); err == nil {
 		if fi.IsDir() {
 			return bad("%s is a directory, not a database file", path)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			return fmt.Errorf("the database %s has %d names (hard links): SQLite keeps its write-ahead log beside the name, "+
+				"so a write through one name can corrupt what another reads; keep one name and remove the other links "+
+				"(find them with: find / -xdev -samefile %s)", path, st.Nlink, path)
 		}
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
