@@ -173,6 +173,12 @@ func TestPoliciesMatchSQL(t *testing.T) {
 			fw := x.(map[string]any)
 			checkFigures(t, fmt.Sprint("framework ", fw["id"]), fw, db.figures(`policy_id = ? AND control_id IN
 				(SELECT control_id FROM control_frameworks WHERE framework_id = ?)`, id, num(fw["id"])))
+			// the framework's controls in this policy, not in all policies
+			if c := db.int(`SELECT count(DISTINCT control_id) FROM control_frameworks WHERE framework_id = ? AND control_id IN
+				(SELECT control_id FROM policy_controls WHERE policy_id = ? UNION SELECT control_id FROM postures WHERE policy_id = ?)`,
+				num(fw["id"]), id, id); num(fw["controls"]) != c {
+				t.Errorf("framework %v in policy %d: %d controls, SQL says %d", fw["id"], id, num(fw["controls"]), c)
+			}
 		}
 	})
 }

@@ -95,15 +95,18 @@ func (s *Store) Policy(ctx context.Context, id int64) (*store.PolicyView, error)
 
 // frameworkFiguresSQL selects frameworks with the figures of their
 // controls (a control counted once however many sections of the framework
-// it maps to), in one policy (parameter 1) or in all.
+// it maps to), in one policy (parameter 1: its controls, their figures in
+// it) or in all.
 func frameworkFiguresSQL(inPolicy bool) string {
-	join, policy := "LEFT JOIN", ""
-	if inPolicy {
+	join, policy, mine := "LEFT JOIN", "", ""
+	if inPolicy { // the framework's controls that are this policy's: defined in it, or with postures in it
 		join, policy = "JOIN", "WHERE k.policy_id = ?1"
+		mine = ` WHERE control_id IN (SELECT control_id FROM policy_controls WHERE policy_id = ?1
+			UNION SELECT control_id FROM counts_control WHERE policy_id = ?1)`
 	}
 	return `SELECT f.id, coalesce(f.name, ''), m.controls, coalesce(x.passed, 0), coalesce(x.failed, 0), coalesce(x.errors, 0)
 	FROM frameworks f
-	JOIN (SELECT framework_id, count(DISTINCT control_id) AS controls FROM control_frameworks GROUP BY framework_id) m
+	JOIN (SELECT framework_id, count(DISTINCT control_id) AS controls FROM control_frameworks` + mine + ` GROUP BY framework_id) m
 		ON m.framework_id = f.id
 	` + join + ` (SELECT cf.framework_id, sum(k.passed) AS passed, sum(k.failed) AS failed, sum(k.errors) AS errors
 		FROM (SELECT DISTINCT framework_id, control_id FROM control_frameworks) cf
