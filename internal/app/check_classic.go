@@ -61,12 +61,20 @@ func (ch *checker) classicPosture(ctx context.Context, pols []compliance.Policy)
 		return
 	}
 	n := 0
+	var rejects []*qualys.RecordError
 	err := ch.c.Classic.PostureInfo(ctx, id, 0, url.Values{"details": {"Basic"}, "truncation_limit": {"10"}}, func(p *qualys.PostureInfoPage) error {
-		n = len(p.Records)
+		n, rejects = len(p.Records), p.Rejects
 		return errEnough
 	})
+	needed := ch.cfg.Sync.Source == "classic" || ch.gw == ""
 	if !errors.Is(err, errEnough) {
-		ch.fail("classic posture info", ch.cfg.Sync.Source == "classic" || ch.gw == "", ch.api, err)
+		ch.fail("classic posture info", needed, ch.api, err)
+		return
+	}
+	if len(rejects) > 0 {
+		ch.add(checkRow{name: "classic posture info", result: "FAILED", needed: needed, problem: fmt.Sprintf(
+			"%d of the first page's %d records of policy %d do not decode (first: %v); a sync would set them aside in its rejects file and exit 5: report the records to Qualys",
+			len(rejects), n+len(rejects), id, rejects[0])})
 		return
 	}
 	ch.add(checkRow{name: "classic posture info", result: fmt.Sprintf("ok: %d records on a first page of policy %d", n, id)})

@@ -117,6 +117,9 @@ func TestCheckSaysWhatToFixForEachFailure(t *testing.T) {
 			[]string{"--policy", "4100002,999"}},
 		{"records that do not decode", emulator.Options{Faults: emulator.Faults{MalformedEvery: 7}}, "emulator", "", false, ExitAPI,
 			[]string{"problem: PCRS posture: ", " records of policy ", " do not decode (first: record 7 at byte ", "rejects file and exit 5"}, nil},
+		{"classic records that do not decode", emulator.Options{Faults: emulator.Faults{MalformedEvery: 4}}, "emulator", "", false, ExitAPI,
+			[]string{"problem: classic posture info: ", "of the first page's 10 records of policy ", "is not a number", "rejects file and exit 5"},
+			[]string{"--source", "classic"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
