@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -184,6 +185,11 @@ func open(path string) bool {
 // /metrics, the login page for the dashboard.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.Token == "" && !loopbackHost(r.Host) {
+			jsonError(w, http.StatusMisdirectedRequest, "this server has no token, so it answers only a loopback host name "+
+				"(localhost, 127.0.0.1, [::1]), not "+strconv.Quote(r.Host)+": open it through one, or set a token (PCSYNC_SERVE_TOKEN)", "")
+			return
+		}
 		if open(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
@@ -272,4 +278,21 @@ func safeNext(next string) string {
 		return "/"
 	}
 	return next
+}
+
+// loopbackHost reports whether a request's Host names this machine's
+// loopback: localhost (and names under .localhost, which browsers resolve
+// to it themselves) or a loopback address. Without a token this is what
+// keeps a web page elsewhere from reading the server through DNS
+// rebinding: its own name, pointed at 127.0.0.1, is refused.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

@@ -166,6 +166,58 @@ func TestAnotherMethodIs405(t *testing.T) {
 	}
 }
 
+// Without a token the server answers only requests for a loopback name:
+// a web page elsewhere that points its own name at 127.0.0.1 (DNS
+// rebinding) cannot read it. With a token, the token decides.
+func TestWithoutATokenOnlyLoopbackNamesAreAnswered(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	open := newServer(t, path, server.Options{})
+	locked := newServer(t, path, server.Options{Token: "s3cret-token"})
+	for _, tc := range []struct {
+		host          string
+		open, withTok int
+	}{
+		{"", 200, 200}, // the listener's own address
+		{"localhost", 200, 200},
+		{"LOCALHOST:8080", 200, 200},
+		{"pcsync.localhost:8080", 200, 200},
+		{"127.0.0.1", 200, 200},
+		{"127.9.9.9:80", 200, 200},
+		{"[::1]:8080", 200, 200},
+		{"attacker.example.com", 421, 200},
+		{"127.0.0.1.attacker.example.com", 421, 200},
+		{"localhost.attacker.example.com:8080", 421, 200},
+		{"10.0.0.5:8080", 421, 200},
+		{"[::ffff:10.0.0.5]", 421, 200},
+	} {
+		for _, srv := range []struct {
+			url  string
+			want int
+		}{{open.URL, tc.open}, {locked.URL, tc.withTok}} {
+			for _, p := range []string{"/api/v1/summary", "/", "/healthz"} {
+				req, _ := http.NewRequest(http.MethodGet, srv.url+p, nil)
+				if tc.host != "" {
+					req.Host = tc.host
+				}
+				req.Header.Set("Authorization", "Bearer s3cret-token")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != srv.want {
+					t.Errorf("Host %q, %s (token %v): %d; want %d: %.200s", tc.host, p, srv.url == locked.URL, resp.StatusCode, srv.want, body)
+				}
+				if resp.StatusCode == 421 && !strings.Contains(string(body), "set a token (PCSYNC_SERVE_TOKEN)") {
+					t.Errorf("Host %q: the refusal does not say what to do: %s", tc.host, body)
+				}
+			}
+		}
+	}
+}
+
 // HEAD answers what GET would, headers only: the same status and type, a
 // download's file name, and no body (a download's rows are not read).
 func TestHeadAnswersTheHeadersOfAGet(t *testing.T) {
