@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"pcsync/internal/compliance"
 	"pcsync/internal/export"
@@ -126,20 +127,42 @@ func (s *Server) apiControl(w http.ResponseWriter, r *http.Request) {
 	row = append(row, export.Str("check_type", c.CheckType), export.Bool("user_defined", c.UserDefined),
 		export.Str("remediation", c.Remediation))
 	row = figureFields(row, v.Figures)
-	var techs, fws, pols []export.Row
-	for _, t := range controlTechnologies(v) {
-		techs = append(techs, export.Row{export.Int("id", t.TechnologyID), export.Str("name", t.Name),
-			export.Str("rationale", t.Rationale), export.Str("remediation", t.Remediation), export.Str("expected", t.Evaluate)})
-	}
+	var fws, pols []export.Row
+	techs := technologyRows(controlTechnologies(v))
 	for _, f := range c.Frameworks {
 		fws = append(fws, export.Row{export.Int("id", f.FrameworkID), export.Str("name", f.FrameworkName),
 			export.Str("reference", f.Reference), export.Str("comments", f.Comments)})
 	}
 	for i := range v.Policies {
 		p := &v.Policies[i]
-		pols = append(pols, figureFields(export.Row{export.Int("policy_id", p.ID), export.Str("title", p.Title)}, p.Figures))
+		own := *v // the texts that apply in this policy: the library's, else the policy's own
+		own.PolicyTexts = slices.DeleteFunc(slices.Clone(v.PolicyTexts), func(t store.PolicyControlText) bool { return t.PolicyID != p.ID })
+		pols = append(pols, append(figureFields(export.Row{export.Int("policy_id", p.ID), export.Str("title", p.Title)}, p.Figures),
+			export.Raw("technologies", rowsJSON(technologyRows(controlTechnologies(&own))))))
 	}
 	writeJSONBytes(w, http.StatusOK, jsonObject(row, array{"technologies", techs}, array{"frameworks", fws}, array{"policies", pols}))
+}
+
+// technologyRows lays out a control's texts per technology.
+func technologyRows(ts []compliance.ControlTechnology) []export.Row {
+	var rows []export.Row
+	for _, t := range ts {
+		rows = append(rows, export.Row{export.Int("id", t.TechnologyID), export.Str("name", t.Name),
+			export.Str("rationale", t.Rationale), export.Str("remediation", t.Remediation), export.Str("expected", t.Evaluate)})
+	}
+	return rows
+}
+
+// rowsJSON writes rows as one JSON array.
+func rowsJSON(rows []export.Row) []byte {
+	b := []byte{'['}
+	for i, r := range rows {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = export.AppendJSON(b, r)
+	}
+	return append(b, ']')
 }
 
 // controlTechnologies merges what the control library and the policies'

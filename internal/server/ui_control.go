@@ -56,11 +56,7 @@ func (s *Server) uiControl(w http.ResponseWriter, r *http.Request) {
 		func() error { return v.setPolicy(ctx, s.rd) },
 		func() (err error) { v.Values, err = s.rd.FailingValues(ctx, id, v.Policy, valueGroupsShown); return },
 		func() (err error) {
-			expected := map[int64]string{}
-			for _, t := range v.Texts {
-				expected[t.TechnologyID] = t.Evaluate
-			}
-			v.Failing, v.Next, err = failures(ctx, s.rd, f, v.Value, q.Get("cursor"), s.names(ctx), expected)
+			v.Failing, v.Next, err = failures(ctx, s.rd, f, v.Value, q.Get("cursor"), s.names(ctx), v.expected)
 			return
 		},
 	)
@@ -112,6 +108,23 @@ func (v *controlView) setPolicy(ctx context.Context, rd store.Reader) error {
 	merged.PolicyTexts = texts
 	v.Texts = controlTechnologies(&merged)
 	return nil
+}
+
+// expected is the value a posture of the policy on the technology is
+// expected to have: the control library's, else what that policy states
+// (never another policy's: policies may expect different values).
+func (v *controlView) expected(policyID, technologyID int64) string {
+	for _, t := range v.Control.Technologies {
+		if t.TechnologyID == technologyID && t.Evaluate != "" {
+			return t.Evaluate
+		}
+	}
+	for _, t := range v.PolicyTexts {
+		if t.PolicyID == policyID && t.TechnologyID == technologyID {
+			return t.Evaluate
+		}
+	}
+	return ""
 }
 
 func b2i(b bool) int {

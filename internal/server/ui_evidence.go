@@ -113,10 +113,10 @@ func writeValues(b *strings.Builder, vs []string) {
 // failures reads a page of the failing postures f lists. With value, only
 // those of that value group: the page spans the list's pages until it has
 // a page of rows, and the next page starts at the list's cursor.
-// expected is the policy's expected value per technology, for the
+// expected is the expected value of a policy and technology, for the
 // postures whose evidence does not say.
 func failures(ctx context.Context, rd store.Reader, f store.PostureFilter, value *string, after string, n *names,
-	expected map[int64]string) ([]failure, string, error) {
+	expected func(policyID, technologyID int64) string) ([]failure, string, error) {
 	var out []failure
 	next := after
 	for {
@@ -127,7 +127,7 @@ func failures(ctx context.Context, rd store.Reader, f store.PostureFilter, value
 			}
 			ev := readEvidence(p.Evidence, p.CauseOfFailure)
 			if ev.Expected == nil {
-				ev.ExpectedText = expected[p.TechnologyID]
+				ev.ExpectedText = expected(p.PolicyID, p.TechnologyID)
 			}
 			out = append(out, failure{PostureView: *p, Policy: n.policy(p.PolicyID), Evidence: ev, Value: failingValue(p)})
 			return nil
