@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -254,4 +255,46 @@ func (d *sqlDB) ints(query string, args ...any) []int64 {
 		out[i] = n
 	}
 	return out
+}
+
+// The run page's completeness per policy is the API's: a share where the
+// API gives one, n/a where it gives null (an incremental run, a classic one).
+func TestRunPageCompletenessIsTheAPIs(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	ts := newServer(t, path, server.Options{})
+	cell := regexp.MustCompile(`<a href="/policies/(\d+)">[^<]*</a></th>\s*<td class="n">[^<]*</td><td class="n">[^<]*</td>\s*<td class="n[^"]*">(.*?)</td>`)
+	runs := openSQL(t, path).rows(`SELECT id, mode FROM runs ORDER BY id`)
+	modes := map[string]bool{}
+	for _, r := range runs {
+		id := r[0].(int64)
+		modes[r[1].(string)] = true
+		var v struct {
+			Summaries []struct {
+				PolicyID int64    `json:"policy_id"`
+				Complete *float64 `json:"completeness_pct"`
+			} `json:"policy_summaries"`
+		}
+		getJSON(t, fmt.Sprintf("%s/api/v1/runs/%d", ts.URL, id), &v)
+		_, body := get(t, fmt.Sprintf("%s/runs/%d", ts.URL, id))
+		shown := map[string]string{}
+		for _, m := range cell.FindAllSubmatch(body, -1) {
+			shown[string(m[1])] = string(m[2])
+		}
+		if len(shown) != len(v.Summaries) || len(shown) == 0 {
+			t.Fatalf("run %d: the page shows %d policies, the API %d", id, len(shown), len(v.Summaries))
+		}
+		for _, s := range v.Summaries {
+			want := `<span class="muted">n/a</span>`
+			if s.Complete != nil {
+				want = strconv.FormatFloat(*s.Complete, 'f', 2, 64) + " %"
+			}
+			if got := shown[strconv.FormatInt(s.PolicyID, 10)]; got != want {
+				t.Errorf("run %d (%s), policy %d: the page shows %q complete, the API says %q", id, r[1], s.PolicyID, got, want)
+			}
+		}
+	}
+	if !modes["incremental"] || !modes["full"] {
+		t.Fatalf("the test database has runs of modes %v; want full and incremental ones", modes)
+	}
 }
