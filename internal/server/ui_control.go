@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -80,7 +81,8 @@ func (s *Server) uiControl(w http.ResponseWriter, r *http.Request) {
 
 // setPolicy sets the figures and texts of the control in the policy asked
 // for (those of every policy when none was): an unknown policy is not
-// found; a policy with no posture of the control has no figures.
+// found, as is one that neither has postures of the control nor states
+// it; a policy that states it without postures has no figures.
 func (v *controlView) setPolicy(ctx context.Context, rd store.Reader) error {
 	texts := slices.Clone(v.PolicyTexts)
 	if v.Policy == 0 {
@@ -98,6 +100,11 @@ func (v *controlView) setPolicy(ctx context.Context, rd store.Reader) error {
 				return err
 			}
 			v.PolicyTitle = p.Title
+			// no posture of the control in it: the policy must state it
+			if !slices.ContainsFunc(v.PolicyTexts, func(t store.PolicyControlText) bool { return t.PolicyID == v.Policy }) {
+				return &paramError{Param: "policy", Msg: fmt.Sprintf("policy %d (%s) has no control %d in this database; "+
+					"the control's page without it lists the policies that have it", v.Policy, p.Title, v.Control.ID)}
+			}
 		}
 		// The policy's own texts first: they win over the others'.
 		slices.SortStableFunc(texts, func(a, b store.PolicyControlText) int {

@@ -495,3 +495,37 @@ func TestSectionFiguresListTheirPostures(t *testing.T) {
 		}
 	})
 }
+
+// A control's page for a policy that neither has postures of the control
+// nor states it is refused (it showed the policy's title over "n/a" and
+// "no host fails", as if the policy passed); a policy that has it answers.
+func TestAControlPageForAPolicyWithoutTheControlIsRefused(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	db := openSQL(t, path)
+	ts := newServer(t, path, server.Options{})
+	pair := db.rows(`SELECT c.control_id, p.id FROM (SELECT DISTINCT control_id FROM postures) c, policies p
+		WHERE NOT EXISTS (SELECT 1 FROM postures x WHERE x.control_id = c.control_id AND x.policy_id = p.id)
+		AND NOT EXISTS (SELECT 1 FROM policy_control_technologies x WHERE x.control_id = c.control_id AND x.policy_id = p.id)
+		ORDER BY 1, 2 LIMIT 1`)
+	if len(pair) == 0 {
+		t.Fatal("every policy has every control: nothing to refuse")
+	}
+	control, policy := pair[0][0].(int64), pair[0][1].(int64)
+	code, body := get(t, fmt.Sprintf("%s/controls/%d?policy=%d", ts.URL, control, policy))
+	if want := fmt.Sprintf("policy %d (", policy); code != http.StatusBadRequest || !strings.Contains(string(body), want) ||
+		!strings.Contains(string(body), fmt.Sprintf("has no control %d in this database", control)) {
+		t.Errorf("control %d in policy %d: %d %.300s; want a 400 saying the policy has no such control", control, policy, code, body)
+	}
+	has := db.int(`SELECT policy_id FROM postures WHERE control_id = ? LIMIT 1`, control)
+	if code, body := get(t, fmt.Sprintf("%s/controls/%d?policy=%d", ts.URL, control, has)); code != http.StatusOK {
+		t.Errorf("control %d in policy %d, which has it: %d %.300s", control, has, code, body)
+	}
+	stated := db.rows(`SELECT control_id, policy_id FROM policy_control_technologies t WHERE NOT EXISTS
+		(SELECT 1 FROM postures x WHERE x.control_id = t.control_id AND x.policy_id = t.policy_id) LIMIT 1`)
+	for _, s := range stated { // stated without postures: a page of no figures
+		if code, body := get(t, fmt.Sprintf("%s/controls/%d?policy=%d", ts.URL, s[0], s[1])); code != http.StatusOK {
+			t.Errorf("control %d stated by policy %d: %d %.300s", s[0], s[1], code, body)
+		}
+	}
+}
