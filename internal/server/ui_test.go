@@ -162,7 +162,8 @@ func TestOverviewCountsTheHostsNotScanned(t *testing.T) {
 	}
 	figure := regexp.MustCompile(`Not scanned for 30 days</dt><dd[^>]*><a href="[^"]*">([0-9,]+) hosts`)
 	for _, cutoff := range []time.Time{day(0), day(len(dates) / 2), day(len(dates) - 1).Add(time.Second)} {
-		want := d.int(`SELECT count(*) `+current+` AND h.compliance_last_scan_date < ?`, cutoff.UTC().Format(time.RFC3339))
+		want := d.int(`SELECT count(*) `+current+` AND (h.compliance_last_scan_date < ? OR h.compliance_last_scan_date IS NULL)`,
+			cutoff.UTC().Format(time.RFC3339))
 		now := cutoff.Add(30 * 24 * time.Hour)
 		forEachServerWith(t, path, server.Options{Now: func() time.Time { return now }}, func(t *testing.T, ts *httptest.Server) {
 			_, body := get(t, ts.URL+"/")
@@ -289,7 +290,11 @@ func TestUnscannedHostsLinkToTheirList(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ids []int64
-	for _, r := range d.rows(`SELECT id FROM hosts WHERE compliance_last_scan_date < ?
+	if n := d.int(`SELECT count(*) FROM hosts WHERE compliance_last_scan_date IS NULL AND id IN
+		(SELECT host_id FROM postures WHERE stale_run IS NULL)`); n == 0 {
+		t.Fatal("every current host has a scan date: the hosts with none are not tested")
+	}
+	for _, r := range d.rows(`SELECT id FROM hosts WHERE (compliance_last_scan_date < ? OR compliance_last_scan_date IS NULL)
 		AND id IN (SELECT host_id FROM postures WHERE stale_run IS NULL) ORDER BY id`, cutoff.UTC().Format(time.RFC3339)) {
 		ids = append(ids, r[0].(int64))
 	}

@@ -77,7 +77,7 @@ type Views interface {
 	// soonest first.
 	ListExceptions(ctx context.Context, f ExceptionFilter, page Page, fn func(*ExceptionView) error) (string, error)
 	// UnscannedHosts counts the hosts with current postures whose last
-	// compliance scan is before t.
+	// compliance scan is before t, or is not known (Qualys gave no date).
 	UnscannedHosts(ctx context.Context, before time.Time) (int64, error)
 }
 
@@ -236,7 +236,7 @@ type HostFilter struct {
 	Status compliance.Status // hosts with at least one posture in this status
 	Q      string            // a substring of the host's ip, dns or os
 	// ScannedBefore, when set, keeps the hosts whose last compliance scan
-	// is before it (those UnscannedHosts counts).
+	// is before it or unknown (those UnscannedHosts counts).
 	ScannedBefore time.Time
 }
 

@@ -93,10 +93,11 @@ func (s *Store) Trend(ctx context.Context, policyID, frameworkID int64) ([]store
 	return out, err
 }
 
-// UnscannedHosts counts the hosts with current postures last scanned before t.
+// UnscannedHosts counts the hosts with current postures last scanned before
+// t, or with no scan date at all.
 func (s *Store) UnscannedHosts(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM hosts h WHERE h.compliance_last_scan_date < $1
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM hosts h WHERE (h.compliance_last_scan_date < $1 OR h.compliance_last_scan_date IS NULL)
 		AND h.id IN (SELECT host_id FROM current_hosts)`, before.UTC()).Scan(&n)
 	return n, err
 }

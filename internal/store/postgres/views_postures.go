@@ -133,7 +133,7 @@ func (s *Store) ListHosts(ctx context.Context, f store.HostFilter, page store.Pa
 		where = append(where, `(hip ILIKE `+like+` OR hdns ILIKE `+like+` OR hos ILIKE `+like+`)`)
 	}
 	if !f.ScannedBefore.IsZero() {
-		where = append(where, `compliance_last_scan_date < `+arg(f.ScannedBefore.UTC()))
+		where = append(where, `(compliance_last_scan_date < `+arg(f.ScannedBefore.UTC())+` OR compliance_last_scan_date IS NULL)`)
 	}
 	q += ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY 1 LIMIT ` + arg(limit(page))
 	pg := &pager{page: page}

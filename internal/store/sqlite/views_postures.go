@@ -169,7 +169,7 @@ func (s *Store) ListHosts(ctx context.Context, f store.HostFilter, page store.Pa
 		args = append(args, pat, pat, pat)
 	}
 	if !f.ScannedBefore.IsZero() {
-		like += ` AND h.compliance_last_scan_date < ?`
+		like += ` AND (h.compliance_last_scan_date < ? OR h.compliance_last_scan_date IS NULL)`
 		args = append(args, f.ScannedBefore)
 	}
 	var q string
