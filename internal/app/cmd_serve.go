@@ -98,6 +98,12 @@ func serveRun(cmd *cobra.Command, io IOStreams, o *serveOptions) error {
 	if o.grace <= 0 {
 		return usageErr("--shutdown-grace %s: give a positive duration, e.g. 30s", o.grace)
 	}
+	if f.Changed("sync-every") && o.syncEvery <= 0 {
+		return usageErr("--sync-every %s: give a positive duration of a minute or more, e.g. 6h (leave it out for no scheduled sync)", o.syncEvery)
+	}
+	if o.requests < -1 {
+		return usageErr("--concurrency %d: give a number of requests, 0 for one per core, or -1 for no limit", o.requests)
+	}
 	if err := checkListen(cfg.Serve.Listen, cfg.Serve.Token != ""); err != nil {
 		return err
 	}

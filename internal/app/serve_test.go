@@ -276,8 +276,10 @@ func TestServeCutsAStalledDownloadAfterTheGrace(t *testing.T) {
 	if _, err := io.ReadAll(resp.Body); err == nil {
 		t.Error("the stalled download ended as if whole")
 	}
-	if code, _, errOut := run(t, "serve", "--db", db, "--shutdown-grace", "0s"); code != ExitUsage || !strings.Contains(errOut, "--shutdown-grace") {
-		t.Errorf("--shutdown-grace 0s: exit %d %s", code, errOut)
+	for _, args := range [][]string{{"--shutdown-grace", "0s"}, {"--sync-every", "0s"}, {"--sync-every", "-1h"}, {"--concurrency", "-5"}} {
+		if code, _, errOut := run(t, append([]string{"serve", "--db", db}, args...)...); code != ExitUsage || !strings.Contains(errOut, args[0]+" ") {
+			t.Errorf("%v: exit %d %s; want exit 2 naming the flag", args, code, errOut)
+		}
 	}
 }
 
