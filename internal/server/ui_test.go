@@ -534,3 +534,26 @@ func TestAControlPageForAPolicyWithoutTheControlIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A failing posture that passed after its first fail says so: the age is
+// since Qualys's first fail date, and the tooltip dates the last pass.
+func TestAFailureAfterAPassShowsTheLastPass(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	db := openSQL(t, path)
+	rows := db.rows(`SELECT control_id, policy_id, host_id, substr(first_fail_date, 1, 10), substr(last_pass_date, 1, 10) FROM postures
+		WHERE status = 'Failed' AND stale_run IS NULL AND last_pass_date > first_fail_date ORDER BY id LIMIT 1`)
+	if len(rows) == 0 {
+		t.Fatal("no failing posture passed after its first fail in the test database")
+	}
+	r := rows[0]
+	ts := newServer(t, path, server.Options{})
+	_, body := get(t, fmt.Sprintf("%s/controls/%d?policy=%d", ts.URL, r[0], r[1]))
+	row := regexp.MustCompile(fmt.Sprintf(`<a href="/hosts/%d">[\s\S]*?<td class="n" title="([^"]*)">`, r[2])).FindSubmatch(body)
+	if row == nil {
+		t.Fatalf("host %d is not among the failing hosts of control %d in policy %d", r[2], r[0], r[1])
+	}
+	if want := fmt.Sprintf("first failed %s; passed last on %s, failing since", r[3], r[4]); string(row[1]) != want {
+		t.Errorf("the age's tooltip says %q; want %q", row[1], want)
+	}
+}
