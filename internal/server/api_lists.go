@@ -421,8 +421,9 @@ func pageSlice[T any](page store.Page, items []T, key func(T) int64, emit func(*
 func encodeSliceCursor(n int64) string { return "k" + strconv.FormatInt(n, 10) }
 
 func decodeSliceCursor(c string) (int64, error) {
-	n, err := strconv.ParseInt(strings.TrimPrefix(c, "k"), 10, 64)
-	if err != nil || !strings.HasPrefix(c, "k") {
+	digits, ok := strings.CutPrefix(c, "k")
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || !ok || n <= 0 || digits != strconv.FormatInt(n, 10) { // the keys are ids, as written
 		return 0, store.ErrBadCursor
 	}
 	return n, nil

@@ -471,6 +471,8 @@ func TestErrorsSayWhatWasWrong(t *testing.T) {
 			{"/api/v1/changes?from=999998&to=999999", 400, "from"},
 			{"/api/v1/changes?cursor=999998.999999." + strings.SplitN(firstCursor(t, ts.URL+"/api/v1/changes?limit=1"), ".", 3)[2], 400, "cursor"},
 			{"/api/v1/postures?=1", 400, "query"},
+			{"/api/v1/trend?cursor=k-1", 400, "cursor"}, // once the list's start again
+			{"/api/v1/trend?cursor=k+1", 400, "cursor"},
 			{"/api/v1/postures?format=csv&limit=5", 400, "limit"}, // a download is the whole list
 			{"/api/v1/postures?format=ndjson&cursor=" + firstCursor(t, ts.URL+"/api/v1/postures?limit=1"), 400, "cursor"},
 			{"/api/v1/policies/999999999", 404, ""},
