@@ -108,6 +108,10 @@ func (q *query) date(name string) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		// Qualys dates to the second: a fraction starts at the next one
+		if t.Nanosecond() != 0 {
+			t = t.Truncate(time.Second).Add(time.Second)
+		}
 		return t.UTC(), nil
 	}
 	if t, err := time.Parse(time.DateOnly, v); err == nil {

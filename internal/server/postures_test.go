@@ -46,6 +46,8 @@ func TestPosturesPagedEqualUnpagedEqualSQL(t *testing.T) {
 			{"status=Error", "status = 'Error'", nil},
 			{fmt.Sprint("technology=", tech), "technology_id = ?", []any{tech}},
 			{"since=" + since, "posture_modified_date >= ?", []any{since}},
+			// a fraction of a second: the postures of that second are before it
+			{"since=" + strings.TrimSuffix(since, "Z") + ".5Z", "posture_modified_date > ?", []any{since}},
 			{"criticality=SERIOUS", "criticality_label = 'SERIOUS'", nil},
 			{"criticality=4&status=Failed", "criticality_label = 'CRITICAL' AND status = 'Failed'", nil},
 			{fmt.Sprint("framework=", framework), "control_id IN (SELECT control_id FROM control_frameworks WHERE framework_id = ?)", []any{framework}},
