@@ -149,6 +149,7 @@ func TestAnotherMethodIs405(t *testing.T) {
 		{http.MethodPost, "/api/v1/nothing", ""},
 		{http.MethodPut, "/nothing", ""},
 		{http.MethodGet, "/static/", ""}, // files, not a listing of them
+		{http.MethodGet, "/static/missing.css", ""},
 	} {
 		req, _ := http.NewRequest(tc.method, ts.URL+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -162,6 +163,10 @@ func TestAnotherMethodIs405(t *testing.T) {
 		}
 		if resp.StatusCode != want || resp.Header.Get("Allow") != tc.allow {
 			t.Errorf("%s %s: %d, Allow %q; want %d, Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), want, tc.allow)
+		}
+		// a page's 404 is the dashboard's page, an API's a JSON error
+		if ct := resp.Header.Get("Content-Type"); want == http.StatusNotFound && !strings.HasPrefix(ct, "text/html") && !strings.HasPrefix(tc.path, "/api/") {
+			t.Errorf("%s %s: a 404 of type %q, not the dashboard's page", tc.method, tc.path, ct)
 		}
 	}
 }

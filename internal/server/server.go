@@ -125,7 +125,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /login", s.loginPage)
 	m.HandleFunc("POST /login", s.login)
 	m.HandleFunc("POST /logout", s.logout)
-	m.Handle("GET /static/", staticFiles())
+	m.Handle("GET /static/", s.staticFiles())
 	m.HandleFunc("GET /{$}", s.uiOverview)
 	m.HandleFunc("GET /policies/{id}", s.uiPolicy)
 	m.HandleFunc("GET /controls/{id}", s.uiControl)

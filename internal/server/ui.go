@@ -22,12 +22,14 @@ var templateFiles embed.FS
 var staticFS embed.FS
 
 // staticFiles serves the embedded stylesheet and images, cacheable.
-func staticFiles() http.Handler {
+func (s *Server) staticFiles() http.Handler {
 	sub, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/") { // files only: no listing of the directory
-			http.NotFound(w, r)
+		// files only (no listing of the directory); another name is the
+		// dashboard's 404 page
+		if fi, err := fs.Stat(sub, strings.TrimPrefix(r.URL.Path, "/static/")); err != nil || fi.IsDir() {
+			s.uiNotFound(w, r)
 			return
 		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
