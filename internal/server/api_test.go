@@ -477,6 +477,8 @@ func TestErrorsSayWhatWasWrong(t *testing.T) {
 			{"/api/v1/postures?format=ndjson&cursor=" + firstCursor(t, ts.URL+"/api/v1/postures?limit=1"), 400, "cursor"},
 			{"/api/v1/policies/999999999", 404, ""},
 			{"/api/v1/policies/abc", 404, ""},
+			{fmt.Sprintf("/api/v1/policies/+%d", policy), 404, ""}, // one address per id
+			{fmt.Sprintf("/api/v1/policies/0%d", policy), 404, ""},
 			{"/api/v1/controls/999999999", 404, ""},
 			{"/api/v1/hosts/999999999", 404, ""},
 			{"/api/v1/runs/999999", 404, ""},

@@ -143,6 +143,7 @@ var criticalityLabels = []string{"UNDEFINED", "MINIMAL", "MEDIUM", "SERIOUS", "C
 
 // pathID reads the {id} of the route's path; a bad one is a 404.
 func pathID(r *http.Request) (int64, bool) {
-	n, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	return n, err == nil && n > 0
+	v := r.PathValue("id")
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil && n > 0 && v == strconv.FormatInt(n, 10) // one address per id: not +7 or 007
 }
