@@ -79,7 +79,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrBadCursor):
 		jsonError(w, http.StatusBadRequest, "parameter cursor: "+err.Error()+"; use the next value of the previous page", "cursor")
 	case errors.Is(err, store.ErrNotFound):
-		jsonError(w, http.StatusNotFound, "not found: "+r.URL.Path, "")
+		jsonError(w, http.StatusNotFound, "not found: "+r.URL.EscapedPath(), "")
 	case r.Context().Err() != nil: // the client went away
 	default:
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
@@ -90,10 +90,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) apiNotFound(w http.ResponseWriter, r *http.Request) {
 	if allow := s.allowed(r); allow != "" {
 		w.Header().Set("Allow", allow)
-		jsonError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+": use "+allow, "")
+		jsonError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.EscapedPath()+": use "+allow, "")
 		return
 	}
-	jsonError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path+" (see /api/v1/openapi.json)", "")
+	jsonError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.EscapedPath()+" (see /api/v1/openapi.json)", "")
 }
 
 // allowed lists the methods r's path answers when r's method is not one
