@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"pcsync/internal/config"
 	"pcsync/internal/emulator"
+	"pcsync/internal/outfile"
 )
 
 // estateFlags size the generated estate (emulate, demo and bench share them).
@@ -182,8 +182,8 @@ func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.F
 			return err
 		}
 		if o.certOut != "" {
-			if err := os.WriteFile(o.certOut, pem, 0o644); err != nil {
-				return withCode(ExitUsage, fmt.Errorf("--cert-out: %w", err))
+			if err := writeCert(o.certOut, pem); err != nil {
+				return withCode(ExitUsage, err)
 			}
 		}
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -254,4 +254,22 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// writeCert writes the emulator's certificate to path, whole (through a
+// temporary file), and only over an earlier certificate: never over another
+// kind of file, such as a database.
+func writeCert(path string, pem []byte) error {
+	if err := outfile.RefuseUnlike("--cert-out", path, "-----BEGIN "); err != nil {
+		return err
+	}
+	f, err := outfile.Create(path)
+	if err != nil {
+		return fmt.Errorf("--cert-out: %w", err)
+	}
+	defer f.Abort()
+	if _, err := f.Write(pem); err != nil {
+		return fmt.Errorf("--cert-out: %w", err)
+	}
+	return f.Commit()
 }

@@ -285,3 +285,36 @@ func TestTheSyncRefusesAnotherProgramsDatabase(t *testing.T) {
 		}
 	}
 }
+
+// emulate --cert-out writes only over an earlier certificate: a database
+// (or any other file) at that path is refused before anything is written,
+// and a certificate is replaced whole.
+func TestCertOutNeverReplacesAnotherFile(t *testing.T) {
+	t.Parallel()
+	db := syncedDB(t, startEmulator(t))
+	before := snapshot(t, db)
+	code, _, errOut := run(t, "emulate", "--tls", "--cert-out", db, "--listen", "127.0.0.1:0")
+	if code != ExitUsage || !strings.Contains(errOut, "--cert-out "+db+" exists and is not what pcsync writes there") {
+		t.Fatalf("--cert-out naming the database: exit %d, %q; want exit 2", code, errOut)
+	}
+	if !bytes.Equal(snapshot(t, db), before) {
+		t.Fatal("--cert-out changed the database")
+	}
+	cert := filepath.Join(t.TempDir(), "emulator.pem")
+	for i := range 2 { // a new file, then over the earlier certificate
+		_, pemBytes, err := emulator.SelfSignedCert()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := writeCert(cert, pemBytes); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		if got := snapshot(t, cert); !bytes.Equal(got, pemBytes) {
+			t.Fatalf("write %d: the file is not the certificate", i)
+		}
+	}
+	if err := writeCert(filepath.Join(t.TempDir(), "no", "such", "x.pem"), []byte("-----BEGIN x")); err == nil ||
+		!strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), ".tmp-") {
+		t.Errorf("a missing directory: %v; want it named, not a temporary file's name", err)
+	}
+}

@@ -8,6 +8,7 @@ package outfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -109,7 +110,14 @@ func Create(path string) (*File, error) {
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return nil, err
+		var pe *fs.PathError
+		if errors.As(err, &pe) { // name the target, not the temporary file
+			err = pe.Err
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("cannot write %s: directory %s does not exist", path, dir)
+		}
+		return nil, fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	return &File{File: f, target: path}, nil
 }
@@ -142,4 +150,28 @@ func (f *File) Abort() {
 	f.done = true
 	f.Close()
 	os.Remove(f.Name())
+}
+
+// RefuseUnlike refuses to replace an existing file at path that does not
+// begin with prefix: an output whose files have a known start (a PEM
+// certificate) never replaces another kind of file, a database least of all.
+func RefuseUnlike(flag, path, prefix string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s %s is not a regular file; choose a file's path", flag, path)
+	}
+	head := make([]byte, len(prefix))
+	n, _ := io.ReadFull(f, head)
+	if n > 0 && string(head[:n]) != prefix {
+		return fmt.Errorf("%s %s exists and is not what pcsync writes there (it does not begin with %q): "+
+			"replacing it could destroy another file; remove it or choose another path", flag, path, prefix)
+	}
+	return nil
 }
