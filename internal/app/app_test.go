@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"pcsync/internal/emulator"
 	"pcsync/internal/store/pgtest"
 	"pcsync/internal/store/sqlite"
@@ -441,5 +443,62 @@ func TestHostsThatLeftAfterAClassicRunAreStale(t *testing.T) {
 			t.Errorf("%s: classic then PCRS: %d stale postures, %d current ones of hosts no longer in their policy; PCRS twice: %d and %d",
 				kind, stale["classic"][0], stale["classic"][1], stale["pcrs"][0], stale["pcrs"][1])
 		}
+	}
+}
+
+// The runs export carries the whole ledger of each run, as the database
+// has it: mode, since, resumes, limit waits, retries, shard and problems
+// beside the counts.
+func TestTheRunsExportIsTheWholeLedger(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	db := filepath.Join(t.TempDir(), "pcsync.db")
+	for i := range 2 { // a full run, then an incremental one
+		if code, out, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile, "--db", db); code != ExitOK {
+			t.Fatalf("sync %d: exit %d\n%s\n%s", i, code, out, errOut)
+		}
+	}
+	code, out, errOut := run(t, "export", "--db", db, "--table", "runs", "--format", "ndjson")
+	if code != ExitOK {
+		t.Fatalf("export: exit %d %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d runs exported, want 2", len(lines))
+	}
+	conn, err := sqlite3.OpenFlags(db, sqlite3.OPEN_READONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, line := range lines {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := conn.Prepare(`SELECT mode, coalesce(strftime('%Y-%m-%dT%H:%M:%SZ', since), ''), resumed, throttles, retries,
+			coalesce(shard, ''), coalesce(problems, '') FROM runs WHERE id = ?`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.BindInt64(1, int64(r["id"].(float64)))
+		if !st.Step() {
+			t.Fatalf("run %v is not in the database", r["id"])
+		}
+		since, _ := r["since"].(string)
+		problems, _ := json.Marshal(r["problems"])
+		got := fmt.Sprint(r["mode"], "|", since, "|", r["resumed"], "|", r["throttles"], "|", r["retries"], "|", r["shard"])
+		want := fmt.Sprint(st.ColumnText(0), "|", st.ColumnText(1), "|", st.ColumnInt64(2), "|", st.ColumnInt64(3), "|",
+			st.ColumnInt64(4), "|", st.ColumnText(5))
+		if got != want {
+			t.Errorf("run %v exported as %s; the database has %s", r["id"], got, want)
+		}
+		if p := st.ColumnText(6); p != "" && p != "[]" && string(problems) != p || (p == "" || p == "[]") && string(problems) != "[]" {
+			t.Errorf("run %v: problems exported as %s; the database has %q", r["id"], problems, p)
+		}
+		st.Close()
+	}
+	if !strings.Contains(out, `"mode":"full"`) || !strings.Contains(out, `"mode":"incremental"`) {
+		t.Errorf("the export has not both modes:\n%s", out)
 	}
 }

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -206,7 +207,18 @@ func runRow(r row, x *compliance.Run) row {
 		str("status", string(x.Status)), str("source", x.Source), raw("params", []byte(x.Params)),
 		str("message", x.Message), num("policies", x.Policies), num("batches", x.Batches),
 		num("records", x.Records), num("passed", x.Passed), num("failed", x.Failed), num("errors", x.Errors),
-		num("rejects", x.Rejects), num("wireBytes", x.WireBytes), num("dataBytes", x.DataBytes))
+		num("rejects", x.Rejects), num("wireBytes", x.WireBytes), num("dataBytes", x.DataBytes),
+		str("mode", x.Mode), date("since", x.Since), num("resumed", x.Resumed), num("throttles", x.Throttles),
+		num("retries", x.Retries), str("shard", x.Shard), raw("problems", problemsJSON(x.Problems)))
+}
+
+// problemsJSON is a run's problems as a JSON array of strings ([] for none).
+func problemsJSON(ps []string) []byte {
+	if len(ps) == 0 {
+		return []byte("[]")
+	}
+	b, _ := json.Marshal(ps)
+	return b
 }
 
 func historyRow(r row, c *compliance.StatusChange) row {
