@@ -302,6 +302,9 @@ func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys
 	}
 	defer st.Close()
 	rejects := engine.NewRejectFile(rejectsPath)
+	if err := rejects.Check(); err != nil {
+		return usageErr("%v: choose another --rejects (or sync.rejects)", err)
+	}
 	defer rejects.Close()
 	eo.Rejects = rejects
 	defer applyMemoryLimit(cfg, log)()

@@ -164,3 +164,21 @@ func TestEachCommandsHelpListsItsExitCodesOnce(t *testing.T) {
 		t.Error("emulate --help does not describe the classic API")
 	}
 }
+
+// A rejects file that cannot be written is refused before the run, not
+// found out at the first bad record, when the record would be lost.
+func TestAnUnwritableRejectsFileIsRefusedFirst(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	db := filepath.Join(t.TempDir(), "x.db")
+	bad := filepath.Join(t.TempDir(), "no-such-dir", "rejects.ndjson")
+	code, _, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile,
+		"--db", db, "--rejects", bad)
+	if code != ExitUsage || !strings.Contains(errOut, "the rejects file "+bad+" cannot be created: directory ") ||
+		!strings.Contains(errOut, "choose another --rejects") {
+		t.Fatalf("exit %d, %q; want exit 2 naming the rejects file", code, errOut)
+	}
+	if n := count(db, "SELECT count(*) FROM runs"); n != 0 {
+		t.Errorf("%d runs recorded; want none", n)
+	}
+}

@@ -2,8 +2,14 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"pcsync/internal/qualys"
 )
@@ -20,6 +26,26 @@ type RejectFile struct {
 
 // NewRejectFile returns a sink that appends to path.
 func NewRejectFile(path string) *RejectFile { return &RejectFile{path: path} }
+
+// Check says, before a run, whether the file could be written: an
+// existing file opened for appending, else its directory writable. A
+// reject found late in a long run must not be lost for a bad path.
+func (r *RejectFile) Check() error {
+	if f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		return f.Close()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the rejects file %s cannot be written: %v", r.path, errors.Unwrap(err))
+	}
+	dir := filepath.Dir(r.path)
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil || !fi.IsDir():
+		return fmt.Errorf("the rejects file %s cannot be created: directory %s does not exist", r.path, dir)
+	case unix.Access(dir, unix.W_OK) != nil:
+		return fmt.Errorf("the rejects file %s cannot be created: directory %s is not writable", r.path, dir)
+	}
+	return nil
+}
 
 // Reject appends one record.
 func (r *RejectFile) Reject(runID int64, b Batch, e *qualys.RecordError) error {
