@@ -73,6 +73,17 @@ func newEmulator(t *testing.T, cfg emulator.Config) *emulator.Server {
 	return srv
 }
 
+// configWith writes the emulator's credentials and more YAML to a config file.
+func configWith(t *testing.T, yaml string) string {
+	t.Helper()
+	p := credentials(t, "emulator")
+	b, _ := os.ReadFile(p)
+	if err := os.WriteFile(p, append(b, yaml...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // credentials writes a config file with the emulator's credentials (tests
 // run in parallel, so they do not use the environment).
 func credentials(t *testing.T, password string) string {
@@ -178,6 +189,9 @@ func TestExitCodes(t *testing.T) {
 		{"export missing db", []string{"export", "--db", filepath.Join(dir, "missing.db")}, ExitUsage, "does not exist"},
 		{"export bad table", []string{"export", "--db", db, "--table", "bogus"}, ExitUsage, "unknown table"},
 		{"export into a directory", []string{"export", "--db", db, "--table", "runs", "--out", dir}, ExitUsage, "is a directory"},
+		{"unknown log level", []string{"sync", "--config", good, "--platform", "US1", "--db", db, "--log-level", "loud"}, ExitUsage, `"loud" is not one of debug, info`},
+		{"unknown log format", []string{"check", "--config", good, "--platform", "US1", "--log-format", "jsn"}, ExitUsage, `"jsn" is not one of text, json`},
+		{"unknown log level in the config file", []string{"sync", "--config", configWith(t, "log:\n  level: loud\n"), "--platform", "US1", "--db", db}, ExitUsage, `log.level: "loud": use debug, info, warn or error`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "no credentials" {

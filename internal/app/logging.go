@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -18,9 +19,34 @@ type logFlags struct {
 }
 
 func (l *logFlags) register(f *pflag.FlagSet) {
-	f.StringVar(&l.level, "log-level", "", "log `level`: debug, info, warn, error (default info; warn while a progress bar is shown)")
-	f.StringVar(&l.format, "log-format", "text", "log `format`: text or json")
+	l.format = "text"
+	f.Var(&choice{v: &l.level, of: config.LogLevels}, "log-level", "log `level`: debug, info, warn, error (default info; warn while a progress bar is shown)")
+	f.Var(&choice{v: &l.format, of: config.LogFormats}, "log-format", "log `format`: text or json")
 }
+
+// choice is a flag that takes one of a few words (in any case), so that a
+// typo is an error rather than the default.
+type choice struct {
+	v  *string
+	of []string
+}
+
+func (c *choice) String() string {
+	if c.v == nil {
+		return ""
+	}
+	return *c.v
+}
+
+func (c *choice) Set(s string) error {
+	if !slices.Contains(c.of, strings.ToLower(s)) {
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(c.of, ", "))
+	}
+	*c.v = s
+	return nil
+}
+
+func (c *choice) Type() string { return "string" }
 
 func (l *logFlags) apply(f *pflag.FlagSet, c *config.Log) {
 	if f.Changed("log-level") {

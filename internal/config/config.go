@@ -127,6 +127,25 @@ type Log struct {
 	Format string `yaml:"format"` // text or json
 }
 
+// LogLevels and LogFormats are the values log.level and log.format take
+// (in any case; "warning" is warn).
+var (
+	LogLevels  = []string{"debug", "info", "warn", "warning", "error"}
+	LogFormats = []string{"text", "json"}
+)
+
+// Check refuses a level or format pcsync does not know, which would
+// otherwise log at info, as text.
+func (l Log) Check() error {
+	if l.Level != "" && !slices.Contains(LogLevels, strings.ToLower(l.Level)) {
+		return &Error{Where: "log.level", Msg: fmt.Sprintf("%q: use debug, info, warn or error", l.Level)}
+	}
+	if l.Format != "" && !slices.Contains(LogFormats, strings.ToLower(l.Format)) {
+		return &Error{Where: "log.format", Msg: fmt.Sprintf("%q: use text or json", l.Format)}
+	}
+	return nil
+}
+
 // Serve configures pcsync serve.
 type Serve struct {
 	// Token is required by the server's API and dashboard; without one the
@@ -274,6 +293,9 @@ func Parse(data []byte, where string) (Config, error) {
 	var more yaml.Node
 	if err := d.Decode(&more); !errors.Is(err, io.EOF) { // a second document would be ignored
 		return c, &Error{Where: where, Msg: "holds more than one YAML document (a line ---): put every setting in one"}
+	}
+	if err := c.Log.Check(); err != nil {
+		return c, &Error{Where: where, Msg: err.Error()}
 	}
 	return c, nil
 }
