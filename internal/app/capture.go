@@ -33,7 +33,7 @@ func endCapture(io IOStreams, c *wire.Capture, dir string, runErr error) error {
 	if c == nil {
 		return runErr
 	}
-	fmt.Fprintf(io.ErrOut, "pcsync: %d exchanges captured in %s; replay them with: pcsync emulate --replay %s\n", c.Exchanges(), dir, dir)
+	io.say(slog.LevelInfo, "", fmt.Sprintf("%d exchanges captured in %s; replay them with: pcsync emulate --replay %s", c.Exchanges(), dir, dir))
 	if err := c.Err(); err != nil && runErr == nil {
 		return withCode(ExitError, fmt.Errorf("the capture in %s is incomplete: %w", dir, err))
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"text/tabwriter"
@@ -31,7 +32,11 @@ func (ch *checker) report(io IOStreams) error {
 		if !r.needed {
 			tag = "note"
 		}
-		fmt.Fprintf(io.ErrOut, "pcsync check: %s: %s: %s\n", tag, r.name, r.problem)
+		if io.console != nil && io.console.json {
+			io.say(map[bool]slog.Level{true: slog.LevelError, false: slog.LevelWarn}[r.needed], "", tag+": "+r.name+": "+r.problem)
+		} else {
+			fmt.Fprintf(io.ErrOut, "pcsync check: %s: %s: %s\n", tag, r.name, r.problem)
+		}
 		if !r.needed {
 			continue
 		}

@@ -96,6 +96,10 @@ func TestJSONLogsAreJSONEveryLine(t *testing.T) {
 		{"sync", "--config", filepath.Join(t.TempDir(), "missing.yaml"), "--db", db, "--log-format", "json"},
 		{"sync", "--log-format=json", "--no-such-flag"}, // the flags themselves, before any logger
 		{"check", "--log-format", "json", "--gateway", "not a url"},
+		{"check", "--log-format", "json", "--config", credentials(t, "wrong"), "--gateway", plain.URL}, // its problem lines
+		{"sync", "--config", credentials(t, "emulator"), "--gateway", plain.URL, "--db", filepath.Join(t.TempDir(), "c.db"), "--log-format", "json",
+			"--capture", filepath.Join(t.TempDir(), "capture"), "--policy", "999"}, // the capture's line, and an incomplete run
+
 		{"export", "--log-format", "JSON", "--db", filepath.Join(t.TempDir(), "none.db"), "--table", "postures"},
 	} {
 		code, _, errOut := run(t, args...)

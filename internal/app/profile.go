@@ -33,6 +33,6 @@ func writeAllocProfile(io IOStreams, path string) {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(io.ErrOut, "pcsync: --memprofile: %v\n", err)
+		io.warn(fmt.Sprintf("--memprofile: %v", err))
 	}
 }
