@@ -189,6 +189,8 @@ func TestExitCodes(t *testing.T) {
 		{"export missing db", []string{"export", "--db", filepath.Join(dir, "missing.db")}, ExitUsage, "does not exist"},
 		{"export bad table", []string{"export", "--db", db, "--table", "bogus"}, ExitUsage, "unknown table"},
 		{"export into a directory", []string{"export", "--db", db, "--table", "runs", "--out", dir}, ExitUsage, "is a directory"},
+		{"parquet to standard output", []string{"export", "--db", db, "--format", "parquet", "--out", "-"}, ExitUsage, "not to standard output"},
+		{"parquet of one table", []string{"export", "--db", db, "--format", "parquet", "--table", "hosts", "--out", filepath.Join(dir, "lake")}, ExitUsage, "leave out --table"},
 		{"unknown log level", []string{"sync", "--config", good, "--platform", "US1", "--db", db, "--log-level", "loud"}, ExitUsage, `"loud" is not one of debug, info`},
 		{"unknown log format", []string{"check", "--config", good, "--platform", "US1", "--log-format", "jsn"}, ExitUsage, `"jsn" is not one of text, json`},
 		{"unknown log level in the config file", []string{"sync", "--config", configWith(t, "log:\n  level: loud\n"), "--platform", "US1", "--db", db}, ExitUsage, `log.level: "loud": use debug, info, warn or error`},

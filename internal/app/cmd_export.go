@@ -21,6 +21,8 @@ type exportOptions struct {
 	table  string
 	format string
 	out    string
+	// tableSet says --table was given (parquet takes every table)
+	tableSet bool
 }
 
 func newExportCmd(ios IOStreams) *cobra.Command {
@@ -39,6 +41,7 @@ evidence, causeOfFailure and extra as JSON text.`,
   pcsync export --table runs --format csv --out runs.csv`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.tableSet = cmd.Flags().Changed("table")
 			return exportRun(cmd.Context(), ios, o)
 		},
 	}
@@ -91,8 +94,11 @@ func exportRun(ctx context.Context, ios IOStreams, o *exportOptions) error {
 // exportParquet writes every table as Parquet into the directory o.out,
 // whole: into a temporary directory beside it, put in its place when done.
 func exportParquet(ctx context.Context, ios IOStreams, o *exportOptions) error {
-	if o.out == "" {
-		return usageErr("--format parquet writes a directory of files: give it with --out DIR")
+	if o.out == "" || o.out == "-" {
+		return usageErr("--format parquet writes a directory of files, not to standard output: give it with --out DIR")
+	}
+	if o.tableSet {
+		return usageErr("--format parquet exports every table; leave out --table (or choose ndjson, csv or json for one table)")
 	}
 	if err := outputGuard(o.db).CheckDir("--out", o.out); err != nil {
 		return withCode(ExitUsage, err)
