@@ -62,7 +62,7 @@ func checkWritable(path string) error {
 		return nil // cannot tell: the database will say if it fills up
 	}
 	if free := int64(fs.Bavail) * int64(fs.Bsize); free < MinFreeBytes {
-		return bad("only %d MiB free in %s; a sync needs %d MiB at least: free some space or choose another --db",
+		return fmt.Errorf("only %d MiB free in %s; a sync needs %d MiB at least: free some space or choose another --db",
 			free>>20, dir, MinFreeBytes>>20)
 	}
 	return nil

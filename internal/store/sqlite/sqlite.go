@@ -80,8 +80,8 @@ const idleReaders = 8
 
 // Open opens the database at path for a sync: it is created if needed and
 // its schema brought up to date. A path that cannot name a database (its
-// directory is missing, it is a directory, the disk is nearly full) is a
-// *store.DSNError; a file that cannot be written is an error of its own.
+// directory is missing, it is a directory) is a *store.DSNError; a file
+// that cannot be written, or a disk nearly full, is an error of its own.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := checkWritable(path); err != nil {
 		return nil, err
