@@ -111,8 +111,12 @@ func Main(ctx context.Context, args []string, io IOStreams) int {
 		return ExitOK
 	}
 	code := exitCode(ctx, err)
+	msg := oneLine(err.Error())
+	if code == ExitInterrupted && errors.Is(err, context.Canceled) { // say what it means, and what to do
+		msg = "interrupted: what was committed stays and a file is written whole or not at all; run the same command again to finish"
+	}
 	if code != ExitIncomplete || !errors.Is(err, errSummaryShown) {
-		io.fail(oneLine(err.Error()))
+		io.fail(msg)
 	}
 	return code
 }
@@ -127,6 +131,8 @@ func oneLine(s string) string {
 func exitCode(ctx context.Context, err error) int {
 	var ee *exitError
 	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled): // stopped by Ctrl-C wherever it was
+		return ExitInterrupted
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:

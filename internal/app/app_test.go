@@ -185,7 +185,7 @@ func TestExitCodes(t *testing.T) {
 		{"unwritable db", []string{"sync", "--config", good, "--platform", "US1", "--db", filepath.Join(dir, "nope", "x.db")}, ExitUsage, "does not exist"},
 		{"classic without its url", []string{"sync", "--config", good, "--gateway", e.url, "--source", "classic", "--db", db}, ExitUsage, "classic API URL"},
 		{"wrong password", []string{"sync", "--config", credentials(t, "wrong"), "--gateway", e.url, "--ca-cert", e.certFile, "--db", db}, ExitAuth, "refused"},
-		{"untrusted certificate", []string{"sync", "--config", good, "--gateway", e.url, "--db", db}, ExitAPI, "certificate"},
+		{"untrusted certificate", []string{"sync", "--config", good, "--gateway", e.url, "--db", db}, ExitAPI, "certificate signed by unknown authority: for a private CA or an emulator give --ca-cert FILE"},
 		{"export missing db", []string{"export", "--db", filepath.Join(dir, "missing.db")}, ExitUsage, "does not exist"},
 		{"export bad table", []string{"export", "--db", db, "--table", "bogus"}, ExitUsage, "unknown table"},
 		{"export into a directory", []string{"export", "--db", db, "--table", "runs", "--out", dir}, ExitUsage, "is a directory"},
@@ -516,5 +516,24 @@ func TestTheRunsExportIsTheWholeLedger(t *testing.T) {
 	}
 	if !strings.Contains(out, `"mode":"full"`) || !strings.Contains(out, `"mode":"incremental"`) {
 		t.Errorf("the export has not both modes:\n%s", out)
+	}
+}
+
+// A command stopped by Ctrl-C says what that means and what to do, not
+// a bare "context canceled".
+func TestAnInterruptedCommandSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	db := syncedDB(t, startEmulator(t))
+	for _, args := range [][]string{
+		{"export", "--db", db, "--table", "postures", "--out", filepath.Join(t.TempDir(), "p.ndjson")},
+		{"migrate", "--from", db, "--to", filepath.Join(t.TempDir(), "copy.db")},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		var out, errOut bytes.Buffer
+		code := Main(ctx, args, IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+		if code != ExitInterrupted || !strings.Contains(errOut.String(), "run the same command again to finish") {
+			t.Errorf("%v interrupted: exit %d, %q", args[0], code, errOut.String())
+		}
 	}
 }

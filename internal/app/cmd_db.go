@@ -54,7 +54,7 @@ func dbInitRun(ctx context.Context, io IOStreams, o *dbInitOptions) error {
 		return err
 	}
 	defer st.Close()
-	fmt.Fprintln(io.Out, "schema up to date")
+	fmt.Fprintln(io.Out, "schema up to date (created where it was missing, upgraded where it was older)")
 	if !o.citus {
 		return nil
 	}

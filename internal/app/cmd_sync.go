@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -14,10 +17,13 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"golang.org/x/sys/unix"
+
 	"pcsync/internal/config"
 	"pcsync/internal/engine"
 	"pcsync/internal/qualys"
 	"pcsync/internal/store"
+	"pcsync/internal/store/sqlite"
 )
 
 // syncOptions are the flags of `pcsync sync`; a flag the user set overrides
@@ -319,10 +325,42 @@ func runSync(ctx context.Context, io IOStreams, log *slog.Logger, client *qualys
 		}
 	}
 	var auth *qualys.AuthError
-	if errors.As(err, &auth) {
+	var se *engine.StoreError
+	switch {
+	case errors.As(err, &auth):
 		err = fmt.Errorf("%w (the credentials came from %s)", err, cfg.CredentialsSource())
+	case untrustedCert(err):
+		err = fmt.Errorf("%w: for a private CA or an emulator give --ca-cert FILE (pcsync check says more)", err)
+	case errors.As(err, &se):
+		if free, dir, ok := lowDisk(cfg.DB); ok {
+			err = fmt.Errorf("%w: the disk of %s has %d MiB free: free some space, then run pcsync sync again to finish the run", err, dir, free>>20)
+		}
 	}
 	return classifyRunError(err)
+}
+
+// untrustedCert reports whether err is a TLS certificate that did not verify.
+func untrustedCert(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn)
+}
+
+// lowDisk reports whether the disk of a SQLite database has less free space
+// than a sync needs: the likely cause of a failed write.
+func lowDisk(db string) (free int64, dir string, ok bool) {
+	d, err := store.ParseDSN(db)
+	if err != nil || d.Driver != store.DriverSQLite {
+		return 0, "", false
+	}
+	dir = filepath.Dir(d.Path)
+	var fs unix.Statfs_t
+	if unix.Statfs(dir, &fs) != nil {
+		return 0, "", false
+	}
+	free = int64(fs.Bavail) * int64(fs.Bsize)
+	return free, dir, free < sqlite.MinFreeBytes
 }
 
 // classifyRunError picks the exit code of a failed run.

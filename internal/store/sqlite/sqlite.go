@@ -175,7 +175,7 @@ func refuseForeign(path string) error {
 			why += ", ..."
 		}
 	}
-	return &store.NotPcsyncError{Where: path, Why: why + "; give --db a new file or a pcsync database"}
+	return &store.NotPcsyncError{Where: path, Why: why + "; use a new file or a pcsync database"}
 }
 
 // checkSchema refuses a database pcsync did not write, or wrote with
