@@ -191,6 +191,7 @@ func TestExitCodes(t *testing.T) {
 		{"export into a directory", []string{"export", "--db", db, "--table", "runs", "--out", dir}, ExitUsage, "is a directory"},
 		{"parquet to standard output", []string{"export", "--db", db, "--format", "parquet", "--out", "-"}, ExitUsage, "not to standard output"},
 		{"parquet of one table", []string{"export", "--db", db, "--format", "parquet", "--table", "hosts", "--out", filepath.Join(dir, "lake")}, ExitUsage, "leave out --table"},
+		{"too many writers", []string{"sync", "--config", good, "--platform", "US1", "--db", db, "--db-writers", "9999"}, ExitUsage, "--db-writers 9999 is out of range: use 1 to 32"},
 		{"unknown log level", []string{"sync", "--config", good, "--platform", "US1", "--db", db, "--log-level", "loud"}, ExitUsage, `"loud" is not one of debug, info`},
 		{"unknown log format", []string{"check", "--config", good, "--platform", "US1", "--log-format", "jsn"}, ExitUsage, `"jsn" is not one of text, json`},
 		{"unknown log level in the config file", []string{"sync", "--config", configWith(t, "log:\n  level: loud\n"), "--platform", "US1", "--db", db}, ExitUsage, `log.level: "loud": use debug, info, warn or error`},

@@ -275,8 +275,8 @@ func syncRun(cmd *cobra.Command, io IOStreams, o *syncOptions) error {
 	if err := checkShard(cfg.DB, shard, o.shardRate); err != nil {
 		return err
 	}
-	if o.dbWriters < 0 {
-		return usageErr("--db-writers must be 0 (the default) or more, not %d", o.dbWriters)
+	if o.dbWriters < 0 || o.dbWriters > 32 {
+		return usageErr("--db-writers %d is out of range: use 1 to 32, or 0 for the default (each writer holds a PostgreSQL connection)", o.dbWriters)
 	}
 	copts := clientOptions(&cfg)
 	copts.Logger = log

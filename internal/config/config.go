@@ -405,6 +405,11 @@ func checkURL(s string) error {
 	if u.User != nil {
 		return fmt.Errorf("%q carries credentials; put them in QUALYS_USERNAME and QUALYS_PASSWORD instead", u.Redacted())
 	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" { // not shown: it may hold a token
+		base := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+		return fmt.Errorf("%q is followed by a query or fragment (?... or #...), which a Qualys base URL has none of and the run would store: give %q",
+			base.String()+"...", base.String())
+	}
 	return nil
 }
 
