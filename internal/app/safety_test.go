@@ -17,6 +17,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"pcsync/internal/emulator"
+	"pcsync/internal/store/pgtest"
 )
 
 // syncedDB syncs the test emulator into a new database and returns its path.
@@ -286,6 +287,31 @@ func TestTheSyncRefusesAnotherProgramsDatabase(t *testing.T) {
 	}
 }
 
+// The same holds for a PostgreSQL schema that holds another program's
+// tables: a sync, db init and migrate --to refuse it with exit 6 and
+// leave it as it was.
+func TestTheSyncRefusesAnotherProgramsPostgreSQLSchema(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	dsn := pgtest.New(t)
+	pgtest.Exec(t, dsn, "CREATE TABLE customers (id int PRIMARY KEY, name text); INSERT INTO customers VALUES (1, 'Ada')")
+	source := syncedDB(t, e)
+	for _, args := range [][]string{
+		{"sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile, "--db", dsn},
+		{"db", "init", "--db", dsn},
+		{"migrate", "--from", source, "--to", dsn},
+	} {
+		code, _, errOut := run(t, args...)
+		if code != ExitDB || !strings.Contains(errOut, "not a pcsync database: ") ||
+			!strings.Contains(errOut, "(another program's tables in schema pcsync_test_") {
+			t.Errorf("%s: exit %d, stderr %q; want exit 6 naming another program's tables", args[0], code, errOut)
+		}
+	}
+	if got := pgRows(t, dsn, "SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = current_schema()"); got != "customers\t\n" {
+		t.Fatalf("the schema holds %q; want only the other program's table", got)
+	}
+}
+
 // emulate --cert-out writes only over an earlier certificate: a database
 // (or any other file) at that path is refused before anything is written,
 // and a certificate is replaced whole.
@@ -316,5 +342,18 @@ func TestCertOutNeverReplacesAnotherFile(t *testing.T) {
 	if err := writeCert(filepath.Join(t.TempDir(), "no", "such", "x.pem"), []byte("-----BEGIN x")); err == nil ||
 		!strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), ".tmp-") {
 		t.Errorf("a missing directory: %v; want it named, not a temporary file's name", err)
+	}
+}
+
+// A database flag without a password gets no warning about one: neither a
+// SQLite path with ':' and '@' in it nor a PostgreSQL URL with a user only.
+func TestNoPasswordWarningWithoutAPassword(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, db := range []string{filepath.Join(dir, "a:b@c.db"), "postgres://pcsync@127.0.0.1:1/nowhere?connect_timeout=1"} {
+		_, _, errOut := run(t, "db", "init", "--db", db)
+		if strings.Contains(errOut, "password") {
+			t.Errorf("db init --db %s: %q; want no word of a password", db, errOut)
+		}
 	}
 }

@@ -100,6 +100,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.pool.Close()
+		var notPcsync *store.NotPcsyncError
+		var dsn *store.DSNError
+		if errors.As(err, &notPcsync) || errors.As(err, &dsn) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("migrate %s: %w", s.where, err)
 	}
 	s.w = newWriter(s)
@@ -213,6 +218,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if have == 0 {
+		if err := s.refuseForeign(ctx, conn.Conn()); err != nil {
+			return err
+		}
+	}
 	files := migrationFiles()
 	if have > len(files) {
 		return &store.SchemaError{Where: s.where, Have: have, Want: len(files)}
@@ -232,6 +242,35 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// refuseForeign refuses a schema without pcsync's tables that holds
+// another program's tables, views or sequences, before anything is
+// written to it: migrations would add pcsync's tables beside them (and a
+// later bench or db clean-up could drop them). An empty or new schema
+// passes.
+func (s *Store) refuseForeign(ctx context.Context, conn *pgx.Conn) error {
+	var schema *string
+	var names []string
+	err := conn.QueryRow(ctx, `SELECT current_schema(), coalesce(array_agg(c.relname::text ORDER BY c.relname), '{}')
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+		AND NOT EXISTS (SELECT 1 FROM pg_depend d
+			WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`).Scan(&schema, &names)
+	if err != nil {
+		return err
+	}
+	if schema == nil {
+		return &store.DSNError{DSN: s.where, Msg: "no schema of its search_path exists: name one with ?search_path=NAME (pcsync creates it) or create it"}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	why := "another program's tables in schema " + *schema + ": " + strings.Join(names[:min(len(names), 5)], ", ")
+	if len(names) > 5 {
+		why += ", ..."
+	}
+	return &store.NotPcsyncError{Where: s.where, Why: why + "; name an empty schema with ?search_path=NAME (pcsync creates it), or a pcsync database"}
 }
 
 // schemaVersion is the version of the current schema's pcsync tables, 0
@@ -287,8 +326,8 @@ func Remove(ctx context.Context, url string) error {
 	if err != nil {
 		return &store.DSNError{DSN: store.RedactDSN(url), Msg: "not a PostgreSQL URL"}
 	}
-	schema := cfg.RuntimeParams["search_path"]
-	if schema == "" || strings.ContainsAny(schema, ", ") {
+	schema, ok := firstSchema(cfg.RuntimeParams["search_path"])
+	if !ok || strings.Contains(cfg.RuntimeParams["search_path"], ",") {
 		return &store.DSNError{DSN: store.RedactDSN(url), Msg: "name one schema with ?search_path=NAME to remove it"}
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -303,12 +342,8 @@ func Remove(ctx context.Context, url string) error {
 // ensureSchema creates the schema a URL's search_path names first, if it
 // does not exist, so that ?search_path=NAME is all a new database needs.
 func ensureSchema(ctx context.Context, conn *pgx.Conn) error {
-	schema := conn.Config().RuntimeParams["search_path"]
-	if schema == "" {
-		return nil
-	}
-	first := strings.TrimSpace(strings.Split(schema, ",")[0])
-	if first == "" || strings.HasPrefix(first, "$") || strings.HasPrefix(first, `"`) {
+	first, ok := firstSchema(conn.Config().RuntimeParams["search_path"])
+	if !ok {
 		return nil
 	}
 	var exists bool
@@ -317,4 +352,38 @@ func ensureSchema(ctx context.Context, conn *pgx.Conn) error {
 	}
 	_, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{first}.Sanitize())
 	return err
+}
+
+// firstSchema is the name of the first schema in a search_path as
+// PostgreSQL reads it: an unquoted name folded to lower case (Foo is
+// foo), a quoted one as written ("Foo" is Foo). It is false for an empty
+// path, $user, or a quote that does not close.
+func firstSchema(path string) (string, bool) {
+	path = strings.TrimSpace(path)
+	if strings.HasPrefix(path, `"`) {
+		var b strings.Builder
+		for i := 1; i < len(path); i++ {
+			if path[i] != '"' {
+				b.WriteByte(path[i])
+				continue
+			}
+			if i+1 < len(path) && path[i+1] == '"' {
+				b.WriteByte('"')
+				i++
+				continue
+			}
+			return b.String(), b.Len() > 0
+		}
+		return "", false
+	}
+	first := strings.TrimSpace(strings.Split(path, ",")[0])
+	if first == "" || strings.HasPrefix(first, "$") {
+		return "", false
+	}
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, first), true
 }

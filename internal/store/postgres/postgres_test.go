@@ -1,8 +1,12 @@
 package postgres
 
 import (
+	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -66,4 +70,83 @@ func TestRegistryMatchesTheSchema(t *testing.T) {
 	for name := range schema {
 		t.Errorf("table %s is in the schema but not in store.Tables", name)
 	}
+}
+
+// A schema that holds another program's tables and no pcsync tables is
+// refused by a sync's open and by a reader, before anything is written
+// to it: pcsync's tables would otherwise land beside that program's.
+func TestAnotherProgramsSchemaIsRefused(t *testing.T) {
+	dsn := pgtest.New(t)
+	pgtest.Exec(t, dsn, `CREATE TABLE customers (id int PRIMARY KEY, name text);
+		INSERT INTO customers VALUES (1, 'Ada');
+		CREATE VIEW customer_names AS SELECT name FROM customers`)
+	if st, err := Open(t.Context(), dsn, Options{}); err == nil {
+		st.Close()
+		t.Fatal("Open wrote into a schema holding another program's tables")
+	} else if ne := (*store.NotPcsyncError)(nil); !errors.As(err, &ne) ||
+		!strings.Contains(err.Error(), "another program's tables in schema pcsync_test_") ||
+		!strings.Contains(err.Error(), ": customer_names, customers;") {
+		t.Fatalf("Open: %v; want a NotPcsyncError naming the tables", err)
+	}
+	if st, err := OpenReader(t.Context(), dsn, Options{}); err == nil {
+		st.Close()
+		t.Fatal("OpenReader read a schema without pcsync tables")
+	} else if ne := (*store.NotPcsyncError)(nil); !errors.As(err, &ne) {
+		t.Fatalf("OpenReader: %v; want a NotPcsyncError", err)
+	}
+	got := queryText(t, dsn, `SELECT string_agg(relname::text, ',' ORDER BY relname) FROM pg_class
+		WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'v', 'S', 'i')`)
+	if got != "customer_names,customers,customers_pkey" {
+		t.Fatalf("the schema holds %s after the refusals; want only the other program's objects", got)
+	}
+}
+
+// ?search_path=Name names the schema PostgreSQL reads it as: unquoted, in
+// lower case. The sync creates that schema and its tables in it, and
+// Remove drops it, instead of creating (and leaving) an empty "Name".
+func TestAMixedCaseSearchPathIsFoldedAsPostgreSQLDoes(t *testing.T) {
+	base := pgtest.URL(t)
+	name := "Pcsync_Case_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	lower := strings.ToLower(name)
+	t.Cleanup(func() {
+		pgtest.Exec(t, base, `DROP SCHEMA IF EXISTS "`+name+`" CASCADE; DROP SCHEMA IF EXISTS `+lower+` CASCADE`)
+	})
+	dsn := pgtest.WithSchema(t, base, name)
+	st, err := Open(t.Context(), dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	schemas := `SELECT string_agg(nspname::text, ',' ORDER BY nspname) FROM pg_namespace WHERE lower(nspname) = '` + lower + `'`
+	if got := queryText(t, base, schemas); got != lower {
+		t.Fatalf("schemas named %s after a sync's open: %s; want only %s", name, got, lower)
+	}
+	if got := queryText(t, base, `SELECT count(*) FROM pg_tables WHERE schemaname = '`+lower+`' AND tablename IN ('runs', 'postures')`); got != "2" {
+		t.Fatalf("%s holds %s of runs and postures; want both", lower, got)
+	}
+	if err := Remove(t.Context(), dsn); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryText(t, base, schemas); got != "" {
+		t.Fatalf("schemas named %s after Remove: %s; want none", name, got)
+	}
+}
+
+// queryText is the first column of the first row of query on dsn, as
+// text; "" for NULL.
+func queryText(t *testing.T, dsn, query string) string {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var v *string
+	if err := conn.QueryRow(t.Context(), "SELECT ("+query+")::text").Scan(&v); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	if v == nil {
+		return ""
+	}
+	return *v
 }
