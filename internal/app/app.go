@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"pcsync/internal/store"
 )
 
 // Exit codes, the same for every command.
@@ -167,6 +169,9 @@ it can be tried and tested without a Qualys account: run "pcsync demo".`,
 		SilenceErrors: true,
 		Args:          noArgs, // an unknown command is a usage error, not help
 		RunE:          func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			warnPasswordFlags(io, cmd)
+		},
 	}
 	root.SetHelpTemplate(root.HelpTemplate() + helpExitCodes)
 	root.SetFlagErrorFunc(flagError)
@@ -199,5 +204,22 @@ func newVersionCmd(io IOStreams) *cobra.Command {
 			fmt.Fprintf(io.Out, "pcsync %s\n", Version)
 			return nil
 		},
+	}
+}
+
+// warnPasswordFlags warns when a database flag carries a password: every
+// user of the machine can read a command line (ps, /proc). The password
+// never reaches pcsync's output; the warning says where else to put it.
+func warnPasswordFlags(io IOStreams, cmd *cobra.Command) {
+	for _, name := range []string{"db", "from", "to"} {
+		f := cmd.Flags().Lookup(name)
+		if f == nil || !f.Changed || f.Value.Type() != "string" {
+			continue
+		}
+		v := f.Value.String()
+		if d, err := store.ParseDSN(v); err == nil && d.Driver == store.DriverPostgres && store.RedactDSN(v) != v {
+			io.warn("--" + name + " holds a password, which other users of this machine can read in the process list (ps): " +
+				"give it in PGPASSWORD or a ~/.pgpass file instead")
+		}
 	}
 }

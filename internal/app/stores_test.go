@@ -242,7 +242,8 @@ func sameViews(t *testing.T, a, b string) {
 }
 
 // A password in a PostgreSQL URL is never shown: not by the demo's sync at
-// debug level, not in the run ledger, not by export or diff.
+// debug level, not in the run ledger, not by export or diff. Each warns
+// that a password on the command line is visible to other users.
 func TestThePasswordInTheURLIsNeverShown(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.New(t)
@@ -261,6 +262,9 @@ func TestThePasswordInTheURLIsNeverShown(t *testing.T) {
 			t.Fatalf("%v: exit %d\n%s\n%s", args, code, out, errOut)
 		}
 		all.WriteString(out + errOut)
+		if !strings.Contains(errOut, "warning: --db holds a password, which other users of this machine can read in the process list (ps): give it in PGPASSWORD or a ~/.pgpass file instead") {
+			t.Errorf("%v: no warning that --db shows the password to ps; stderr %q", args, errOut)
+		}
 	}
 	if strings.Contains(all.String(), password) {
 		t.Fatal("the password was printed")
