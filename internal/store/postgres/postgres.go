@@ -357,7 +357,8 @@ func ensureSchema(ctx context.Context, conn *pgx.Conn) error {
 // firstSchema is the name of the first schema in a search_path as
 // PostgreSQL reads it: an unquoted name folded to lower case (Foo is
 // foo), a quoted one as written ("Foo" is Foo). It is false for an empty
-// path, $user, or a quote that does not close.
+// path, $user (quoted or not: the user's own schema, if any), or a quote
+// that does not close.
 func firstSchema(path string) (string, bool) {
 	path = strings.TrimSpace(path)
 	if strings.HasPrefix(path, `"`) {
@@ -372,7 +373,10 @@ func firstSchema(path string) (string, bool) {
 				i++
 				continue
 			}
-			return b.String(), b.Len() > 0
+			if name := b.String(); name != "" && name != "$user" {
+				return name, true
+			}
+			return "", false
 		}
 		return "", false
 	}

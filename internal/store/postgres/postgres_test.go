@@ -150,3 +150,17 @@ func queryText(t *testing.T, dsn, query string) string {
 	}
 	return *v
 }
+
+// The schema ensureSchema creates and Remove drops is the one PostgreSQL
+// puts first on the search_path; $user and a broken quote name none.
+func TestFirstSchemaReadsTheSearchPathAsPostgreSQL(t *testing.T) {
+	for path, want := range map[string]string{
+		"Foo": "foo", ` Foo , bar`: "foo", `"Foo"`: "Foo", `"Foo",bar`: "Foo", `"a""b"`: `a"b`, "ÄFoo": "Äfoo",
+		"$user, public": "", `"$user", public`: "", "": "", `"open`: "", `""`: "",
+	} {
+		got, ok := firstSchema(path)
+		if got != want || ok != (want != "") {
+			t.Errorf("firstSchema(%q) = %q, %v; want %q", path, got, ok, want)
+		}
+	}
+}
