@@ -78,6 +78,7 @@ func TestReaderRefusesWhatPcsyncDidNotWrite(t *testing.T) {
 	if !errors.As(err, &np) {
 		t.Fatalf("a reader of another program's schema: %v, want *store.NotPcsyncError", err)
 	}
+	pgtest.Exec(t, dsn, "DROP TABLE other")
 	st, err := Open(t.Context(), dsn, Options{})
 	if err != nil {
 		t.Fatal(err)
