@@ -17,6 +17,7 @@ type policyView struct {
 	Controls []store.ControlFigures
 	Next     string
 	Filter   store.ControlFilter
+	Filtered bool // a filter was given, so no controls means none matched
 	// The options of the filters.
 	CritOptions, TechOptions, SectionOptions []option
 }
@@ -35,6 +36,9 @@ func (s *Server) uiPolicy(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.uiFail(w, r, err)
 		return
+	}
+	for _, name := range []string{"status", "criticality", "technology", "section"} {
+		v.Filtered = v.Filtered || q.Get(name) != ""
 	}
 	ctx := r.Context()
 	err = first(

@@ -557,3 +557,28 @@ func TestAFailureAfterAPassShowsTheLastPass(t *testing.T) {
 		t.Errorf("the age's tooltip says %q; want %q", row[1], want)
 	}
 }
+
+// A policy without postures says why its controls table is empty: an
+// inactive one says how to sync it, and only a filtered page speaks of
+// filters.
+func TestAPolicyWithoutPosturesSaysWhy(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	db := openSQL(t, path)
+	ts := newServer(t, path, server.Options{})
+	ids := db.rows(`SELECT id FROM policies p WHERE lower(status) <> 'active'
+		AND NOT EXISTS (SELECT 1 FROM postures x WHERE x.policy_id = p.id) ORDER BY id LIMIT 1`)
+	if len(ids) == 0 {
+		t.Fatal("the test database has no inactive policy without postures")
+	}
+	id := ids[0][0].(int64)
+	code, body := get(t, fmt.Sprintf("%s/policies/%d", ts.URL, id))
+	if want := fmt.Sprintf("<code>pcsync sync --policy %d</code>", id); code != http.StatusOK ||
+		!strings.Contains(string(body), want) || strings.Contains(string(body), "No control matches these filters.") {
+		t.Errorf("inactive policy %d: %d; want its empty controls table to say how to sync it\n%.300s", id, code, body)
+	}
+	code, body = get(t, fmt.Sprintf("%s/policies/%d?status=failed", ts.URL, id))
+	if code != http.StatusOK || !strings.Contains(string(body), "No control matches these filters.") {
+		t.Errorf("inactive policy %d, filtered: %d; want no control matching the filters", id, code)
+	}
+}
