@@ -77,7 +77,9 @@ func (w *writer) pending(b *store.Batch) *related {
 			last = h
 			sum := w.hostHash(&h)
 			if j, ok := seenHost[h.ID]; ok {
-				rel.hosts[j], rel.hostSums[j] = h, sum // the batch's last word on the host
+				if newerScan(h, rel.hosts[j]) { // the batch's newest word on the host
+					rel.hosts[j], rel.hostSums[j] = h, sum
+				}
 			} else if w.hosts[h.ID] != sum {
 				seenHost[h.ID] = len(rel.hosts)
 				rel.hosts, rel.hostSums = append(rel.hosts, h), append(rel.hostSums, sum)
@@ -213,6 +215,9 @@ func (rel *related) queue(batch *pgx.Batch, run int64) {
 	}
 }
 
+// upsertHostsSQL writes the hosts of a batch, each as its newest scan
+// says: a row is replaced only by a record whose scan is not older (as
+// SQLite's upsertHostSQL).
 const upsertHostsSQL = `INSERT INTO hosts AS h (id, ip, tracking_method, os, os_cpe, dns, qg_host_id, network_id,
 	network_name, compliance_last_scan_date, customer_uuid, customer_id, asset_id, last_run)
 SELECT id, nullif(ip, ''), nullif(tm, ''), nullif(os, ''), nullif(cpe, ''), nullif(dns, ''), nullif(qg, ''), nid,
@@ -229,7 +234,17 @@ WHERE (h.ip, h.tracking_method, h.os, h.os_cpe, h.dns, h.qg_host_id, h.network_i
 	h.compliance_last_scan_date, h.customer_uuid, h.customer_id, h.asset_id, h.last_run)
 	IS DISTINCT FROM (excluded.ip, excluded.tracking_method, excluded.os, excluded.os_cpe, excluded.dns,
 	excluded.qg_host_id, excluded.network_id, excluded.network_name, excluded.compliance_last_scan_date,
-	excluded.customer_uuid, excluded.customer_id, excluded.asset_id, excluded.last_run)`
+	excluded.customer_uuid, excluded.customer_id, excluded.asset_id, excluded.last_run)
+AND (h.compliance_last_scan_date IS NULL OR excluded.compliance_last_scan_date IS NULL
+	OR excluded.compliance_last_scan_date >= h.compliance_last_scan_date)`
+
+// newerScan reports whether a record's host h replaces was, the host as
+// the batch has it so far: as the hosts upsert decides between a record
+// and the row (a later record wins unless it carries an older scan).
+func newerScan(h, was compliance.Host) bool {
+	return h.ComplianceLastScanDate.IsZero() || was.ComplianceLastScanDate.IsZero() ||
+		!h.ComplianceLastScanDate.Before(was.ComplianceLastScanDate)
+}
 
 const upsertTechnologiesSQL = `INSERT INTO technologies AS t (id, name)
 SELECT id, nullif(name, '') FROM unnest($1::bigint[], $2::text[]) AS u(id, name)

@@ -23,6 +23,7 @@ func RunSink(t *testing.T, h Harness) {
 		{"RowsAlternateAcrossBatches", testRowsAlternate},
 		{"UpsertKeepsOneRow", testUpsert},
 		{"RelatedTables", testRelated},
+		{"HostIsItsNewestScan", testHostNewestScan},
 		{"CancelledWriteStoresNothing", testCancelled},
 		{"Catalog", testCatalog},
 		{"PolicyDetail", testPolicyDetail},
@@ -147,6 +148,32 @@ func testRelated(t *testing.T, st store.Writer) {
 	want := []compliance.Control{{ID: 99, Criticality: b.Criticality, Active: true}, {ID: 2641, Criticality: a.Criticality, Active: true}}
 	if diff := cmp.Diff(want, ctrls); diff != "" {
 		t.Fatalf("controls (-want +got):\n%s", diff)
+	}
+}
+
+// A host row is what its newest scan says: a record that carries an older
+// scan of the host (a posture evaluated before the host was rescanned,
+// later in the stream or in a later batch) does not overwrite it.
+func testHostNewestScan(t *testing.T, st store.Writer) {
+	scan := func(p compliance.Posture, ip, when string) compliance.Posture {
+		p.Host.IP, p.Host.ComplianceLastScanDate = ip, date(when)
+		return p
+	}
+	newest := scan(Sample(1), "10.0.0.7", "2021-11-02T00:00:00Z")
+	write(t, st, &store.Batch{RunID: 1, Postures: []compliance.Posture{
+		scan(Sample(2), "10.0.0.6", "2021-11-01T00:00:00Z"), newest, scan(Sample(3), "10.0.0.5", "2021-10-31T00:00:00Z")}})
+	write(t, st, &store.Batch{RunID: 1, Postures: []compliance.Posture{scan(Sample(4), "10.0.0.4", "2021-10-30T00:00:00Z")}})
+	var hosts []compliance.Host
+	_ = st.Hosts(t.Context(), func(h *compliance.Host) error { hosts = append(hosts, *h); return nil })
+	if diff := cmp.Diff([]compliance.Host{newest.Host}, hosts); diff != "" {
+		t.Fatalf("hosts after older scans came later (-want +got):\n%s", diff)
+	}
+	newer := scan(Sample(5), "10.0.0.8", "2021-11-03T00:00:00Z")
+	write(t, st, &store.Batch{RunID: 2, Postures: []compliance.Posture{newer}})
+	hosts = nil
+	_ = st.Hosts(t.Context(), func(h *compliance.Host) error { hosts = append(hosts, *h); return nil })
+	if diff := cmp.Diff([]compliance.Host{newer.Host}, hosts); diff != "" {
+		t.Fatalf("hosts after a newer scan (-want +got):\n%s", diff)
 	}
 }
 
