@@ -582,3 +582,43 @@ func TestAPolicyWithoutPosturesSaysWhy(t *testing.T) {
 		t.Errorf("inactive policy %d, filtered: %d; want no control matching the filters", id, code)
 	}
 }
+
+// On a policy page filtered by technology the controls' figures are of
+// that technology, and so is the list each figure links to.
+func TestControlFiguresOfATechnologyListTheirPostures(t *testing.T) {
+	t.Parallel()
+	path := testDB(t)
+	d := openSQL(t, path)
+	pair := d.rows(`SELECT policy_id, technology_id FROM postures WHERE stale_run IS NULL AND policy_id IN
+		(SELECT policy_id FROM postures GROUP BY policy_id HAVING count(DISTINCT technology_id) > 1)
+		GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1`)
+	if len(pair) == 0 {
+		t.Fatal("no policy has postures of two technologies")
+	}
+	policy, tech := pair[0][0].(int64), pair[0][1].(int64)
+	link := regexp.MustCompile(`<td class="n (passed|failed|error)"><a href="(/postures\?[^"]+)">([0-9,]+)</a>`)
+	forEachServer(t, path, func(t *testing.T, ts *httptest.Server) {
+		_, body := get(t, fmt.Sprintf("%s/policies/%d?technology=%d", ts.URL, policy, tech))
+		controls := string(body)
+		controls = controls[strings.Index(controls, `id="controls"`):]
+		found := 0
+		for _, m := range link.FindAllStringSubmatch(controls, -1) {
+			href := html.UnescapeString(m[2])
+			u, _ := url.Parse(href)
+			q := u.Query()
+			figure, _ := strconv.ParseInt(strings.ReplaceAll(m[3], ",", ""), 10, 64)
+			want := d.int(`SELECT count(*) FROM postures WHERE stale_run IS NULL AND policy_id = ? AND control_id = ?
+				AND technology_id = ? AND status = ?`, policy, q.Get("control"), tech, q.Get("status"))
+			if figure != want {
+				t.Errorf("control %s shows %d %s postures of technology %d; SQL counts %d", q.Get("control"), figure, q.Get("status"), tech, want)
+			}
+			if got := len(walk(t, ts.URL+"/api/v1"+href, 1000)); int64(got) != want {
+				t.Errorf("%s lists %d postures; the figure is %d", href, got, want)
+			}
+			found++
+		}
+		if found == 0 {
+			t.Fatal("no control figure links to postures")
+		}
+	})
+}
