@@ -454,6 +454,9 @@ func TestErrorsSayWhatWasWrong(t *testing.T) {
 			{"/api/v1/postures?policy=abc", 400, "policy"},
 			{"/api/v1/postures?status=Broken", 400, "status"},
 			{"/api/v1/postures?since=yesterday", 400, "since"},
+			{"/api/v1/postures?since=9999-12-31T23:59:59.5Z", 400, "since"}, // year 10000: every posture on SQLite, none on PostgreSQL
+			{"/api/v1/postures?since=9999-12-31T23:59:59-01:00", 400, "since"},
+			{"/api/v1/postures?since=0000-01-01", 400, "since"},
 			{"/api/v1/postures?limit=0", 400, "limit"},
 			{"/api/v1/postures?limit=1001", 400, "limit"},
 			{"/api/v1/postures?cursor=garbage", 400, "cursor"},

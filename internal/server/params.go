@@ -107,14 +107,20 @@ func (q *query) date(name string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
+	t, err := time.Parse(time.RFC3339, v)
+	if err == nil {
 		// Qualys dates to the second: a fraction starts at the next one
 		if t.Nanosecond() != 0 {
 			t = t.Truncate(time.Second).Add(time.Second)
 		}
-		return t.UTC(), nil
+		t = t.UTC()
+	} else {
+		t, err = time.Parse(time.DateOnly, v)
 	}
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
+	if err == nil {
+		if t.Year() < 1 || t.Year() > 9999 { // the stores compare dates as 4-digit years
+			return time.Time{}, &paramError{Param: name, Msg: fmt.Sprintf("%q is outside the years 0001 to 9999", v)}
+		}
 		return t, nil
 	}
 	return time.Time{}, &paramError{Param: name, Msg: fmt.Sprintf("%q is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ", v)}
