@@ -178,7 +178,7 @@ func (s *Server) authorized(r *http.Request) bool {
 // open are the paths answered without the token: health checks, the login
 // page and the stylesheet it uses.
 func open(path string) bool {
-	return path == "/healthz" || path == "/login" || strings.HasPrefix(path, "/static/")
+	return path == "/healthz" || path == "/login" || path == "/logout" || strings.HasPrefix(path, "/static/")
 }
 
 // authenticate refuses requests without the token: 401 for the API and
@@ -271,10 +271,12 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 
 // safeNext keeps a redirect target on this server: a path, with no
 // control character or backslash (browsers drop tabs and newlines from a
-// URL and read a backslash as a slash, so "/\t/host" would leave for host).
+// URL and read a backslash as a slash, so "/\t/host" would leave for host),
+// and not the login or logout (a page to go back to, not a form's target).
 func safeNext(next string) string {
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
-		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) ||
+		next == "/logout" || strings.HasPrefix(next, "/logout?") || strings.HasPrefix(next, "/login") {
 		return "/"
 	}
 	return next

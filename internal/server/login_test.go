@@ -177,3 +177,37 @@ func TestWrongTokensAreLimitedPerAddress(t *testing.T) {
 		t.Errorf("the right token once time gave one back: %d, want 200", code)
 	}
 }
+
+// The login page offers no logout to a browser that is not signed in; a
+// logout without a session goes to the login page, and a login asked to
+// go back to the logout goes to the overview (not to a 405).
+func TestLogoutOnlyWhereItMeansSomething(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, testDB(t), server.Options{Token: "s3cret-token"})
+	if code, body := get(t, ts.URL+"/login"); code != http.StatusOK || strings.Contains(string(body), `action="/logout"`) {
+		t.Errorf("login page: %d; want no logout form\n%.400s", code, body)
+	}
+	post := func(path string, form url.Values) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := post("/logout", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
+		t.Errorf("logout without a session: %d to %q; want 303 to /login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for _, next := range []string{"/logout", "/logout?x=1", "/login?next=%2Flogout"} {
+		resp := post("/login", url.Values{"token": {"s3cret-token"}, "next": {next}})
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+			t.Errorf("login with next %s: %d to %q; want 303 to /", next, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+}

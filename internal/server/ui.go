@@ -62,7 +62,7 @@ func parsePages() map[string]*template.Template {
 type page struct {
 	Title   string
 	Nav     string // the section of the navigation to highlight
-	Auth    bool   // the server has a token (a logout button)
+	Auth    bool   // the server has a token (a logout button, except on the login page)
 	Version string
 	Now     time.Time
 	// URL is the request's: the links that keep its filters (the next
@@ -116,7 +116,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	p.Auth, p.Version, p.Now, p.URL = s.opts.Token != "", s.opts.Version, s.opts.Now(), r.URL
+	p.Auth, p.Version, p.Now, p.URL = s.opts.Token != "" && name != "login", s.opts.Version, s.opts.Now(), r.URL
 	buf := newBody()
 	defer buf.free()
 	if err := t.Execute(buf, p); err != nil {
