@@ -357,3 +357,68 @@ func TestNoPasswordWarningWithoutAPassword(t *testing.T) {
 		}
 	}
 }
+
+// export --out writes into what its path names and never replaces more
+// than the file: a link to a device (/dev/null here) or a FIFO is written
+// to as it is, a symbolic link to a file keeps its place and the file it
+// names gets the export, and a parquet directory named through a link is
+// replaced behind the link.
+func TestExportOutWritesThroughWhatItsPathNames(t *testing.T) {
+	t.Parallel()
+	db := syncedDB(t, startEmulator(t))
+	dir := t.TempDir()
+	isLink := func(path string) bool {
+		fi, err := os.Lstat(path)
+		return err == nil && fi.Mode()&os.ModeSymlink != 0
+	}
+	null := filepath.Join(dir, "null")
+	if err := os.Symlink("/dev/null", null); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, "export", "--db", db, "--table", "runs", "--format", "csv", "--out", null); code != ExitOK || !isLink(null) {
+		t.Errorf("--out a link to /dev/null: exit %d %q; the link is a link: %v", code, errOut, isLink(null))
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// read and write ends at once, so that neither open waits for the
+	// other, and a reader that gives up (a runs export fits a pipe's buffer)
+	reader, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	code, _, errOut := run(t, "export", "--db", db, "--table", "runs", "--format", "csv", "--out", fifo)
+	reader.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b := make([]byte, 64<<10)
+	n, _ := reader.Read(b)
+	if b = b[:n]; code != ExitOK || !bytes.HasPrefix(b, []byte("id,")) {
+		t.Errorf("--out a FIFO: exit %d %q; its reader got %.40q", code, errOut, b)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO was replaced: %v %v", fi.Mode(), err)
+	}
+	target, link := filepath.Join(dir, "target.csv"), filepath.Join(dir, "link.csv")
+	if err := os.WriteFile(target, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("target.csv", link); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = run(t, "export", "--db", db, "--table", "runs", "--format", "csv", "--out", link)
+	if b, _ := os.ReadFile(target); code != ExitOK || !isLink(link) || !bytes.HasPrefix(b, []byte("id,")) {
+		t.Errorf("--out a link to a file: exit %d %q; link kept %v; the file it names holds %.40q", code, errOut, isLink(link), b)
+	}
+	realDir, linkDir := filepath.Join(dir, "parquet"), filepath.Join(dir, "parquet-link")
+	if err := os.Mkdir(realDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("parquet", linkDir); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = run(t, "export", "--db", db, "--format", "parquet", "--out", linkDir)
+	if files, _ := filepath.Glob(filepath.Join(realDir, "*.parquet")); code != ExitOK || !isLink(linkDir) || len(files) == 0 {
+		t.Errorf("--out a link to a directory: exit %d %q; link kept %v; %d parquet files behind it", code, errOut, isLink(linkDir), len(files))
+	}
+}

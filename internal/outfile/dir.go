@@ -45,11 +45,15 @@ type Dir struct {
 	done   bool
 }
 
-// CreateDir starts writing the directory dir.
+// CreateDir starts writing the directory dir (through a symbolic link,
+// the directory it names).
 func CreateDir(dir string) (*Dir, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
+	}
+	if fi, err := os.Lstat(abs); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		abs = resolve(abs) // the link keeps its place: the directory it names is replaced
 	}
 	// the mode a new directory gets (the umask applies), or the one it replaces
 	for {

@@ -94,37 +94,70 @@ func resolve(path string) string {
 	return abs
 }
 
-// File is an output being written under a temporary name.
+// File is an output being written under a temporary name, or straight
+// into a device or pipe.
 type File struct {
 	*os.File
 	target string
 	done   bool
+	direct bool // a device or pipe, written as it is
 }
 
 // Create starts writing path: a temporary file in the same directory, which
-// Commit renames to path.
+// Commit renames to path. A symbolic link keeps its place: the file it
+// names is the one replaced. A device or a pipe (/dev/null, /dev/stdout, a
+// FIFO) is written to as it is, never replaced by a file; a directory is
+// refused.
 func Create(path string) (*File, error) {
-	dir, base := filepath.Split(path)
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return nil, fmt.Errorf("cannot write %s: it is a directory; name a file in it", path)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("cannot write %s: %w", path, pathErr(err))
+		}
+		return &File{File: f, target: path, direct: true}, nil
+	}
+	target := path
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		target = resolve(path)
+	}
+	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) { // name the target, not the temporary file
-			err = pe.Err
-		}
+		err = pathErr(err) // name the target, not the temporary file
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("cannot write %s: directory %s does not exist", path, dir)
 		}
 		return nil, fmt.Errorf("cannot write %s: %w", path, err)
 	}
-	return &File{File: f, target: path}, nil
+	return &File{File: f, target: target}, nil
+}
+
+// pathErr is the cause of a *fs.PathError, without the path it names.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // Commit makes the written file the target: flushed to disk, with the
-// target's earlier permissions (or rw-r--r--), renamed into place.
+// target's earlier permissions (or rw-r--r--), renamed into place. A
+// device or pipe is closed.
 func (f *File) Commit() error {
+	if f.direct {
+		f.done = true
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", f.target, err)
+		}
+		return nil
+	}
 	mode := fs.FileMode(0o644)
 	if fi, err := os.Stat(f.target); err == nil {
 		mode = fi.Mode().Perm()
@@ -149,7 +182,9 @@ func (f *File) Abort() {
 	}
 	f.done = true
 	f.Close()
-	os.Remove(f.Name())
+	if !f.direct {
+		os.Remove(f.Name())
+	}
 }
 
 // RefuseUnlike refuses to replace an existing file at path that does not
