@@ -37,10 +37,18 @@ func ParseDSN(s string) (DSN, error) {
 			return DSN{}, &DSNError{DSN: RedactDSN(s), Msg: "not a PostgreSQL URL: use postgres://user@host:port/dbname?sslmode=..."}
 		}
 		return DSN{Driver: DriverPostgres, URL: s}, nil
+	case hasScheme(s, "postgres:"), hasScheme(s, "postgresql:"):
+		// not a file named after the user and password
+		return DSN{}, &DSNError{DSN: RedactDSN(s), Msg: "a PostgreSQL URL begins postgres:// (two slashes): " +
+			"use postgres://user@host:port/dbname?sslmode=..."}
 	case hasScheme(s, "sqlite:"), hasScheme(s, "file:"):
 		rest := s[strings.IndexByte(s, ':')+1:]
 		rest = strings.TrimPrefix(rest, "//") // sqlite:///abs/path and file:///abs/path
 		if i := strings.IndexAny(rest, "?#"); i >= 0 {
+			if rest[i] == '?' && len(rest) > i+1 {
+				return DSN{}, &DSNError{DSN: s, Msg: "SQLite parameters (" + rest[i:] + ") are not taken: pcsync opens the file " +
+					"with its own settings (readers read-only); give the path alone"}
+			}
 			rest = rest[:i]
 		}
 		if p, err := url.PathUnescape(rest); err == nil {
