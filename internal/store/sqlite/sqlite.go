@@ -419,32 +419,40 @@ func (s *Store) Close() error {
 }
 
 // migrate applies the embedded migrations newer than the file's user_version,
-// each in its own transaction.
+// each in its own transaction. The version is read inside that transaction,
+// so that two processes opening a new or older file at once apply each
+// migration once: the second waits for the first, then finds it done.
 func (s *Store) migrate() error {
-	have, err := userVersion(s.conn)
-	if err != nil {
-		return err
-	}
 	files, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(files)
-	if have > len(files) {
-		return &store.SchemaError{Where: s.path, Have: have, Want: len(files)}
-	}
-	for i := have; i < len(files); i++ {
-		sqlText, err := migrations.ReadFile(files[i])
-		if err != nil {
+	for {
+		if err := s.conn.Exec("BEGIN IMMEDIATE"); err != nil {
 			return err
 		}
-		script := "BEGIN IMMEDIATE;\n" + string(sqlText) + fmt.Sprintf("\nPRAGMA user_version=%d;\nCOMMIT;", i+1)
-		if err := s.conn.Exec(script); err != nil {
+		have, err := userVersion(s.conn)
+		switch {
+		case err != nil:
 			_ = s.conn.Exec("ROLLBACK")
-			return fmt.Errorf("%s: %w", strings.TrimPrefix(files[i], "migrations/"), err)
+			return err
+		case have > len(files):
+			_ = s.conn.Exec("ROLLBACK")
+			return &store.SchemaError{Where: s.path, Have: have, Want: len(files)}
+		case have == len(files):
+			return s.conn.Exec("COMMIT")
+		}
+		sqlText, err := migrations.ReadFile(files[have])
+		if err != nil {
+			_ = s.conn.Exec("ROLLBACK")
+			return err
+		}
+		if err := s.conn.Exec(string(sqlText) + fmt.Sprintf("\nPRAGMA user_version=%d;\nCOMMIT;", have+1)); err != nil {
+			_ = s.conn.Exec("ROLLBACK")
+			return fmt.Errorf("%s: %w", strings.TrimPrefix(files[have], "migrations/"), err)
 		}
 	}
-	return nil
 }
 
 func userVersion(conn *sqlite3.Conn) (int, error) {

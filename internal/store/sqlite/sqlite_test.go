@@ -648,3 +648,30 @@ func TestAReaderFollowsTheFileAtItsPath(t *testing.T) {
 		t.Fatalf("with the first file back: %d postures, %v; want 3", n, err)
 	}
 }
+
+// Processes that open a new database at once (two syncs, or db init beside
+// a sync) apply each migration once: none fails on a table the other
+// already created. Each Open here is a connection of its own, locking the
+// file as another process would.
+func TestOpeningANewFileAtOnceMigratesItOnce(t *testing.T) {
+	for round := range 5 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("new%d.db", round))
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Go(func() {
+				st, err := Open(t.Context(), path, Options{})
+				if err == nil {
+					err = st.Close()
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, open %d: %v", round, i, err)
+			}
+		}
+	}
+}
