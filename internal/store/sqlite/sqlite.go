@@ -147,6 +147,12 @@ func refuseForeign(path string) error {
 	if err := conn.BusyTimeout(10 * time.Second); err != nil {
 		return err
 	}
+	// the version and the tables of one snapshot: a sync migrating the
+	// file meanwhile commits both at once
+	if err := conn.Exec("BEGIN"); err != nil {
+		return nil
+	}
+	defer conn.Exec("ROLLBACK")
 	version, err := userVersion(conn)
 	if err != nil {
 		return nil
@@ -224,11 +230,20 @@ func (s *Store) open(ctx context.Context) (*sqlite3.Conn, error) {
 	if s.opts.MaxPages > 0 {
 		pragmas += " PRAGMA max_page_count=" + strconv.Itoa(s.opts.MaxPages) + ";"
 	}
-	if err := conn.Exec(pragmas); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("open database %s: %w", s.path, err)
+	// Switching a new file to WAL takes it whole: a process doing the same
+	// at that moment is busy without the busy handler being asked, so the
+	// switch is tried again (two syncs, or db init beside a sync, at once).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		err := conn.Exec(pragmas)
+		if err == nil {
+			return conn, nil
+		}
+		if !errors.Is(err, sqlite3.BUSY) || time.Now().After(deadline) || ctx.Err() != nil {
+			conn.Close()
+			return nil, fmt.Errorf("open database %s: %w", s.path, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return conn, nil
 }
 
 // openRead makes a read-only connection: SQLite itself refuses any write
