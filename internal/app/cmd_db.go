@@ -8,6 +8,7 @@ import (
 
 	"pcsync/internal/config"
 	"pcsync/internal/store"
+	"pcsync/internal/store/postgres"
 )
 
 type dbInitOptions struct {
@@ -48,6 +49,11 @@ left as they are. See docs/scaling.md.`,
 func dbInitRun(ctx context.Context, io IOStreams, o *dbInitOptions) error {
 	if d, err := store.ParseDSN(o.db); err == nil && o.citus && d.Driver != store.DriverPostgres {
 		return usageErr("--citus: %s is a SQLite database; only a PostgreSQL one can be distributed", d.Redacted())
+	}
+	if d, err := store.ParseDSN(o.db); err == nil && o.citus {
+		if err := postgres.CheckCitus(ctx, d.URL); err != nil { // before the schema is written: exit 2 is "nothing was done"
+			return withCode(ExitUsage, err)
+		}
 	}
 	st, err := openWriter(ctx, o.db, dbOptions{})
 	if err != nil {

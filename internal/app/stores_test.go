@@ -86,7 +86,7 @@ func sortedLines(s string) string {
 
 // db init creates a schema; --citus refuses a SQLite database before
 // touching it, and a PostgreSQL database without the citus extension with
-// what to do.
+// what to do, also before writing anything.
 func TestDBInit(t *testing.T) {
 	t.Parallel()
 	lite := filepath.Join(t.TempDir(), "x.db")
@@ -98,8 +98,14 @@ func TestDBInit(t *testing.T) {
 	}
 	pg := pgtest.New(t)
 	code, out, errOut := run(t, "db", "init", "--db", pg, "--citus")
-	if code != ExitUsage || !strings.Contains(errOut, "CREATE EXTENSION citus") || !strings.Contains(out, "schema up to date") {
+	if code != ExitUsage || !strings.Contains(errOut, "CREATE EXTENSION citus") || out != "" {
 		t.Fatalf("db init --citus without citus: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := pgRows(t, pg, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"); got != "0\t\n" {
+		t.Fatalf("db init --citus without citus wrote %s tables; exit 2 is nothing done", got)
+	}
+	if code, out, errOut := run(t, "db", "init", "--db", pg); code != ExitOK || !strings.Contains(out, "schema up to date") {
+		t.Fatalf("db init: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if n := count(pg, "SELECT count(*) FROM postures"); n != 0 || count(pg, "SELECT version FROM pcsync_schema") == 0 {
 		t.Fatal("db init did not create the schema")

@@ -37,6 +37,22 @@ func (e *NoCitusError) Error() string {
 	return e.Where + " has no citus extension: install Citus on the server and run CREATE EXTENSION citus in the database first"
 }
 
+// CheckCitus refuses, before anything is written, a database at url
+// without the citus extension. A database it cannot reach passes: the
+// opener that follows reports that.
+func CheckCitus(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close(ctx)
+	var citus bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&citus); err != nil || citus {
+		return nil
+	}
+	return &NoCitusError{Where: store.RedactDSN(url)}
+}
+
 // Distribute makes a database with the citus extension distributed: each
 // reference table with create_reference_table, each distributed one with
 // create_distributed_table by policy_id, co-located with postures. Tables
