@@ -130,11 +130,11 @@ func demoRun(cmd *cobra.Command, io IOStreams, o *demoOptions) error {
 		}
 	}
 	fmt.Fprintf(io.Out, "\nDone in %s. Next:\n", took)
-	db := shownDB(o.db)
+	db := shellQuote(shownDB(o.db)) // a URL's & would end the command
 	fmt.Fprintf(io.Out, "  go run ./cmd/pcsync serve --db %s    # the dashboard and the API, any time\n", db)
 	fmt.Fprintf(io.Out, "  go run ./cmd/pcsync export --db %s --table postures --format csv --out postures.csv\n", db)
 	if d, err := store.ParseDSN(o.db); err == nil && d.Driver == store.DriverPostgres {
-		fmt.Fprintf(io.Out, "  psql '%s' -c \"SELECT status, count(*) FROM postures GROUP BY status\"\n", db)
+		fmt.Fprintf(io.Out, "  psql %s -c \"SELECT status, count(*) FROM postures GROUP BY status\"\n", db)
 	} else {
 		fmt.Fprintf(io.Out, "  sqlite3 %s \"SELECT status, count(*) FROM postures GROUP BY status\"   # any SQLite client\n", db)
 	}

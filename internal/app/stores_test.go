@@ -268,6 +268,10 @@ func TestThePasswordInTheURLIsNeverShown(t *testing.T) {
 			t.Fatalf("%v: exit %d\n%s\n%s", args, code, out, errOut)
 		}
 		all.WriteString(out + errOut)
+		// the demo's hints quote the URL: its & would end a pasted command
+		if args[0] == "demo" && !strings.Contains(out, "serve --db '"+store.RedactDSN(dsn)+"' ") {
+			t.Errorf("the demo's serve hint does not quote the URL:\n%s", out)
+		}
 		if !strings.Contains(errOut, "warning: --db holds a password, which other users of this machine can read in the process list (ps): give it in PGPASSWORD or a ~/.pgpass file instead") {
 			t.Errorf("%v: no warning that --db shows the password to ps; stderr %q", args, errOut)
 		}
