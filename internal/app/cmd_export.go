@@ -61,7 +61,7 @@ func exportRun(ctx context.Context, ios IOStreams, o *exportOptions) error {
 		return usageErr("--table: unknown table %q; use one of %s", o.table, strings.Join(export.Tables(), ", "))
 	}
 	if !slices.Contains(export.Formats, o.format) {
-		return usageErr("--format: unknown format %q; use one of %s", o.format, strings.Join(export.Formats, ", "))
+		return usageErr("--format: unknown format %q; use one of %s, parquet", o.format, strings.Join(export.Formats, ", "))
 	}
 	if o.out == "-" { // as most tools read it: standard output
 		o.out = ""

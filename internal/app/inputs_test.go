@@ -186,3 +186,13 @@ func TestAnUnwritableRejectsFileIsRefusedFirst(t *testing.T) {
 		t.Errorf("%d runs recorded; want none", n)
 	}
 }
+
+// An unknown export format names every format, parquet too.
+func TestAnUnknownFormatNamesEveryFormat(t *testing.T) {
+	t.Parallel()
+	db := syncedDB(t, startEmulator(t))
+	code, _, errOut := run(t, "export", "--db", db, "--format", "xml")
+	if code != ExitUsage || !strings.Contains(errOut, `unknown format "xml"; use one of ndjson, json, csv, parquet`) {
+		t.Errorf("--format xml: exit %d %q; want 2 naming every format", code, errOut)
+	}
+}
