@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode"
 
+	"pcsync/internal/compliance"
 	"pcsync/internal/engine"
 )
 
@@ -58,7 +59,11 @@ func printSummary(w io.Writer, res *engine.Result) {
 		if r.Source != "classic" {
 			asked = fmt.Sprint(p.HostsRequested)
 			// an incremental run hears only from hosts with changes
-			if problem == "" && p.HostsReturned < p.HostsRequested && r.Mode != "incremental" {
+			switch {
+			case problem != "" || p.HostsReturned >= p.HostsRequested:
+			case r.Status == compliance.RunInterrupted: // not asked yet, as far as anyone knows
+				problem = fmt.Sprintf("%d hosts not heard from before the interrupt", p.HostsRequested-p.HostsReturned)
+			case r.Mode != "incremental":
 				problem = fmt.Sprintf("%d hosts returned no posture", p.HostsRequested-p.HostsReturned)
 			}
 		}

@@ -23,3 +23,20 @@ func TestTheSummaryShowsNoControlCharacters(t *testing.T) {
 		t.Fatalf("the title is not shown with ? for its control characters:\n%s", out)
 	}
 }
+
+// Hosts an interrupted run did not hear from are not blamed on Qualys: the
+// run may not have asked them yet. A finished full run says they returned
+// nothing.
+func TestAnInterruptedSummaryDoesNotSayHostsReturnedNothing(t *testing.T) {
+	for status, want := range map[compliance.RunStatus]string{
+		compliance.RunInterrupted: "250 hosts not heard from before the interrupt",
+		compliance.RunSucceeded:   "250 hosts returned no posture",
+	} {
+		var b strings.Builder
+		printSummary(&b, &engine.Result{Run: compliance.Run{ID: 1, Status: status, Mode: compliance.ModeFull, Source: "pcrs"},
+			Policies: []compliance.PolicySummary{{PolicyID: 7, Title: "CIS", HostsRequested: 300, HostsReturned: 50}}})
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("a %s run's summary:\n%s\nwant %q", status, b.String(), want)
+		}
+	}
+}
