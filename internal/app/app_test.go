@@ -360,7 +360,7 @@ func TestConcurrentSyncExitsBusy(t *testing.T) {
 	}
 	for _, path := range []string{db, link} {
 		code, _, errOut := run(t, "sync", "--config", credentials(t, "emulator"), "--gateway", e.url, "--ca-cert", e.certFile, "--db", path)
-		if code != ExitBusy || !strings.Contains(errOut, "another pcsync sync is writing to this database (pid ") {
+		if code != ExitBusy || !strings.Contains(errOut, "another pcsync sync or migrate is writing to this database (pid ") {
 			t.Errorf("--db %s: exit %d, %q; want exit 7", path, code, errOut)
 		}
 	}

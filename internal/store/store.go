@@ -87,7 +87,7 @@ type LockedError struct {
 }
 
 func (e *LockedError) Error() string {
-	return "another pcsync sync is writing to this database (" + e.Holder + "); wait for it to finish"
+	return "another pcsync sync or migrate is writing to this database (" + e.Holder + "); wait for it to finish"
 }
 
 // PlannedBatch is one batch of a run's plan.
