@@ -463,6 +463,36 @@ func TestHostsThatLeftAfterAClassicRunAreStale(t *testing.T) {
 	}
 }
 
+// A classic full run counts as hosts that left a policy those it left
+// without a current posture of the policy (the classic API lists no hosts
+// per policy): its ledger says so, as SQL over the postures counts them.
+func TestAClassicFullRunCountsTheHostsThatLeft(t *testing.T) {
+	t.Parallel()
+	creds := credentials(t, "emulator")
+	forEachStore(t, func(t *testing.T, newDB func(string) string) {
+		cfg := emulator.DefaultConfig()
+		cfg.Policies, cfg.InactivePolicies, cfg.Hosts, cfg.ControlsPerPolicy, cfg.ChurnPercent = 2, 0, 60, 10, 20
+		srv := newEmulator(t, cfg)
+		ts := httptest.NewServer(srv)
+		defer ts.Close()
+		db := newDB("classic")
+		for i := range 2 {
+			code, out, errOut := run(t, "sync", "--config", creds, "--api", ts.URL, "--db", db, "--source", "classic", "--full")
+			if code != ExitOK {
+				t.Fatalf("classic sync %d: exit %d\n%s\n%s", i, code, out, errOut)
+			}
+			srv.Advance(time.Time{})
+		}
+		want := rows(t, db, `SELECT policy_id, count(DISTINCT host_id) FROM postures p WHERE stale_run = 2 AND NOT EXISTS
+			(SELECT 1 FROM postures c WHERE c.policy_id = p.policy_id AND c.host_id = p.host_id AND c.stale_run IS NULL)
+			GROUP BY policy_id ORDER BY policy_id`)
+		got := rows(t, db, `SELECT policy_id, stale_hosts FROM run_policies WHERE run_id = 2 AND stale_hosts > 0 ORDER BY policy_id`)
+		if want == "" || got != want {
+			t.Errorf("hosts that left, by the ledger:\n%s\nby SQL over the postures:\n%s", got, want)
+		}
+	})
+}
+
 // The runs export carries the whole ledger of each run, as the database
 // has it: mode, since, resumes, limit waits, retries, shard and problems
 // beside the counts.

@@ -218,7 +218,7 @@ func (e *Engine) Run(ctx context.Context, opts Options) (*Result, error) {
 	if err := opts.check(e.client); err != nil {
 		return nil, &ConfigError{err}
 	}
-	r := &run{e: e, opts: opts, log: e.log, summaries: map[int64]*compliance.PolicySummary{}, stale: map[int64]int64{},
+	r := &run{e: e, opts: opts, log: e.log, summaries: map[int64]*compliance.PolicySummary{}, stale: map[int64]store.Stale{},
 		started: time.Now(), throttles0: e.client.Throttles(), retries0: e.client.Retries()}
 	defer r.unlockPolicies()
 	if err := r.checkSource(); err != nil {
@@ -350,10 +350,10 @@ type run struct {
 	slots      chan struct{}
 	skipped    []string
 	resumed    bool
-	stale      map[int64]int64 // postures a complete full run marked stale, per policy
-	stepErrors []string        // steps that failed without stopping the run
-	started    time.Time       // this invocation
-	unlock     []func()        // releases the policy locks
+	stale      map[int64]store.Stale // what a complete full run's end marked stale, per policy
+	stepErrors []string              // steps that failed without stopping the run
+	started    time.Time             // this invocation
+	unlock     []func()              // releases the policy locks
 	// the client's counts when this invocation started
 	throttles0, retries0 int64
 }
@@ -453,8 +453,16 @@ func (r *run) load(ctx context.Context, batches []Batch) error {
 	if serr != nil {
 		return &StoreError{serr}
 	}
-	for id, n := range marked {
-		r.stale[id] += n
+	for id, m := range marked {
+		s := r.stale[id]
+		s.Postures += m.Postures
+		// The classic API lists no hosts per policy: a host whose postures
+		// a classic full run no longer returns is one that left. (Host id
+		// resolution counts those of a PCRS run at plan time.)
+		if r.rec.Source == "classic" {
+			s.Hosts += m.Hosts
+		}
+		r.stale[id] = s
 	}
 	return nil
 }
@@ -634,7 +642,9 @@ func (r *run) finish(ctx context.Context, err error) (*Result, error) {
 	// in memory only when the run stopped before its plan was recorded.
 	if stored, serr := r.e.store.RunSummaries(context.WithoutCancel(ctx), r.rec.ID); serr == nil && len(stored) > 0 {
 		for i := range stored {
-			stored[i].StalePostures += r.stale[stored[i].PolicyID] // plan time (hosts that left) + end of a full run
+			// plan time (hosts that left) + end of a full run
+			stored[i].StalePostures += r.stale[stored[i].PolicyID].Postures
+			stored[i].StaleHosts += r.stale[stored[i].PolicyID].Hosts
 		}
 		res.Policies = stored
 	} else {

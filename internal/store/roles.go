@@ -47,8 +47,16 @@ type Sink interface {
 	// many postures that made stale.
 	UpdatePolicyHosts(ctx context.Context, runID, policyID int64, hostIDs []int64) (added []int64, left, stale int64, err error)
 	// MarkStale marks stale the postures of policies that run runID, a
-	// complete full run, did not return, and returns how many per policy.
-	MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error)
+	// complete full run, did not return, and returns how many per policy,
+	// with the hosts that had their last current posture of the policy
+	// among them.
+	MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]Stale, error)
+}
+
+// Stale is what a full run's end marked stale in one policy.
+type Stale struct {
+	Postures int64
+	Hosts    int64 // hosts left without a current posture of the policy
 }
 
 // ConcurrentSink is a Sink whose Write may be called by several goroutines

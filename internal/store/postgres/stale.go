@@ -5,12 +5,14 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"pcsync/internal/store"
 )
 
 // staleSQL marks stale the current postures of policy $2 that cond
 // selects (alias p), as run $1 noticed: each mark is a stale_history row,
 // and the counts move from the posture's status to stale. It returns how
-// many it marked.
+// many it marked, and their hosts.
 func staleSQL(cond string) string {
 	return `WITH m AS (
 	UPDATE postures p SET stale_run = $1 WHERE p.policy_id = $2 AND p.stale_run IS NULL AND ` + cond + `
@@ -22,7 +24,7 @@ func staleSQL(cond string) string {
 	SELECT policy_id, host_id, control_id, technology_id, -(status = 'Passed')::int AS passed,
 		-(status = 'Failed')::int AS failed, -(status = 'Error')::int AS errors, 1 AS stale FROM m
 )` + countsSQL + `
-SELECT count(*) FROM m`
+SELECT count(*), coalesce(array_agg(DISTINCT host_id), '{}') FROM m`
 }
 
 // UpdatePolicyHosts records the hosts a policy covers now and marks stale
@@ -77,7 +79,7 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 			return nil
 		}
 		if err := tx.QueryRow(ctx, staleSQL(`p.host_id IN (SELECT host_id FROM policy_hosts
-			WHERE policy_id = $2 AND stale_run = $1)`), runID, policyID).Scan(&stale); err != nil {
+			WHERE policy_id = $2 AND stale_run = $1)`), runID, policyID).Scan(&stale, new([]int64)); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, goneHostsSQL)
@@ -91,8 +93,8 @@ func sortedIDs(ids []int64) []int64 {
 }
 
 // MarkStale marks stale what a complete full run did not return.
-func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error) {
-	out := map[int64]int64{}
+func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]store.Stale, error) {
+	out := map[int64]store.Stale{}
 	// Before any earlier run stored a posture nothing can be stale: spare
 	// the first (and largest) load a scan of every posture.
 	var earlier bool
@@ -101,11 +103,20 @@ func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (
 	}
 	err := s.tx(ctx, "mark stale postures", func(tx pgx.Tx) error {
 		for _, id := range sortedIDs(policyIDs) {
-			var n int64
-			if err := tx.QueryRow(ctx, staleSQL(`p.last_run < $1`), runID, id).Scan(&n); err != nil {
+			var n, emptied int64
+			var hosts []int64
+			if err := tx.QueryRow(ctx, staleSQL(`p.last_run < $1`), runID, id).Scan(&n, &hosts); err != nil {
 				return err
 			}
-			out[id] = n
+			if len(hosts) > 0 {
+				// the hosts left without a current posture of the policy
+				if err := tx.QueryRow(ctx, `SELECT count(*) FROM unnest($2::bigint[]) AS u(h) WHERE NOT EXISTS
+					(SELECT 1 FROM counts_host c WHERE c.policy_id = $1 AND c.host_id = u.h AND c.passed + c.failed + c.errors > 0)`,
+					id, hosts).Scan(&emptied); err != nil {
+					return err
+				}
+			}
+			out[id] = store.Stale{Postures: n, Hosts: emptied}
 		}
 		_, err := tx.Exec(ctx, goneHostsSQL)
 		return err

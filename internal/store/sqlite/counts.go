@@ -196,28 +196,30 @@ func sortedKeys[K [2]int64 | [3]int64](m map[K]*tally) []K {
 // markStale runs an UPDATE of postures that sets stale_run and returns
 // "host_id, control_id, technology_id, status" of each posture it marked,
 // and moves those postures to the stale counts of policy. It returns how
-// many it marked.
-func markStale(conn *sqlite3.Conn, policy int64, sql string, args ...any) (int64, error) {
+// many it marked, and their hosts.
+func markStale(conn *sqlite3.Conn, policy int64, sql string, args ...any) (int64, map[int64]bool, error) {
 	st, _, err := conn.Prepare(sql)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer st.Close()
 	if err := bindAll(st, args...); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	d := newCountDeltas()
 	var n int64
+	hosts := map[int64]bool{}
 	for st.Step() {
 		h, c, t, status := st.ColumnInt64(0), st.ColumnInt64(1), st.ColumnInt64(2), st.ColumnText(3)
 		d.add(policy, h, c, t, status, false, -1)
 		d.add(policy, h, c, t, status, true, 1)
+		hosts[h] = true
 		n++
 	}
 	if err := st.Err(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return n, applyCounts(conn, d)
+	return n, hosts, applyCounts(conn, d)
 }
 
 // applyCounts applies d through statements prepared on conn.

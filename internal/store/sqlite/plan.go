@@ -199,7 +199,7 @@ func (s *Store) UpdatePolicyHosts(ctx context.Context, runID, policyID int64, ho
 		if left == 0 {
 			return nil
 		}
-		stale, err = markStale(conn, policyID, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND stale_run IS NULL AND host_id IN
+		stale, _, err = markStale(conn, policyID, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND stale_run IS NULL AND host_id IN
 			(SELECT host_id FROM policy_hosts WHERE policy_id = ? AND stale_run = ?)
 			RETURNING host_id, control_id, technology_id, status`, runID, policyID, policyID, runID)
 		return err
@@ -220,8 +220,8 @@ const seedPolicyHostsSQL = `INSERT INTO policy_hosts (policy_id, host_id, first_
 	ON CONFLICT DO NOTHING`
 
 // MarkStale marks stale what a complete full run did not return.
-func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]int64, error) {
-	out := map[int64]int64{}
+func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (map[int64]store.Stale, error) {
+	out := map[int64]store.Stale{}
 	// Before any earlier run stored a posture nothing can be stale: spare
 	// the first (and largest) load a scan of every posture.
 	earlier, err := s.scalarIntAt(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE id < ? AND wrote)`, runID)
@@ -230,16 +230,47 @@ func (s *Store) MarkStale(ctx context.Context, runID int64, policyIDs []int64) (
 	}
 	err = s.tx(ctx, "mark stale postures", func(conn *sqlite3.Conn) error {
 		for _, id := range policyIDs {
-			n, err := markStale(conn, id, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND last_run < ? AND stale_run IS NULL
+			n, hosts, err := markStale(conn, id, `UPDATE postures SET stale_run = ? WHERE policy_id = ? AND last_run < ? AND stale_run IS NULL
 				RETURNING host_id, control_id, technology_id, status`, runID, id, runID)
 			if err != nil {
 				return err
 			}
-			out[id] = n
+			emptied, err := hostsWithoutCurrent(conn, id, hosts)
+			if err != nil {
+				return err
+			}
+			out[id] = store.Stale{Postures: n, Hosts: emptied}
 		}
 		return nil
 	})
 	return out, err
+}
+
+// hostsWithoutCurrent counts the hosts that have no current posture of
+// policy left.
+func hostsWithoutCurrent(conn *sqlite3.Conn, policy int64, hosts map[int64]bool) (int64, error) {
+	if len(hosts) == 0 {
+		return 0, nil
+	}
+	st, _, err := conn.Prepare(`SELECT EXISTS (SELECT 1 FROM counts_host WHERE policy_id = ? AND host_id = ?
+		AND passed + failed + errors > 0)`)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	var n int64
+	for h := range hosts {
+		if err := bindAll(st, policy, h); err != nil {
+			return 0, err
+		}
+		if st.Step() && st.ColumnInt64(0) == 0 {
+			n++
+		}
+		if err := errors.Join(st.Err(), st.Reset()); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }
 
 // policyHostsRowsPerStmt is how many hosts one recordPolicyHosts statement

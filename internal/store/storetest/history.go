@@ -206,26 +206,29 @@ func columnIndex(t *store.Table, name string) int {
 }
 
 // testMarkStale: a complete full run marks stale what it did not return,
-// only in the policies it names; a posture returned again is current.
+// only in the policies it names, and counts the hosts that it left
+// without a current posture; a posture returned again is current.
 func testMarkStale(t *testing.T, st store.Writer) {
 	ctx := t.Context()
 	r1 := compliance.Run{Source: "pcrs"}
 	begin(t, st, &r1)
 	write(t, st, &store.Batch{RunID: r1.ID, Postures: []compliance.Posture{posture(101, 7, 1, compliance.StatusPassed),
-		posture(102, 7, 2, compliance.StatusFailed), posture(201, 8, 1, compliance.StatusPassed)}})
+		posture(102, 7, 2, compliance.StatusFailed), posture(103, 7, 1, compliance.StatusError), posture(201, 8, 1, compliance.StatusPassed)}})
 	r2 := compliance.Run{Source: "pcrs"}
 	begin(t, st, &r2)
 	write(t, st, &store.Batch{RunID: r2.ID, Postures: []compliance.Posture{posture(101, 7, 1, compliance.StatusPassed)}})
 	marked, err := st.MarkStale(ctx, r2.ID, []int64{7})
-	if err != nil || len(marked) != 1 || marked[7] != 1 {
-		t.Fatalf("marked %v, %v; want one posture of policy 7", marked, err)
+	// host 2 is left without a posture of policy 7, host 1 keeps 101
+	if err != nil || len(marked) != 1 || marked[7] != (store.Stale{Postures: 2, Hosts: 1}) {
+		t.Fatalf("marked %v, %v; want two postures and one host of policy 7", marked, err)
 	}
-	if s := staleRuns(t, st); len(s) != 1 || s[102] != r2.ID {
-		t.Fatalf("stale postures %v, want 102 marked by run %d", s, r2.ID)
+	if s := staleRuns(t, st); len(s) != 2 || s[102] != r2.ID || s[103] != r2.ID {
+		t.Fatalf("stale postures %v, want 102 and 103 marked by run %d", s, r2.ID)
 	}
 	r3 := compliance.Run{Source: "pcrs"}
 	begin(t, st, &r3)
-	write(t, st, &store.Batch{RunID: r3.ID, Postures: []compliance.Posture{posture(102, 7, 2, compliance.StatusFailed)}})
+	write(t, st, &store.Batch{RunID: r3.ID, Postures: []compliance.Posture{posture(102, 7, 2, compliance.StatusFailed),
+		posture(103, 7, 1, compliance.StatusError)}})
 	if s := staleRuns(t, st); len(s) != 0 {
 		t.Fatalf("a posture returned again is still stale: %v", s)
 	}
