@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,10 +80,13 @@ func (c *Capture) fail(err error) {
 	}
 }
 
+// learn adds a secret to redact. The longest are replaced first: a short
+// password found inside a token must not break the token's match.
 func (c *Capture) learn(secret []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.secrets = append(c.secrets, bytes.Clone(secret))
+	slices.SortStableFunc(c.secrets, func(a, b []byte) int { return len(b) - len(a) })
 }
 
 func (c *Capture) redact(b []byte) []byte {
@@ -94,6 +98,18 @@ func (c *Capture) redact(b []byte) []byte {
 		}
 	}
 	return b
+}
+
+// header is h without its credential headers, and with any secret
+// learned so far replaced in the others.
+func (c *Capture) header(h http.Header) http.Header {
+	out := redactHeader(h)
+	for _, vs := range out {
+		for i, v := range vs {
+			vs[i] = string(c.redact([]byte(v)))
+		}
+	}
+	return out
 }
 
 func (c *Capture) path(seq int, ext string) string {
@@ -129,7 +145,7 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	u := *req.URL
 	u.User = nil
-	ex := &Exchange{Seq: seq, Method: req.Method, URL: u.String(), Header: redactHeader(req.Header),
+	ex := &Exchange{Seq: seq, Method: req.Method, URL: string(c.redact([]byte(u.String()))), Header: c.header(req.Header),
 		Key: RequestKey(req.Method, req.URL, req.Header.Get("Content-Type"), body)}
 	c.writeFile(seq, "req", c.redact(body))
 	resp, err := t.rt.RoundTrip(req)
@@ -138,9 +154,9 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		c.writeMeta(ex)
 		return nil, err
 	}
-	ex.Status, ex.ResponseHeader = resp.StatusCode, redactHeader(resp.Header)
+	ex.Status, ex.ResponseHeader = resp.StatusCode, c.header(resp.Header)
 	c.writeMeta(ex)
-	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/auth") && resp.StatusCode/100 == 2 {
+	if isLogin(req) && resp.StatusCode/100 == 2 {
 		return c.tokenAnswer(ex, resp)
 	}
 	f, err := os.OpenFile(c.path(seq, "resp"), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
@@ -150,6 +166,18 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	resp.Body = &teeBody{rc: resp.Body, c: c, ex: ex, f: f, w: bufio.NewWriterSize(f, 64<<10)}
 	return resp, nil
+}
+
+// isLogin reports whether req is the gateway login, POST /auth, or a hop
+// of its redirects (a 307 or 308 sends the POST on to another path, whose
+// answer is the token all the same).
+func isLogin(req *http.Request) bool {
+	first := req
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	return req.Method == http.MethodPost && first.Method == http.MethodPost &&
+		strings.HasSuffix(strings.TrimSuffix(first.URL.Path, "/"), "/auth")
 }
 
 // requestBody reads a request's body without consuming it.

@@ -53,3 +53,58 @@ func TestCookiesAndCredentialsNeverReachTheDisk(t *testing.T) {
 		t.Fatalf("a second capture into the same directory: %v", err)
 	}
 }
+
+// The gateway's token never reaches the disk: not when the login is
+// redirected (a 308 from /auth to /auth/ answers the token on another
+// path), not when the password is a part of the token (replacing the
+// password first left the rest of the token to read), and not in a header
+// of another name. (Answer bodies other than the login's are kept as
+// received, gzip included: they are what a replay serves.)
+func TestTheTokenNeverReachesTheDisk(t *testing.T) {
+	t.Parallel()
+	const token = "eyJhbGciOiJIUzUxMiJ9.pw.J9.secretsignature"
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /auth", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/auth/", http.StatusPermanentRedirect)
+	})
+	mux.HandleFunc("POST /auth/", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, token)
+	})
+	mux.HandleFunc("GET /data", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Echo", r.Header.Get("X-Echo"))
+		io.WriteString(w, "ok")
+	})
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	dir := t.TempDir()
+	c, err := NewCapture(dir, "J9.", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: c.Wrap(http.DefaultTransport)}
+	resp, err := client.Post(ts.URL+"/auth", "application/x-www-form-urlencoded", strings.NewReader("username=u&password=J9."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(resp.Body); string(b) != token {
+		t.Fatalf("the client got %q, not the token", b)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", ts.URL+"/data", nil)
+	req.Header.Set("X-Echo", token) // headers that carry the token by another name
+	if resp, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, secret := range []string{"secretsignature", "J9.", "eyJhbGciOiJIUzUxMiJ9"} {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("%s holds %q:\n%s", f, secret, b)
+			}
+		}
+	}
+}
