@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"pcsync/internal/emulator"
 	"pcsync/internal/wire"
@@ -137,6 +139,43 @@ func TestReplayRefusesAHostileCapture(t *testing.T) {
 			if strings.Contains(string(b), "not for the client") {
 				t.Fatalf("the replay served the file a link in the capture names: %q", b)
 			}
+		}
+	})
+	// a FIFO in place of a file once blocked the load (and Ctrl-C with it)
+	// or the request, for good
+	t.Run("a FIFO", func(t *testing.T) {
+		dir := capture(t)
+		fifo := func(name string) {
+			os.Remove(filepath.Join(dir, name))
+			if err := syscall.Mkfifo(filepath.Join(dir, name), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fifo("000001.resp")
+		rp, err := emulator.NewReplay(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(rp)
+		defer ts.Close()
+		client := &http.Client{Timeout: 10 * time.Second}
+		resp, err := client.PostForm(ts.URL+"/auth", url.Values{"username": {"x"}, "password": {"y"}, "token": {"true"}})
+		if os.IsTimeout(err) { // refused or dropped, as long as it ends
+			t.Fatalf("a request whose answer is a FIFO: %v", err)
+		}
+		if err == nil {
+			resp.Body.Close()
+		}
+		fifo("000001.json")
+		done := make(chan error, 1)
+		go func() { _, err := emulator.NewReplay(dir, nil); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "000001.json is not a plain file") {
+				t.Fatalf("a capture with a FIFO for an index file loaded (%v); want an error naming it", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("loading a capture with a FIFO for an index file blocks")
 		}
 	})
 	for name, spoil := range map[string]func(dir string){

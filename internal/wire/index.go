@@ -100,7 +100,9 @@ const maxExchangeBytes = 1 << 20
 // capture may come from elsewhere (a bug report), and a link in it must
 // not serve another file of this machine.
 func openPlain(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// O_NONBLOCK: a FIFO opens at once (to be refused below) instead of
+	// waiting for a writer that never comes
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
