@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -177,7 +178,7 @@ func emulateRun(ctx context.Context, io IOStreams, o *emulateOptions, f *pflag.F
 	scheme := "http"
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	if o.tls {
-		cert, pem, err := emulator.SelfSignedCert()
+		cert, pem, err := emulator.SelfSignedCert(certHosts(o.listen)...)
 		if err != nil {
 			return err
 		}
@@ -272,4 +273,21 @@ func writeCert(path string, pem []byte) error {
 		return fmt.Errorf("--cert-out: %w", err)
 	}
 	return f.Commit()
+}
+
+// certHosts are the names the emulator's certificate is for besides
+// loopback: the --listen host, or this machine's name when it listens on
+// every address.
+func certHosts(listen string) []string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil {
+			return []string{name}
+		}
+		return nil
+	}
+	return []string{host}
 }

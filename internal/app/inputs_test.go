@@ -1,13 +1,17 @@
 package app
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"pcsync/internal/emulator"
 )
 
 func TestMalformedURLsAreRefusedAtOnce(t *testing.T) {
@@ -194,5 +198,25 @@ func TestAnUnknownFormatNamesEveryFormat(t *testing.T) {
 	code, _, errOut := run(t, "export", "--db", db, "--format", "xml")
 	if code != ExitUsage || !strings.Contains(errOut, `unknown format "xml"; use one of ndjson, json, csv, parquet`) {
 		t.Errorf("--format xml: exit %d %q; want 2 naming every format", code, errOut)
+	}
+}
+
+// emulate --tls serves a certificate for the address it listens on, so
+// the sync command it prints works from another machine too.
+func TestTheEmulatorsCertificateNamesItsListenAddress(t *testing.T) {
+	t.Parallel()
+	for listen, name := range map[string]string{"192.0.2.2:8443": "192.0.2.2", "emu.example:8443": "emu.example", "127.0.0.1:0": "localhost"} {
+		_, certPEM, err := emulator.SelfSignedCert(certHosts(listen)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, _ := pem.Decode(certPEM)
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cert.VerifyHostname(name); err != nil {
+			t.Errorf("--listen %s: %v", listen, err)
+		}
 	}
 }
