@@ -1,6 +1,8 @@
 package app
 
 import (
+	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -217,6 +219,24 @@ func TestTheEmulatorsCertificateNamesItsListenAddress(t *testing.T) {
 		}
 		if err := cert.VerifyHostname(name); err != nil {
 			t.Errorf("--listen %s: %v", listen, err)
+		}
+	}
+}
+
+// emulate refuses limits and faults that cannot be meant: a negative or
+// sub-second rate window (the limit was silently off, or its header said
+// 0), a negative token lifetime, a negative fault or a share above 100.
+func TestTheEmulatorRefusesNonsenseLimitsAndFaults(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--rate-window", "-1m"}, {"--rate-window", "500ms"}, {"--token-ttl", "-1s"},
+		{"--fault-reset-percent", "200"}, {"--fault-cut-after", "-1"}, {"--fault-5xx", "-3"}} {
+		// an emulator that starts serving is stopped after 5 s (and fails)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		var out, errOut bytes.Buffer
+		code := Main(ctx, append([]string{"emulate", "--listen", "127.0.0.1:0"}, args...), IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+		cancel()
+		if code != ExitUsage || !strings.Contains(errOut.String(), "emulator: ") {
+			t.Errorf("emulate %v: exit %d %q; want 2 saying what is wrong", args, code, errOut.String())
 		}
 	}
 }

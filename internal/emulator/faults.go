@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -63,6 +64,25 @@ type Faults struct {
 	// answer; pcsync refuses records over qualys.MaxRecordBytes).
 	OversizeRecord  int64
 	OversizeStreams int
+}
+
+// check refuses a negative count, size or duration, and a share above
+// 100 percent.
+func (f *Faults) check() error {
+	for name, n := range map[string]int64{"cut-after": f.CutAfter, "cut-streams": int64(f.CutStreams),
+		"reset-percent": int64(f.ResetPercent), "trickle": int64(f.Trickle), "stall": int64(f.StallFor),
+		"stall-streams": int64(f.StallStreams), "corrupt-after": f.CorruptAfter, "corrupt-streams": int64(f.CorruptStreams),
+		"malformed-every": int64(f.MalformedEvery), "broken-streams": int64(f.BrokenStreams), "5xx": int64(f.Status5xx),
+		"429": int64(f.RateLimitStorm), "409": int64(f.ConflictStorm), "401": int64(f.Unauthorized),
+		"classic-delay": int64(f.ClassicDelay)} {
+		if n < 0 {
+			return fmt.Errorf("fault %s is negative: want 0 (off) or more", name)
+		}
+	}
+	if f.ResetPercent > 100 {
+		return fmt.Errorf("fault reset-percent %d: want 0 to 100", f.ResetPercent)
+	}
+	return nil
 }
 
 // faultState counts what has been injected.

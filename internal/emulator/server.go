@@ -90,6 +90,15 @@ func New(opts Options) (*Server, error) {
 	if !opts.Style.valid() {
 		return nil, fmt.Errorf("emulator: unknown style %+v", opts.Style)
 	}
+	if opts.TokenTTL < 0 {
+		return nil, fmt.Errorf("emulator: token lifetime %s: want a positive duration", opts.TokenTTL)
+	}
+	if opts.RateWindow < time.Second {
+		return nil, fmt.Errorf("emulator: rate window %s: want at least 1s (its header counts seconds)", opts.RateWindow)
+	}
+	if err := opts.Faults.check(); err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
 	if opts.Classic.Calls == 0 {
 		opts.Classic.Calls = 300
 	}
