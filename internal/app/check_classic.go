@@ -38,7 +38,7 @@ func (ch *checker) classic(ctx context.Context) {
 	}
 	ch.classicPosture(ctx, pols)
 	if rl := ch.c.LastRateLimit(); rl.Present {
-		ch.add(checkRow{name: "classic limits", result: fmt.Sprintf("%d calls per %s, %d left, wait %d s; %d at once, %d others running",
+		ch.add(checkRow{name: "classic limits", result: fmt.Sprintf("%d calls per %s, %d left, wait %d s; %d at once, %d running (this call included)",
 			rl.Limit, time.Duration(rl.WindowSec)*time.Second, rl.Remaining, rl.ToWaitSec, rl.ConcurrencyLimit, rl.ConcurrencyRunning)})
 	} else {
 		ch.add(checkRow{name: "classic limits", result: "not announced (no X-RateLimit-* headers)"})

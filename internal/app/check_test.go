@@ -45,7 +45,7 @@ func TestCheckReportsWhatASyncNeeds(t *testing.T) {
 	}
 	for _, want := range []string{"gateway login", "PCRS policy list  ok: 4 policies, 3 to sync", "PCRS limits  25 calls per 1m0s per API", "PCRS host ids", "ok: 40 hosts in 3 policies",
 		"PCRS posture", "platform (about.php)  web 10.", "classic policy list  ok: 4 policies", "classic control list  ok",
-		"classic posture info  ok: 10 records", "classic limits  300 calls per 1h0m0s", "2 at once, 0 others running",
+		"classic posture info  ok: 10 records", "classic limits  300 calls per 1h0m0s", "2 at once, 1 running (this call included)",
 		"a sync would touch  3 policies, 40 hosts, about ", "estimated duration  about"} {
 		if !strings.Contains(squeeze(out), want) {
 			t.Errorf("the table lacks %q:\n%s", want, out)

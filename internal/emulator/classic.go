@@ -96,7 +96,7 @@ func baseURL(r *http.Request) string {
 func (s *Server) classic(api string, h func(http.ResponseWriter, *http.Request, *classicRequest)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.count(api)
-		s.classicHeaders(w, 0, 0)
+		s.classicHeaders(w, 0)
 		if !validClassicVersion(r.PathValue("version")) {
 			http.NotFound(w, r)
 			return
@@ -147,13 +147,15 @@ func (s *Server) basicAuth(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // classicHeaders sets the limit headers as they stand (every classic answer
-// carries them, errors included); wait is X-RateLimit-ToWait-Sec's value and
-// self is 1 when the call being answered holds a concurrency slot, which
-// X-Concurrency-Limit-Running does not count: it counts the others.
-func (s *Server) classicHeaders(w http.ResponseWriter, wait time.Duration, self int) {
+// carries them, errors included); wait is X-RateLimit-ToWait-Sec's value.
+// X-Concurrency-Limit-Running counts the calls running now, the one
+// answered included when it holds a slot, as Qualys documents it ("including
+// the one identified in the current HTTP response header"; a lone call to
+// about.php shows 1).
+func (s *Server) classicHeaders(w http.ResponseWriter, wait time.Duration) {
 	lim := s.opts.Classic
 	s.mu.Lock()
-	remaining, running := lim.Calls, s.classicRunning-self
+	remaining, running := lim.Calls, s.classicRunning
 	if win := s.limits["classic"]; win != nil {
 		remaining = lim.Calls - win.inWindow(time.Now(), lim.Window)
 	}
@@ -184,13 +186,11 @@ func (s *Server) classicAdmit(w http.ResponseWriter, r *http.Request) (release f
 		}
 		rateOK, wait = win.allow(time.Now(), lim.Calls, lim.Window)
 	}
-	self := 0
 	if !conc && rateOK {
 		s.classicRunning++
-		self = 1
 	}
 	s.mu.Unlock()
-	s.classicHeaders(w, wait, self)
+	s.classicHeaders(w, wait)
 	switch {
 	case conc:
 		s.count("classic/1960")

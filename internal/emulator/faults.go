@@ -142,7 +142,7 @@ func (s *Server) callFaults(w http.ResponseWriter, r *http.Request, api string, 
 		return true
 	}
 	if classic && f.ConflictStorm > 0 && s.take("409", f.ConflictStorm) {
-		s.classicHeaders(w, time.Second, 0)
+		s.classicHeaders(w, time.Second)
 		simpleReturn(w, r, http.StatusConflict, 1965, rateLimitText(1), "SECONDS_TO_WAIT", "1")
 		return true
 	}
