@@ -330,8 +330,8 @@ func (c *Config) Warnings() []string {
 		w = append(w, "TLS certificate verification is OFF (insecure_skip_verify): anyone on the path can read your Qualys credentials")
 	}
 	gw, api, _ := c.Endpoints()
-	for _, u := range []string{gw, api} {
-		if strings.HasPrefix(strings.ToLower(u), "http://") {
+	for i, u := range []string{gw, api} {
+		if strings.HasPrefix(strings.ToLower(u), "http://") && (i == 0 || u != gw) { // one warning a URL
 			w = append(w, fmt.Sprintf("%s is plain http: credentials and data travel unencrypted (fine for an emulator, never for Qualys)", u))
 		}
 	}

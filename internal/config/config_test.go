@@ -145,6 +145,15 @@ func TestWarningsForWeakSecurity(t *testing.T) {
 	if len(w) != 2 || !strings.Contains(w[0], "verification is OFF") || !strings.Contains(w[1], "plain http") {
 		t.Fatalf("warnings %q", w)
 	}
+	// the same plain URL for both APIs is one warning; two URLs are two
+	c.Qualys.InsecureSkipVerify, c.Qualys.APIURL = false, c.Qualys.GatewayURL
+	if w := c.Warnings(); len(w) != 1 {
+		t.Fatalf("one plain URL for both APIs: warnings %q", w)
+	}
+	c.Qualys.APIURL = "http://127.0.0.1:8081"
+	if w := c.Warnings(); len(w) != 2 {
+		t.Fatalf("two plain URLs: warnings %q", w)
+	}
 }
 
 // TestADatabasePasswordInAConfigFileOthersCanRead: a password in the
