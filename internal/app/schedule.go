@@ -118,7 +118,11 @@ func (s *scheduler) run(ctx context.Context) error {
 		s.log.Warn("scheduled sync skipped: another sync is running", "holder", locked.Holder)
 		return nil
 	case res != nil:
-		s.log.Info("scheduled sync finished", "run_id", res.Run.ID, "status", res.Run.Status, "records", res.Run.Records,
+		level := slog.LevelInfo
+		if err != nil { // failed or incomplete: worth a look
+			level = slog.LevelWarn
+		}
+		s.log.Log(ctx, level, "scheduled sync finished", "run_id", res.Run.ID, "status", res.Run.Status, "records", res.Run.Records,
 			"took", res.Elapsed.Round(time.Millisecond).String(), "err", err)
 	case err != nil:
 		s.log.Error("scheduled sync failed", "err", err)

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -388,6 +389,59 @@ func TestServeWarnsOfATokenOverPlainHTTP(t *testing.T) {
 		code, _, errOut := run(t, append([]string{"serve", "--db", db}, tc.args...)...)
 		if code == ExitOK || strings.Contains(errOut, "plain http") != tc.warns {
 			t.Errorf("%v: exit %d, %q; want a failure to listen, warning of plain http: %v", tc.args, code, errOut, tc.warns)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer several goroutines may write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A scheduled sync that fails is logged as a warning, not as information:
+// a server's log is watched for warnings.
+func TestAFailedScheduledSyncIsAWarning(t *testing.T) {
+	t.Parallel()
+	e := startEmulator(t)
+	db := filepath.Join(t.TempDir(), "scheduled.db")
+	cfg := filepath.Join(t.TempDir(), "pcsync.yaml")
+	// a policy Qualys does not list: the run fails (exit 5 for a sync)
+	os.WriteFile(cfg, []byte("qualys:\n  username: pcsync\n  password: emulator\n  gateway_url: "+e.url+"\n  ca_cert: "+e.certFile+
+		"\nsync:\n  policies: [999]\n"), 0o600)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var errOut lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve", "--db", db, "--listen", "127.0.0.1:0", "--config", cfg, "--sync-every", "1h",
+			"--log-format", "json"}, IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: &errOut})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(errOut.String(), `"msg":"scheduled sync finished"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no scheduled sync finished within 30 s:\n%s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	for _, line := range strings.Split(errOut.String(), "\n") {
+		if strings.Contains(line, `"msg":"scheduled sync finished"`) &&
+			(!strings.Contains(line, `"level":"WARN"`) || !strings.Contains(line, `"status":"failed"`)) {
+			t.Errorf("a failed scheduled sync logged as %s; want a warning of a failed run", line)
 		}
 	}
 }
