@@ -44,8 +44,11 @@ func (e *estateFlags) register(f *pflag.FlagSet, def emulator.Config) {
 
 func (e *estateFlags) estate() (*emulator.Estate, error) {
 	t, err := config.ParseDate(e.epoch)
-	if err != nil || t.IsZero() {
+	if err != nil {
 		return nil, usageErr("--epoch: %q is not a date (YYYY-MM-DD or RFC 3339)", e.epoch)
+	}
+	if t.IsZero() {
+		return nil, usageErr("--epoch: %q is the zero date, which pcsync reads as no date: give a later one", e.epoch)
 	}
 	e.cfg.Epoch = t
 	est, err := emulator.NewEstate(e.cfg)

@@ -240,3 +240,15 @@ func TestTheEmulatorRefusesNonsenseLimitsAndFaults(t *testing.T) {
 		}
 	}
 }
+
+// --epoch says what is wrong: not a date, or the zero date, which is a
+// date but reads as none.
+func TestAnEpochSaysWhatIsWrongWithIt(t *testing.T) {
+	t.Parallel()
+	for epoch, want := range map[string]string{"nope": "is not a date", "0001-01-01T00:00:00Z": "is the zero date"} {
+		code, _, errOut := run(t, "emulate", "--epoch", epoch)
+		if code != ExitUsage || !strings.Contains(errOut, want) {
+			t.Errorf("--epoch %s: exit %d %q; want 2 saying it %s", epoch, code, errOut, want)
+		}
+	}
+}
