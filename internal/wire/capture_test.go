@@ -19,12 +19,7 @@ func TestCookiesAndCredentialsNeverReachTheDisk(t *testing.T) {
 		io.WriteString(w, "<SIMPLE_RETURN/>")
 	}))
 	defer ts.Close()
-	dir := t.TempDir()
-	c, err := NewCapture(dir, "pw-9x!", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := &http.Client{Transport: c.Wrap(http.DefaultTransport)}
+	dir, client := captureClient(t, "pw-9x!")
 	req, _ := http.NewRequest("POST", ts.URL+"/api/2.0/fo/compliance/policy/", strings.NewReader("action=list&password=pw-9x%21"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("user", "pw-9x!")
@@ -77,12 +72,7 @@ func TestTheTokenNeverReachesTheDisk(t *testing.T) {
 	})
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
-	dir := t.TempDir()
-	c, err := NewCapture(dir, "J9.", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := &http.Client{Transport: c.Wrap(http.DefaultTransport)}
+	dir, client := captureClient(t, "J9.")
 	resp, err := client.Post(ts.URL+"/auth", "application/x-www-form-urlencoded", strings.NewReader("username=u&password=J9."))
 	if err != nil {
 		t.Fatal(err)
@@ -107,4 +97,16 @@ func TestTheTokenNeverReachesTheDisk(t *testing.T) {
 			}
 		}
 	}
+}
+
+// captureClient is a client whose exchanges are captured into a new
+// directory, with password as the secret it knows first.
+func captureClient(t *testing.T, password string) (string, *http.Client) {
+	t.Helper()
+	dir := t.TempDir()
+	c, err := NewCapture(dir, password, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, &http.Client{Transport: c.Wrap(http.DefaultTransport)}
 }
