@@ -69,14 +69,17 @@ type Faults struct {
 // check refuses a negative count, size or duration, and a share above
 // 100 percent.
 func (f *Faults) check() error {
-	for name, n := range map[string]int64{"cut-after": f.CutAfter, "cut-streams": int64(f.CutStreams),
-		"reset-percent": int64(f.ResetPercent), "trickle": int64(f.Trickle), "stall": int64(f.StallFor),
-		"stall-streams": int64(f.StallStreams), "corrupt-after": f.CorruptAfter, "corrupt-streams": int64(f.CorruptStreams),
-		"malformed-every": int64(f.MalformedEvery), "broken-streams": int64(f.BrokenStreams), "5xx": int64(f.Status5xx),
-		"429": int64(f.RateLimitStorm), "409": int64(f.ConflictStorm), "401": int64(f.Unauthorized),
-		"classic-delay": int64(f.ClassicDelay)} {
-		if n < 0 {
-			return fmt.Errorf("fault %s is negative: want 0 (off) or more", name)
+	for _, v := range []struct {
+		name string
+		n    int64
+	}{{"cut-after", f.CutAfter}, {"cut-streams", int64(f.CutStreams)}, {"reset-percent", int64(f.ResetPercent)},
+		{"trickle", int64(f.Trickle)}, {"stall", int64(f.StallFor)}, {"stall-streams", int64(f.StallStreams)},
+		{"corrupt-after", f.CorruptAfter}, {"corrupt-streams", int64(f.CorruptStreams)},
+		{"malformed-every", int64(f.MalformedEvery)}, {"broken-streams", int64(f.BrokenStreams)},
+		{"5xx", int64(f.Status5xx)}, {"429", int64(f.RateLimitStorm)}, {"409", int64(f.ConflictStorm)},
+		{"401", int64(f.Unauthorized)}, {"classic-delay", int64(f.ClassicDelay)}} {
+		if v.n < 0 { // in the flags' order, so that a message names the same one each time
+			return fmt.Errorf("fault %s is negative: want 0 (off) or more", v.name)
 		}
 	}
 	if f.ResetPercent > 100 {

@@ -274,9 +274,10 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 // URL and read a backslash as a slash, so "/\t/host" would leave for host),
 // and not the login or logout (a page to go back to, not a form's target).
 func safeNext(next string) string {
+	path, _, _ := strings.Cut(next, "?")
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
 		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) ||
-		next == "/logout" || strings.HasPrefix(next, "/logout?") || strings.HasPrefix(next, "/login") {
+		path == "/login" || path == "/logout" {
 		return "/"
 	}
 	return next
